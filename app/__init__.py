@@ -1,0 +1,38 @@
+"""marketrec: a recommender service for marketplaces.
+
+`create_app()` builds the one Flask application used by the API (gunicorn
+"app:create_app()"), the Celery worker (worker.py), the CLI, tests and notebooks.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from flask import Flask
+
+from app.celery_app import celery_init_app
+from app.config import check_settings, load_settings
+
+__version__ = "0.1.0"
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """Build the application; `config` overrides settings read from the environment."""
+    settings = load_settings()
+    if config:
+        settings.update(config)
+        settings["EXPLICIT_SETTINGS"] = sorted(set(settings["EXPLICIT_SETTINGS"]) | set(config))
+    check_settings(settings)
+
+    app = Flask(__name__)
+    app.config.from_mapping(settings)
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
+
+    from app import cli, observability, storage
+    from app.api import init_api
+
+    observability.init_app(app)
+    storage.init_app(app)
+    celery_init_app(app)
+    init_api(app)
+    cli.init_app(app)
+    return app

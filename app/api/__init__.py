@@ -1,0 +1,53 @@
+"""The HTTP API: one flask-restx namespace per resource, errors mapped once."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, request
+from flask_restx import Api
+from jsonschema import FormatChecker
+from werkzeug.exceptions import HTTPException
+
+from app.api import health, jobs, metrics
+from app.api.auth import require_token
+from app.api.errors import error_response
+
+NAMESPACES = (health.ns, jobs.ns, metrics.ns)
+# Endpoints that take whole marketplace dumps get the large body limit.
+LARGE_BODY_PATHS = ("/update",)
+
+
+class MarketrecApi(Api):
+    def handle_error(self, e):
+        return error_response(e)
+
+
+def _body_limit() -> None:
+    if request.path in LARGE_BODY_PATHS:
+        from flask import current_app
+
+        request.max_content_length = current_app.config["MAX_DUMP_BYTES"]
+
+
+def init_api(app: Flask) -> MarketrecApi:
+    blueprint = Blueprint("api", __name__)
+    api = MarketrecApi(
+        blueprint,
+        version="1.0",
+        title="marketrec",
+        description="Recommendations for marketplaces: dumps, user actions and events in, "
+        "ranked services out.",
+        doc="/" if app.config["SWAGGER_UI"] else False,
+        validate=True,
+        format_checker=FormatChecker(),
+        authorizations={"bearer": {"type": "apiKey", "in": "header", "name": "Authorization"}},
+        catch_all_404s=True,
+    )
+    for namespace in NAMESPACES:
+        api.add_namespace(namespace)
+    blueprint.before_request(require_token)
+    app.before_request(_body_limit)
+    app.register_blueprint(blueprint)
+    # Errors raised outside the API's views (unknown routes, body limits) get the same shape.
+    app.register_error_handler(HTTPException, error_response)
+    app.register_error_handler(Exception, error_response)
+    app.extensions["restx_api"] = api
+    return api

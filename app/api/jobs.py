@@ -1,0 +1,47 @@
+from flask import url_for
+from flask_restx import Namespace, Resource, fields
+
+from app import jobs, tasks
+
+ns = Namespace("jobs", path="/jobs", description="Background jobs the API started")
+
+job = ns.model(
+    "Job",
+    {
+        "id": fields.String(required=True),
+        "name": fields.String(description="the task"),
+        "state": fields.String(enum=["PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"]),
+        "step": fields.String(description="current step of a multi-step job"),
+        "percent": fields.Integer(min=0, max=100),
+        "progress": fields.Raw(description="step details (epoch, loss...) while running"),
+        "result": fields.Raw(),
+        "error": fields.String(),
+        "created_at": fields.DateTime(),
+        "started_at": fields.DateTime(),
+        "finished_at": fields.DateTime(),
+    },
+)
+accepted = ns.model("JobAccepted", {"job_id": fields.String(required=True)})
+
+
+def accepted_response(started):
+    """202 with the job id and a Location header pointing at it."""
+    return {"job_id": started.id}, 202, {"Location": url_for("api.jobs_job", job_id=started.id)}
+
+
+@ns.route("/<string:job_id>")
+@ns.param("job_id", "the id returned when the job was started")
+class Job(Resource):
+    @ns.marshal_with(job)
+    @ns.response(404, "no such job")
+    def get(self, job_id):
+        return jobs.job_status(job_id)
+
+
+@ns.route("/selfcheck")
+class Selfcheck(Resource):
+    @ns.doc(security="bearer")
+    @ns.response(202, "started", accepted)
+    def post(self):
+        """Run a worker self-check: broker, worker, MongoDB and result backend end to end."""
+        return accepted_response(jobs.start_job(tasks.selfcheck))

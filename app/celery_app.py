@@ -1,0 +1,65 @@
+"""Celery bound to the Flask app: every task runs inside `app.app_context()`."""
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+from kombu import Exchange, Queue
+
+DEFAULT_QUEUE = "default"
+TRAINING_QUEUE = "training"
+QUEUES = (DEFAULT_QUEUE, TRAINING_QUEUE)
+
+
+def celery_settings(config) -> dict:
+    """Celery's configuration, derived from the app settings."""
+    training_limit = config["TRAINING_TIME_LIMIT_SECONDS"]
+    return {
+        "broker_url": config["CELERY_BROKER_URL"],
+        "result_backend": config["CELERY_RESULT_BACKEND"],
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "result_extended": True,
+        "result_expires": 7 * 24 * 3600,
+        "task_track_started": True,
+        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_default_exchange": DEFAULT_QUEUE,
+        "task_default_routing_key": DEFAULT_QUEUE,
+        "task_routes": {"marketrec.training.*": {"queue": TRAINING_QUEUE, "routing_key": TRAINING_QUEUE}},
+        "task_time_limit": config["TASK_TIME_LIMIT_SECONDS"],
+        "task_soft_time_limit": max(1, config["TASK_TIME_LIMIT_SECONDS"] - 30),
+        # With acks_late a message is redelivered after the visibility timeout if not
+        # acked; it must outlast the longest task or training would run twice.
+        "broker_transport_options": {"visibility_timeout": training_limit + 600},
+        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+        "broker_connection_retry_on_startup": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "beat_schedule": {
+            "prune-finished-jobs": {
+                "task": "marketrec.jobs.prune",
+                "schedule": 6 * 3600.0,
+            },
+        },
+        "timezone": "UTC",
+    }
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.config_from_object(celery_settings(app.config))
+    celery.set_default()
+    app.extensions["celery"] = celery
+
+    from app import job_signals, tasks  # noqa: F401  registers tasks and signal handlers
+
+    job_signals.connect()
+    return celery

@@ -1,0 +1,79 @@
+"""Every setting, read from the environment once, with development defaults.
+
+`load_settings()` is the only place that reads `os.environ`; `create_app()` merges
+its result with the mapping a caller passes (tests, notebooks), then
+`check_settings()` refuses a production start without its secrets.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from dotenv import find_dotenv, load_dotenv
+
+from app.errors import ConfigurationError
+
+ENVIRONMENTS = ("development", "testing", "production")
+PRODUCTION_SECRETS = ("SECRET_KEY", "API_TOKENS", "MONGODB_URI", "REDIS_URL")
+
+
+def _list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True) -> dict:
+    """Settings from `environ` (default: the process environment plus `.env`)."""
+    if environ is None:
+        if dotenv:
+            # The .env of the working directory; real environment variables win over it.
+            load_dotenv(find_dotenv(usecwd=True), override=False)
+        environ = os.environ
+    env = environ.get
+    redis_url = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return {
+        "APP_ENV": env("APP_ENV", "development"),
+        "SECRET_KEY": env("SECRET_KEY", "dev-only-not-secret"),
+        # Explicitly set values are tracked so production can insist on them.
+        "EXPLICIT_SETTINGS": sorted(k for k in PRODUCTION_SECRETS if env(k)),
+        "MONGODB_URI": env("MONGODB_URI", "mongodb://127.0.0.1:27017/marketrec"),
+        "MONGODB_TIMEOUT_MS": int(env("MONGODB_TIMEOUT_MS", "5000")),
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": env("CELERY_BROKER_URL", redis_url),
+        "CELERY_RESULT_BACKEND": env("CELERY_RESULT_BACKEND", redis_url),
+        "API_TOKENS": _list(env("API_TOKENS")),
+        "RECOMMENDATION_TOKENS": _list(env("RECOMMENDATION_TOKENS")),
+        "DEFAULT_RECOMMENDATION_ENGINE": env("DEFAULT_RECOMMENDATION_ENGINE", "NCF"),
+        "MAX_REQUEST_BYTES": int(env("MAX_REQUEST_BYTES", str(1024 * 1024))),
+        "MAX_DUMP_BYTES": int(env("MAX_DUMP_BYTES", str(512 * 1024 * 1024))),
+        "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
+        "LOG_FORMAT": env("LOG_FORMAT", "json"),
+        "SENTRY_DSN": env("SENTRY_DSN", ""),
+        "SENTRY_SAMPLE_RATE": float(env("SENTRY_SAMPLE_RATE", "1.0")),
+        "SENTRY_TRACES_SAMPLE_RATE": float(env("SENTRY_TRACES_SAMPLE_RATE", "0.0")),
+        "HEALTH_TIMEOUT_SECONDS": float(env("HEALTH_TIMEOUT_SECONDS", "1.0")),
+        "HEALTH_CACHE_SECONDS": float(env("HEALTH_CACHE_SECONDS", "2.0")),
+        "TASK_TIME_LIMIT_SECONDS": int(env("TASK_TIME_LIMIT_SECONDS", "600")),
+        "TRAINING_TIME_LIMIT_SECONDS": int(env("TRAINING_TIME_LIMIT_SECONDS", "3600")),
+        "TASK_MAX_RETRIES": int(env("TASK_MAX_RETRIES", "5")),
+        "JOB_RETENTION_DAYS": int(env("JOB_RETENTION_DAYS", "30")),
+        "WORKER_METRICS_PORT": int(env("WORKER_METRICS_PORT", "0")),
+        "SWAGGER_UI": _bool(env("SWAGGER_UI"), True),
+    }
+
+
+def check_settings(settings: Mapping) -> None:
+    """Fail fast on settings that cannot work; production needs its secrets set."""
+    if settings["APP_ENV"] not in ENVIRONMENTS:
+        raise ConfigurationError(f"APP_ENV must be one of {ENVIRONMENTS}, not {settings['APP_ENV']!r}")
+    if settings["APP_ENV"] != "production":
+        return
+    explicit = set(settings.get("EXPLICIT_SETTINGS", ()))
+    missing = [name for name in PRODUCTION_SECRETS if name not in explicit or not settings.get(name)]
+    if missing:
+        raise ConfigurationError(f"production needs these settings: {', '.join(missing)}")

@@ -1,0 +1,43 @@
+"""Domain errors, named. The API maps each to an HTTP status in one place
+(`app/api/errors.py`); domain code never builds HTTP responses itself."""
+
+
+class MarketrecError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status = 500
+
+    def __init__(self, message: str, errors: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class ConfigurationError(MarketrecError):
+    """The settings cannot work (e.g. production without its secrets)."""
+
+
+class InvalidInput(MarketrecError):
+    """A request that passed the schema but breaks a rule the schema cannot express."""
+
+    status = 400
+
+
+class NotFound(MarketrecError):
+    status = 404
+
+
+class JobNotFound(NotFound):
+    def __init__(self, job_id: str):
+        super().__init__(f"no job with id {job_id}", {"job_id": "unknown job"})
+
+
+class ServiceUnavailable(MarketrecError):
+    """A dependency (database, broker) does not answer; the client may retry."""
+
+    status = 503
+
+
+class BrokerUnavailable(ServiceUnavailable):
+    def __init__(self, reason: str):
+        super().__init__("the task queue is unavailable, retry later", {"broker": reason})

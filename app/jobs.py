@@ -1,0 +1,92 @@
+"""Background jobs: start a task for a client, report its state, report progress."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from celery import Task
+from flask import current_app
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+from app.errors import BrokerUnavailable, JobNotFound
+from app.observability import metrics
+from app.storage.jobs import ACTIVE_STATES, Job, utcnow
+
+
+def _celery():
+    return current_app.extensions["celery"]
+
+
+def start_job(task: Task, *args, key: str | None = None) -> Job:
+    """Record a job and enqueue `task(*args)` under the job's id.
+
+    With a `key`, a job already active under that key is returned instead of
+    starting a second one, so a client retrying its request does not double work.
+    """
+    if key:
+        active = Job.objects(key=key, state__in=ACTIVE_STATES).first()
+        if active:
+            return active
+    job = Job(id=str(uuid.uuid4()), name=task.name, key=key).save(force_insert=True)
+    bound = _celery().tasks[task.name]  # this app's broker, whichever Celery app is current
+    try:
+        bound.apply_async(args=args, task_id=job.id)
+    except (OperationalError, RedisError, OSError) as exc:
+        job.update(state="FAILURE", error=f"not enqueued: {exc}", finished_at=utcnow())
+        raise BrokerUnavailable(str(exc)) from exc
+    metrics.TASKS_ENQUEUED.labels(task=task.name).inc()
+    return job
+
+
+def job_status(job_id: str) -> dict:
+    """State, step, percent, result or error of a job the API started."""
+    job = Job.objects(id=job_id).first()
+    if job is None:
+        raise JobNotFound(job_id)
+    status = {
+        "id": job.id,
+        "name": job.name,
+        "state": job.state,
+        "step": job.step,
+        "percent": job.percent,
+        "result": job.result or None,
+        "error": job.error,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+    if job.finished:
+        return status
+    # Still running as far as the record knows: the result backend has live progress.
+    live = _celery().AsyncResult(job.id)
+    status["state"] = live.state
+    info = live.info
+    if live.state == "PROGRESS" and isinstance(info, dict):
+        status["step"] = info.get("step")
+        status["percent"] = info.get("percent")
+        status["progress"] = info
+    elif live.state == "SUCCESS":
+        status.update(percent=100, result=info if isinstance(info, dict) else {"value": info})
+    elif live.state == "FAILURE":
+        status["error"] = f"{type(info).__name__}: {info}"
+    return status
+
+
+def prune_finished(retention_days: int) -> int:
+    """Delete records of jobs that finished more than `retention_days` ago."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    return Job.objects(state__in=("SUCCESS", "FAILURE", "REVOKED"), finished_at__lt=cutoff).delete()
+
+
+class Progress:
+    """Reports a task's step and percent to the result backend (and so to /jobs)."""
+
+    def __init__(self, task: Task | None = None):
+        self.task = task
+
+    def __call__(self, step: str, percent: float, **details) -> None:
+        if self.task is None or not self.task.request.id:
+            return  # called outside a worker (CLI, notebook): nothing to report to
+        meta = {"step": step, "percent": int(max(0, min(100, percent))), **details}
+        self.task.update_state(state="PROGRESS", meta=meta)

@@ -1,0 +1,41 @@
+"""The record of every background job the API started."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from mongoengine import DateTimeField, DictField, Document, IntField, StringField
+
+ACTIVE_STATES = ("PENDING", "STARTED", "PROGRESS", "RETRY")
+FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
+STATES = ACTIVE_STATES + FINISHED_STATES
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Job(Document):
+    """A Celery task started on a client's behalf. Live progress is read from the
+    result backend; the final state is copied here by the worker so it outlives
+    the backend's expiry."""
+
+    id = StringField(primary_key=True)
+    name = StringField(required=True)
+    key = StringField()  # idempotency key: at most one active job per key
+    state = StringField(required=True, default="PENDING", choices=STATES)
+    step = StringField()
+    percent = IntField(min_value=0, max_value=100)
+    result = DictField()
+    error = StringField()
+    created_at = DateTimeField(required=True, default=utcnow)
+    started_at = DateTimeField()
+    finished_at = DateTimeField()
+
+    meta = {
+        "collection": "jobs",
+        "indexes": ["-created_at", ("key", "state"), ("state", "finished_at")],
+    }
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES

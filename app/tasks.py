@@ -1,0 +1,33 @@
+"""Every Celery task: a few lines each, ids in, plain data out. The work lives in
+plain functions that the CLI and notebooks call directly."""
+from __future__ import annotations
+
+from celery import shared_task
+from flask import current_app
+from kombu.exceptions import OperationalError
+from pymongo.errors import AutoReconnect
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from app import diagnostics, jobs
+
+# Errors worth retrying: a dependency blinked, the work itself is fine.
+TRANSIENT_ERRORS = (AutoReconnect, RedisConnectionError, OperationalError, ConnectionError)
+RETRYING = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="marketrec.selfcheck", bind=True, acks_late=True, **RETRYING)
+def selfcheck(self) -> dict:
+    """Prove the whole path: broker → worker → MongoDB → result backend."""
+    return diagnostics.run_selfcheck(progress=jobs.Progress(self))
+
+
+@shared_task(name="marketrec.jobs.prune", acks_late=True, **RETRYING)
+def prune_jobs() -> dict:
+    days = current_app.config["JOB_RETENTION_DAYS"]
+    return {"deleted": jobs.prune_finished(days), "retention_days": days}

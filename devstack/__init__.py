@@ -1,0 +1,1 @@
+"""Local development stack: the services marketrec needs, started by its own tooling."""

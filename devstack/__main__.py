@@ -1,0 +1,109 @@
+"""`make run`: the whole service in the foreground, stopped as one on Ctrl-C.
+
+Starts SecantusDB unless MONGODB_URI is set, Redis unless one answers at
+REDIS_URL, then the API (gunicorn), one worker per queue and beat. When any
+process dies, or on SIGINT/SIGTERM, every process it started is stopped.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack import services
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+BIN = services.VENV_BIN
+
+
+def say(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+def start_dependencies(env: dict, started: list) -> None:
+    if not env.get("MONGODB_URI"):
+        port = int(env.get("MONGODB_PORT", "27017"))
+        uri = f"mongodb://127.0.0.1:{port}/marketrec"
+        if services.mongo_answers(uri):
+            say(f"a MongoDB server already answers on port {port}: using it")
+        else:
+            say(f"starting SecantusDB on port {port}, data in var/mongo")
+            started.append(("secantusdb", services.start_mongo(port, str(VAR / "mongo"), VAR / "log" / "mongo.log")))
+        env["MONGODB_URI"] = uri
+    redis_url = env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+    if services.redis_answers(redis_url):
+        say(f"Redis answers at {redis_url}: using it")
+    else:
+        port = services.redis_port(redis_url)
+        say(f"starting redis-server on port {port}")
+        started.append(("redis", services.start_redis(port, VAR / "redis", VAR / "log" / "redis.log")))
+
+
+def service_commands() -> list[tuple[str, list[str]]]:
+    celery = [str(BIN / "celery"), "-A", "worker"]
+    return [
+        ("api", [str(BIN / "gunicorn"), "app:create_app()", "-c", "gunicorn.conf.py"]),
+        ("worker", celery + ["worker", "-Q", "default", "-n", "default@%h", "--loglevel", "INFO"]),
+        ("trainer", celery + ["worker", "-Q", "training", "-n", "training@%h", "--concurrency", "1",
+                              "--prefetch-multiplier", "1", "--loglevel", "INFO"]),
+        ("beat", celery + ["beat", "--schedule", str(VAR / "celerybeat-schedule"), "--loglevel", "INFO"]),
+    ]
+
+
+def prepare(env: dict) -> None:
+    metrics_dir = VAR / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # counters of a previous run are stale
+    metrics_dir.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    flask = [str(BIN / "flask"), "--app", "app"]
+    subprocess.run(flask + ["db", "ensure-indexes"], env=env, cwd=ROOT, check=True)
+
+
+def supervise(started: list) -> int:
+    stopping = {"signal": None}
+
+    def on_signal(signum, _frame):
+        stopping["signal"] = signum
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while stopping["signal"] is None:
+        for name, proc in started:
+            if proc.poll() is not None:
+                say(f"{name} exited with code {proc.returncode}: stopping everything")
+                return 1
+        time.sleep(0.5)
+    say("stopping")
+    return 0
+
+
+def main() -> int:
+    (VAR / "log").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    started: list[tuple[str, subprocess.Popen]] = []
+    code = 1
+    try:
+        start_dependencies(env, started)
+        prepare(env)
+        for name, command in service_commands():
+            # The app's own processes log to this terminal; the databases to var/log.
+            started.append((name, subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)))
+        say("API on http://127.0.0.1:5000 (Swagger UI at /), Ctrl-C stops everything")
+        code = supervise(started)
+    except services.ServiceError as exc:
+        say(str(exc))
+    finally:
+        for name, proc in reversed(started):
+            services.stop(proc)
+        say("all processes stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

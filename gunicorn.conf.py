@@ -1,0 +1,19 @@
+"""gunicorn settings (read automatically from the working directory)."""
+import os
+
+bind = os.environ.get("BIND", "0.0.0.0:5000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))  # a large dump upload takes a while
+graceful_timeout = 20
+accesslog = None  # the app logs one structured line per request itself
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    # Multiprocess Prometheus metrics: drop the live gauges of a worker that exited.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

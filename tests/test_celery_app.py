@@ -1,0 +1,54 @@
+"""Celery is bound to the app; tasks run in a real worker process."""
+import os
+import time
+
+from app import jobs, tasks
+from app.celery_app import QUEUES
+from app.storage.jobs import Job
+
+
+def wait_for_job(job_id, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = jobs.job_status(job_id)
+        if status["state"] in ("SUCCESS", "FAILURE", "REVOKED"):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {status['state']} after {timeout} s")
+
+
+def test_configuration_is_json_only_with_two_queues(app):
+    conf = app.extensions["celery"].conf
+    assert conf.task_serializer == "json" and conf.accept_content == ["json"]
+    assert {q.name for q in conf.task_queues} == set(QUEUES)
+    assert conf.broker_url == app.config["REDIS_URL"]
+
+
+def test_training_tasks_are_routed_to_the_training_queue(app):
+    router = app.extensions["celery"].amqp.router
+    assert router.route({}, "marketrec.training.fit_ncf")["queue"].name == "training"
+    assert router.route({}, "marketrec.selfcheck")["queue"].name == "default"
+
+
+def test_idempotent_tasks_ack_late_and_retry_transient_errors():
+    assert tasks.selfcheck.acks_late is True
+    assert tasks.selfcheck.max_retries == 5
+    assert ConnectionError in tasks.selfcheck.autoretry_for
+
+
+def test_a_task_runs_in_a_real_worker_against_mongo_and_the_result_backend(app, db, worker):
+    with app.app_context():
+        job = jobs.start_job(tasks.selfcheck)
+        status = wait_for_job(job.id)
+        assert status["state"] == "SUCCESS", status
+        assert status["result"]["pid"] != os.getpid()  # another process did the work
+        assert status["result"]["database"] == "ok"
+        # The worker copied the final state into the job's record.
+        stored = Job.objects.get(id=job.id)
+        assert stored.state == "SUCCESS" and stored.percent == 100 and stored.finished_at
+        assert stored.result["pid"] == status["result"]["pid"]
+
+
+def test_a_task_runs_inside_the_app_context(app, worker):
+    result = tasks.prune_jobs.apply_async().get(timeout=30)
+    assert result["retention_days"] == app.config["JOB_RETENTION_DAYS"]
