@@ -35,6 +35,11 @@ def _broker(timeout: float) -> dict:
     return {"status": "UP"}
 
 
+def _covers_all_queues(replies: dict) -> bool:
+    consumed = {queue["name"] for queues in replies.values() for queue in queues}
+    return set(QUEUES) <= consumed
+
+
 def _celery_workers(timeout: float) -> dict:
     """Ask every worker which queues it consumes; every queue needs a consumer.
 
@@ -44,6 +49,8 @@ def _celery_workers(timeout: float) -> dict:
     celery = current_app.extensions["celery"]
     expected = current_app.extensions.get("health_workers_seen") or None
     replies = celery.control.inspect(timeout=timeout, limit=expected).active_queues() or {}
+    if expected and len(replies) >= expected and not _covers_all_queues(replies):
+        replies = celery.control.inspect(timeout=timeout).active_queues() or {}  # more workers now?
     current_app.extensions["health_workers_seen"] = len(replies)
     consumers = {queue: 0 for queue in QUEUES}
     for queues in replies.values():

@@ -1,18 +1,14 @@
-"""Operator commands: `flask --app app db ...`, `flask --app app jobs ...`."""
+"""`flask db ...` (indexes, statistics) and `flask jobs ...`."""
 from __future__ import annotations
 
 import json
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup
 
 from app import jobs
-from app.storage import database
-from app.storage.jobs import Job
-from app.storage.models import ModelVersion
-
-DOCUMENTS = (Job, ModelVersion)
+from app.storage import all_documents, database
 
 db_cli = AppGroup("db", help="MongoDB: indexes and statistics.")
 jobs_cli = AppGroup("jobs", help="Background job records.")
@@ -21,7 +17,7 @@ jobs_cli = AppGroup("jobs", help="Background job records.")
 @db_cli.command("ensure-indexes")
 def ensure_indexes():
     """Create every index the documents declare (safe to run repeatedly)."""
-    for document in DOCUMENTS:
+    for document in all_documents():
         document.ensure_indexes()
         click.echo(f"{document._get_collection_name()}: indexes ensured")
 
@@ -40,8 +36,3 @@ def prune(days):
     """Delete records of jobs finished long ago."""
     days = current_app.config["JOB_RETENTION_DAYS"] if days is None else days
     click.echo(f"deleted {jobs.prune_finished(days)} job records older than {days} days")
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(db_cli)
-    app.cli.add_command(jobs_cli)

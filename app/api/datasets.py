@@ -1,0 +1,3 @@
+from flask_restx import Namespace
+
+ns = Namespace("datasets", path="/datasets", description="Dataset snapshots made from dumps")

@@ -1,0 +1,3 @@
+from flask_restx import Namespace
+
+ns = Namespace("events", path="/events", description="Generic interaction events")

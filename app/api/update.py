@@ -1,0 +1,3 @@
+from flask_restx import Namespace
+
+ns = Namespace("update", path="/update", description="Full marketplace database dumps")
