@@ -1,0 +1,1 @@
+"""What the marketplace sends us: dumps, user actions, events."""
