@@ -26,6 +26,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
+    app.config["SWAGGER_UI_DOC_EXPANSION"] = "list"  # operations visible without clicking
 
     from app import cli, observability, storage
     from app.api import init_api

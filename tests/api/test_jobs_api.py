@@ -1,0 +1,28 @@
+import time
+
+
+def poll(client, location, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(location).get_json()
+        if body["state"] in ("SUCCESS", "FAILURE"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{location} did not finish: {body}")
+
+
+def test_a_started_job_is_followed_to_its_result(client, db, worker):
+    response = client.post("/jobs/selfcheck")
+    assert response.status_code == 202
+    job_id = response.get_json()["job_id"]
+    assert response.headers["Location"].endswith(f"/jobs/{job_id}")
+    body = poll(client, response.headers["Location"])
+    assert body["state"] == "SUCCESS" and body["percent"] == 100
+    assert body["result"]["database"] == "ok"
+    assert body["created_at"] <= body["started_at"] <= body["finished_at"]
+
+
+def test_an_unknown_job_is_a_json_404(client, db):
+    response = client.get("/jobs/4b0c2a4e-0000-4000-8000-000000000000")
+    assert response.status_code == 404
+    assert response.get_json()["errors"] == {"job_id": "unknown job"}

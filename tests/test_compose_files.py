@@ -1,0 +1,65 @@
+"""docker-compose.yml and development.yml refer only to things that exist here."""
+from pathlib import Path
+
+import yaml
+
+import app as app_package
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = {"mongo", "redis", "api", "worker", "trainer", "beat"}
+
+
+def load(name):
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def check_command(command):
+    """Every program a compose command runs must be something this repo provides."""
+    program, *args = command
+    if program == "gunicorn":
+        module, _, factory = args[0].partition(":")
+        assert module == "app" and factory == "create_app()"
+        assert callable(app_package.create_app)
+        assert (ROOT / "gunicorn.conf.py").exists() if "gunicorn.conf.py" in args else True
+    elif program == "celery":
+        assert args[:2] == ["-A", "worker"] and (ROOT / "worker.py").exists()
+        assert "celery_app" in (ROOT / "worker.py").read_text()
+        if "-Q" in args:
+            assert set(args[args.index("-Q") + 1].split(",")) <= {"default", "training"}
+    elif program == "flask":
+        assert args[:2] == ["--app", "app"]
+    elif program == "jupyter":
+        assert (ROOT / args[args.index("--notebook-dir") + 1]).is_dir()
+    elif program != "redis-server":
+        raise AssertionError(f"unknown program in a compose command: {program}")
+
+
+def test_compose_has_every_service_with_real_mongo():
+    compose = load("docker-compose.yml")
+    assert SERVICES <= set(compose["services"])
+    assert compose["services"]["mongo"]["image"].startswith("mongo:")
+    for name, service in compose["services"].items():
+        if "command" in service:
+            check_command(service["command"])
+        if "build" in service:
+            assert (ROOT / "Dockerfile").exists()
+
+
+def test_development_override_mounts_the_source_and_adds_a_notebook():
+    compose, override = load("docker-compose.yml"), load("development.yml")
+    assert set(override["services"]) - {"notebook"} <= set(compose["services"])
+    assert "--debug" in override["services"]["api"]["command"]
+    assert ".:/srv/marketrec" in override["services"]["api"]["volumes"]
+    for service in override["services"].values():
+        if "command" in service:
+            check_command(service["command"])
+        for volume in service.get("volumes", []):
+            host = volume.split(":")[0]
+            if host.startswith("."):
+                assert (ROOT / host).exists(), volume
+
+
+def test_the_image_runs_the_api_like_make_run():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["gunicorn", "app:create_app()", "-c", "gunicorn.conf.py"]' in dockerfile
+    assert "Pipfile.lock" in dockerfile
