@@ -1,9 +1,11 @@
 """Celery bound to the Flask app: every task runs inside `app.app_context()`."""
 from __future__ import annotations
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from flask import Flask
 from kombu import Exchange, Queue
+
+from app.observability import metrics
 
 DEFAULT_QUEUE = "default"
 TRAINING_QUEUE = "training"
@@ -37,6 +39,7 @@ def celery_settings(config) -> dict:
         "broker_connection_retry_on_startup": True,
         "worker_prefetch_multiplier": 1,
         "worker_send_task_events": True,
+        "worker_hijack_root_logger": False,  # keep the app's structured log lines
         "task_send_sent_event": True,
         "beat_schedule": {
             "prune-finished-jobs": {
@@ -62,4 +65,9 @@ def celery_init_app(app: Flask) -> Celery:
     from app import job_signals, tasks  # noqa: F401  registers tasks and signal handlers
 
     job_signals.connect()
+    port = app.config["WORKER_METRICS_PORT"]
+    if port:
+        signals.worker_init.connect(
+            lambda **_: metrics.serve_worker_metrics(port), weak=False, dispatch_uid="marketrec.metrics"
+        )
     return celery

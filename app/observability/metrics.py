@@ -34,17 +34,22 @@ TASK_DURATION = Histogram(
 )
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text of every metric of this process (or of all, in multiprocess mode)."""
+def _registry():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of every metric of this process (or of all, in multiprocess mode)."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
 
 
 def serve_worker_metrics(port: int) -> None:
-    """Workers on another host than the API expose their own /metrics on `port`."""
-    if port:
-        start_http_server(port)
+    """A worker on another host than the API exposes its own metrics on `port`.
+
+    Prefork pool children count the tasks, so set PROMETHEUS_MULTIPROC_DIR too.
+    """
+    start_http_server(port, registry=_registry())
