@@ -1,27 +1,57 @@
 """The model registry: one document per trained model version, weights in GridFS."""
 from __future__ import annotations
 
-from mongoengine import DateTimeField, DictField, Document, StringField
+from mongoengine import (
+    DateTimeField,
+    DictField,
+    Document,
+    FloatField,
+    IntField,
+    ObjectIdField,
+    StringField,
+)
 
 from app.storage.jobs import utcnow
 
-# Engines that serve from a trained model version (the others need no training).
+# Engines served from a trained model version → the model they need.
+# One NCF version serves both the top-k and the ranking engine.
+ENGINE_OF_MODEL = {"NCF": "NCF", "NCFRanking": "NCF", "RL": "RL", "Popularity": "Popularity", "Session": "Session"}
 MODEL_ENGINES = ("NCF", "NCFRanking", "RL")
-# An NCF version serves both the top-k and the ranking engine.
-ENGINE_OF_MODEL = {"NCF": "NCF", "NCFRanking": "NCF", "RL": "RL"}
-MODEL_STATUSES = ("candidate", "active", "retired", "stale")
+MODEL_KINDS = ("NCF", "RL", "Popularity", "Session")
+MODEL_STATUSES = ("candidate", "active", "retired", "rejected")
 
 
 class ModelVersion(Document):
-    engine = StringField(required=True, choices=("NCF", "RL"))
+    engine = StringField(required=True, choices=MODEL_KINDS)
     status = StringField(required=True, default="candidate", choices=MODEL_STATUSES)
-    dataset_id = StringField()
-    config = DictField()
+    dataset_id = StringField()  # the snapshot it was trained on
+    config = DictField()  # hyperparameters, as saved beside the weights
+    params = DictField()  # what loading needs besides the arrays (shapes, id maps' sizes...)
     metrics = DictField()
+    weights_file_id = ObjectIdField()  # safetensors bytes in GridFS
+    weights_sha256 = StringField()
+    weights_bytes = IntField()
+    plots = DictField()  # plot name → GridFS file id of a PNG
+    code_version = StringField()
+    job_id = StringField()
+    training_seconds = FloatField()
     created_at = DateTimeField(required=True, default=utcnow)
     activated_at = DateTimeField()
+    retired_at = DateTimeField()
 
-    meta = {"collection": "model_versions", "indexes": [("engine", "status"), "-created_at"]}
+    meta = {
+        "collection": "model_versions",
+        "indexes": [("engine", "status", "-activated_at"), "-created_at", "dataset_id"],
+    }
+
+
+class RegistryState(Document):
+    """A counter bumped at every activation: API processes poll it to swap engines."""
+
+    id = StringField(primary_key=True, default="models")
+    stamp = IntField(required=True, default=0)
+
+    meta = {"collection": "registry_state"}
 
 
 def active_engines() -> set[str]:

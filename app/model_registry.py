@@ -1,0 +1,111 @@
+"""The model registry: register a trained model's arrays, load them back, activate
+a version (promote or roll back). Weights are safetensors in GridFS, never pickle."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Mapping
+
+import gridfs
+import numpy as np
+from bson import ObjectId
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save as save_safetensors
+
+from app import __version__
+from app.errors import InvalidInput, NotFound
+from app.storage import database
+from app.storage.jobs import utcnow
+from app.storage.models import ModelVersion, RegistryState
+
+BUCKET = "model_files"
+
+
+class ModelRejected(InvalidInput):
+    """A candidate whose validation metric is worse than the active version's."""
+
+
+def _files() -> gridfs.GridFS:
+    return gridfs.GridFS(database(), collection=BUCKET)
+
+
+def register(
+    engine: str,
+    arrays: Mapping[str, np.ndarray],
+    params: dict,
+    *,
+    dataset_id: str | None,
+    config: dict | None = None,
+    metrics: dict | None = None,
+    job_id: str | None = None,
+    training_seconds: float | None = None,
+) -> ModelVersion:
+    """Store a model's arrays and describe it as a candidate version."""
+    metadata = {"engine": engine, "params": json.dumps(params), "config": json.dumps(config or {})}
+    blob = save_safetensors({name: np.ascontiguousarray(a) for name, a in arrays.items()}, metadata=metadata)
+    file_id = _files().put(blob, filename=f"{engine}.safetensors", engine=engine)
+    return ModelVersion(
+        engine=engine,
+        dataset_id=dataset_id,
+        config=config or {},
+        params=params,
+        metrics=metrics or {},
+        weights_file_id=file_id,
+        weights_sha256=hashlib.sha256(blob).hexdigest(),
+        weights_bytes=len(blob),
+        code_version=__version__,
+        job_id=job_id,
+        training_seconds=training_seconds,
+    ).save()
+
+
+def load_arrays(version: ModelVersion) -> dict[str, np.ndarray]:
+    """The arrays of a version, checked against the digest taken when it was stored."""
+    blob = _files().get(version.weights_file_id).read()
+    if hashlib.sha256(blob).hexdigest() != version.weights_sha256:
+        raise ValueError(f"model version {version.id}: stored weights do not match their digest")
+    return load_safetensors(blob)
+
+
+def get_version(version_id: str) -> ModelVersion:
+    version = ModelVersion.objects(id=version_id).first() if ObjectId.is_valid(version_id) else None
+    if version is None:
+        raise NotFound(f"no model version {version_id}", {"model_id": "unknown model version"})
+    return version
+
+
+def active_version(engine: str) -> ModelVersion | None:
+    return ModelVersion.objects(engine=engine, status="active").order_by("-activated_at").first()
+
+
+def activate(version: ModelVersion, *, metric: str | None = None, higher_is_better: bool = True) -> ModelVersion:
+    """Make `version` the one served for its engine.
+
+    With `metric`, refuse (ModelRejected) when the version is worse on it than the
+    active one; without, activate unconditionally (an operator's promote or roll back).
+    The new version becomes active before the old one is retired, so readers always
+    find an active version.
+    """
+    current = active_version(version.engine)
+    if metric and current is not None and current.id != version.id:
+        new, old = version.metrics.get(metric), current.metrics.get(metric)
+        if new is None or (old is not None and (new < old if higher_is_better else new > old)):
+            version.update(status="rejected")
+            raise ModelRejected(
+                f"{version.engine} {version.id}: {metric} {new} is worse than the active version's {old}",
+                {metric: f"{new} < active {old}"},
+            )
+    now = utcnow()
+    version.update(status="active", activated_at=now)
+    ModelVersion.objects(engine=version.engine, status="active", id__ne=version.id).update(
+        status="retired", retired_at=now
+    )
+    RegistryState.objects(id="models").update_one(inc__stamp=1, upsert=True)
+    version.reload()
+    return version
+
+
+def registry_stamp() -> int:
+    """Changes whenever any version is activated; cheap to poll."""
+    state = RegistryState.objects(id="models").first()
+    return state.stamp if state else 0
