@@ -1,0 +1,40 @@
+"""Which engine serves a request: the requested one if ready, else the configured
+default, else a chain that fits who is asking. A ranking request (every candidate,
+ranked) is only ever answered by a ranking engine."""
+from __future__ import annotations
+
+RANKING_ENGINES = ("NCFRanking", "RandomRanking")
+TOP_K_ENGINES = ("NCF", "RL", "Session", "Popularity", "Random")
+ALL_ENGINES = TOP_K_ENGINES + RANKING_ENGINES
+
+
+def is_ranking(engine: str | None) -> bool:
+    return engine in RANKING_ENGINES
+
+
+def fallback_chain(
+    requested: str | None, default: str, *, logged_in: bool, has_events: bool
+) -> list[str]:
+    """Engines to try, in order, without repeats."""
+    if is_ranking(requested):
+        chain = [requested, default if is_ranking(default) else None, "NCFRanking", "RandomRanking"]
+    else:
+        situational = ["NCF"] if logged_in else []
+        situational += ["Session"] if has_events else []
+        chain = [requested, default if not is_ranking(default) else None, *situational, "Popularity", "Random"]
+    seen: list[str] = []
+    for engine in chain:
+        if engine in ALL_ENGINES and engine not in seen:
+            seen.append(engine)
+    return seen
+
+
+def choose_engine(
+    requested: str | None, default: str, ready: set[str], *, logged_in: bool, has_events: bool
+) -> str:
+    """The first ready engine of the chain; the last resort (Random/RandomRanking) is always ready."""
+    chain = fallback_chain(requested, default, logged_in=logged_in, has_events=has_events)
+    for engine in chain:
+        if engine in ready:
+            return engine
+    return chain[-1]
