@@ -2,21 +2,27 @@
 
 `create_app()` builds the one Flask application used by the API (gunicorn
 "app:create_app()"), the Celery worker (worker.py), the CLI, tests and notebooks.
+Imports stay inside it so that pure subpackages (app.engines) load without Flask.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from flask import Flask
-
-from app.celery_app import celery_init_app
-from app.config import check_settings, load_settings
+if TYPE_CHECKING:
+    from flask import Flask
 
 __version__ = "0.1.0"
 
 
-def create_app(config: Mapping | None = None) -> Flask:
+def create_app(config: Mapping | None = None) -> "Flask":
     """Build the application; `config` overrides settings read from the environment."""
+    from flask import Flask
+
+    from app import cli, observability, storage
+    from app.api import init_api
+    from app.celery_app import celery_init_app
+    from app.config import check_settings, load_settings
+
     settings = load_settings()
     if config:
         settings.update(config)
@@ -27,9 +33,6 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.config.from_mapping(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
     app.config["SWAGGER_UI_DOC_EXPANSION"] = "list"  # operations visible without clicking
-
-    from app import cli, observability, storage
-    from app.api import init_api
 
     observability.init_app(app)
     storage.init_app(app)

@@ -1,0 +1,40 @@
+"""Recommendation engines: pure code, arrays in, ranked ids with scores and evidence out.
+
+Nothing here reads a database or knows about HTTP; the service layer builds a
+`RecommendationContext` and calls `Engine.recommend`. Only numpy, scipy and
+torch may be imported besides `app.engines` itself.
+"""
+from app.engines.base import (
+    Engine,
+    EngineNotReady,
+    Evidence,
+    EvidenceKind,
+    RecommendationContext,
+    Recommendations,
+)
+from app.engines.catalogue import ServiceCategories
+from app.engines.explanations import explain, explain_all
+from app.engines.fitted import FittedEngine, FittedModel
+from app.engines.interactions import (
+    DEFAULT_TYPE_WEIGHTS,
+    Interactions,
+    InteractionType,
+    encode_types,
+    seconds_since_epoch,
+)
+from app.engines.popularity import (
+    Popularity,
+    PopularityModel,
+    PopularityParams,
+    fit_popularity,
+)
+from app.engines.random import Random, RandomRanking
+from app.engines.session import Session, SessionModel, SessionParams, fit_session
+
+__all__ = [
+    "DEFAULT_TYPE_WEIGHTS", "Engine", "EngineNotReady", "Evidence", "EvidenceKind", "FittedEngine", "FittedModel",
+    "InteractionType", "Interactions", "Popularity", "PopularityModel", "PopularityParams", "Random",
+    "RandomRanking", "RecommendationContext", "Recommendations", "ServiceCategories", "Session", "SessionModel",
+    "SessionParams", "encode_types", "explain", "explain_all", "fit_popularity", "fit_session",
+    "seconds_since_epoch",
+]
