@@ -17,3 +17,14 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    # Build the catalogue index and load the active models before taking requests,
+    # so no request waits for them.
+    app = worker.wsgi
+    try:
+        with app.app_context():
+            app.extensions["serving_state"].warm()
+    except Exception:  # the database may be down: the first request builds it instead
+        worker.log.exception("could not warm the serving state")

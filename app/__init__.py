@@ -22,6 +22,7 @@ def create_app(config: Mapping | None = None) -> "Flask":
     from app.api import init_api
     from app.celery_app import celery_init_app
     from app.config import check_settings, load_settings
+    from app.recommendations import serving_state
 
     settings = load_settings()
     if config:
@@ -37,6 +38,7 @@ def create_app(config: Mapping | None = None) -> "Flask":
     observability.init_app(app)
     storage.init_app(app)
     celery_init_app(app)
+    serving_state.init_app(app)
     init_api(app)
     cli.init_app(app)
     return app

@@ -6,12 +6,13 @@ from flask_restx import Api
 from jsonschema import FormatChecker
 from werkzeug.exceptions import HTTPException
 
-from app.api import datasets, events, health, jobs, metrics, update, user_actions, users
+from app.api import datasets, events, health, jobs, metrics, recommendations, update, user_actions, users
 from app.api.auth import require_token
 from app.api.errors import error_response
 
 NAMESPACES = (
-    update.ns, user_actions.ns, events.ns, datasets.ns, users.ns, jobs.ns, health.ns, metrics.ns,
+    recommendations.ns, recommendations.scores_ns, update.ns, user_actions.ns, events.ns,
+    datasets.ns, users.ns, jobs.ns, health.ns, metrics.ns,
 )
 # Endpoints that take whole marketplace dumps get the large body limit.
 LARGE_BODY_PATHS = ("/update",)

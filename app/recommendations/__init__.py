@@ -1,0 +1,1 @@
+"""Serving: choose an engine, filter candidates, answer, explain and log."""

@@ -1,0 +1,86 @@
+"""Popularity and Session models, fitted from everything users did: stored user
+actions and events, plus the dump's `accessed_services` (each user's services in
+the order taken). Registered in the model registry and activated at once (they
+have no validation metric to gate on)."""
+from __future__ import annotations
+
+import time
+from datetime import timezone
+
+import numpy as np
+
+from app import model_registry
+from app.engines import encode_types, fit_popularity, fit_session, seconds_since_epoch
+from app.engines.catalogue import ServiceCategories
+from app.marketplace.history import all_interactions
+from app.storage import database
+from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
+
+# The dump's accessed services carry an order but no time: space them this far apart,
+# ending at the snapshot's creation, so co-visitation sees them as one user's sequence.
+ACCESS_SPACING_SECONDS = 3600.0
+
+
+def _noop(*args, **kwargs) -> None:
+    return None
+
+
+def collect_interactions(snapshot_id: str) -> dict[str, np.ndarray]:
+    """Arrays (keys, service_ids, types, timestamps) of every known interaction."""
+    keys, services, types, stamps = [], [], [], []
+    for item in all_interactions():
+        if item.get("service_id") is None:
+            continue
+        keys.append(f"user:{item['user_id']}" if item.get("user_id") is not None else f"visitor:{item['unique_id']}")
+        services.append(item["service_id"])
+        types.append(item["type"])
+        stamps.append(seconds_since_epoch(item["timestamp"]))
+    snapshot = DatasetSnapshot.objects.get(id=snapshot_id)
+    created = seconds_since_epoch(snapshot.created_at.replace(tzinfo=snapshot.created_at.tzinfo or timezone.utc))
+    for user in database()["users"].find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "accessed_services": 1}):
+        accessed = user.get("accessed_services") or []
+        for position, service_id in enumerate(accessed):
+            keys.append(f"user:{user['marketplace_id']}")
+            services.append(service_id)
+            types.append("order")
+            stamps.append(created - ACCESS_SPACING_SECONDS * (len(accessed) - position))
+    return {
+        "keys": np.asarray(keys, dtype=object),
+        "service_ids": np.asarray(services, dtype=np.int64),
+        "types": encode_types(types),
+        "timestamps": np.asarray(stamps, dtype=np.float64),
+    }
+
+
+def service_categories(snapshot_id: str) -> ServiceCategories:
+    services = database()["services"].find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "categories": 1})
+    return ServiceCategories.from_mapping({s["marketplace_id"]: s.get("categories") or [] for s in services})
+
+
+def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_id: str | None = None) -> dict:
+    """Fit, register and activate Popularity and Session on the active snapshot."""
+    snapshot_id = snapshot_id or active_snapshot_id()
+    if snapshot_id is None:
+        return {"status": "skipped", "reason": "no active dataset snapshot"}
+    progress("extract", 10)
+    data = collect_interactions(snapshot_id)
+    if len(data["service_ids"]) == 0:
+        return {"status": "skipped", "reason": "no interactions yet", "snapshot_id": snapshot_id}
+    report = {"status": "done", "snapshot_id": snapshot_id, "interactions": int(len(data["service_ids"]))}
+    fits = {
+        "Popularity": lambda: fit_popularity(data["service_ids"], data["types"], data["timestamps"],
+                                             categories=service_categories(snapshot_id)),
+        "Session": lambda: fit_session(data["keys"], data["service_ids"], data["types"], data["timestamps"]),
+    }
+    for step, (engine, fit) in enumerate(fits.items()):
+        progress(f"fit {engine}", 30 + 35 * step)
+        began = time.perf_counter()
+        model = fit()
+        version = model_registry.register(
+            engine, model.to_arrays(), model.params(), dataset_id=snapshot_id, job_id=job_id,
+            training_seconds=time.perf_counter() - began,
+            metrics={"interactions": report["interactions"]},
+        )
+        model_registry.activate(version)
+        report[engine] = str(version.id)
+    return report

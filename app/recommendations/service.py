@@ -1,0 +1,172 @@
+"""POST /recommendations and POST /scores: from a request to ranked services.
+
+Steps: who is asking (user, visitor, features, history), which services are
+eligible (catalogue index), which engine answers (the fallback chain, walked until
+an engine returns something), explanations, and the served-recommendation log.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+from flask import current_app
+
+from app.engines import EngineNotReady, Interactions, RecommendationContext, Recommendations, explain_all
+from app.errors import InvalidInput
+from app.marketplace.catalog import user_by_aai_uid
+from app.marketplace.history import user_history, visitor_history
+from app.recommendation_log import log_served
+from app.recommendations.choice import choose_engine, fallback_chain, is_ranking
+from app.recommendations.serving_state import ServingState, serving_state
+from app.storage import database
+
+PANEL_SIZES = {"v1": 3, "v2": 2}
+HISTORY_LIMIT = 100
+FEATURE_FACETS = ("categories", "scientific_domains")
+
+
+@dataclass
+class Asker:
+    user_id: int | None
+    unique_id: str | None
+    history: Interactions
+    session: Interactions
+    features: dict[str, tuple[int, ...]]
+    ordered: set[int]
+
+
+def panel_of(payload: dict) -> tuple[str, int]:
+    """The panel id as answered and how many items it holds (`k` overrides)."""
+    panel = payload.get("panel_id") or "v1"
+    panel = "v1" if panel == "service" else panel
+    if panel not in PANEL_SIZES:
+        raise InvalidInput("unknown panel", {"panel_id": f"must be v1, v2, service or empty, not {panel!r}"})
+    return panel, int(payload.get("k") or PANEL_SIZES[panel])
+
+
+def _dump_user(snapshot_id: str | None, user_id: int | None) -> dict:
+    if snapshot_id is None or user_id is None:
+        return {}
+    found = database()["users"].find_one(
+        {"snapshot_id": snapshot_id, "marketplace_id": user_id},
+        {"categories": 1, "scientific_domains": 1, "accessed_services": 1},
+    )
+    return found or {}
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def identify(payload: dict, state: ServingState) -> Asker:
+    user_id = payload.get("user_id")
+    if user_id is None and payload.get("aai_uid"):
+        user_id = user_by_aai_uid(payload["aai_uid"])
+    unique_id = payload.get("unique_id")
+    records = user_history(user_id, HISTORY_LIMIT) if user_id is not None else []
+    if unique_id:
+        records = sorted([*records, *visitor_history(unique_id, HISTORY_LIMIT)], key=lambda r: r[2])
+    session = [(e["service_id"], e["type"], _parse_time(e["timestamp"])) for e in payload.get("session") or []]
+    dump_user = _dump_user(state.catalog.snapshot_id, user_id)
+    features = {f: tuple(dump_user.get(f) or ()) for f in FEATURE_FACETS if dump_user.get(f)}
+    features.update({f: tuple(v) for f, v in (payload.get("user_features") or {}).items() if f in FEATURE_FACETS})
+    ordered = {r[0] for r in records if r[1] == "order"} | set(dump_user.get("accessed_services") or ())
+    return Asker(user_id, unique_id, Interactions.from_records(records),
+                 Interactions.from_records(session), features, ordered)
+
+
+def _answer(engine_name: str, state: ServingState, context: RecommendationContext) -> Recommendations:
+    engine = state.engines.get(engine_name)
+    if engine is None or not engine.ready:
+        return Recommendations.empty()
+    try:
+        return engine.recommend(context)
+    except EngineNotReady:
+        return Recommendations.empty()
+
+
+def _walk_chain(chain: list[str], state: ServingState, context: RecommendationContext, ranking: bool):
+    """Answer from the first engine of the chain that returns anything; a top-k panel
+    that is still short is topped up from the next engines, each item keeping its source."""
+    ids, scores, evidence, sources = [], [], [], []
+    for name in chain:
+        remaining = context.candidates[~np.isin(context.candidates, np.asarray(ids, dtype=np.int64))]
+        if len(remaining) == 0 or (not ranking and len(ids) >= context.k):
+            break
+        answer = _answer(name, state, _with_candidates(context, remaining, context.k - len(ids)))
+        ids += answer.ids.tolist()
+        scores += answer.scores.tolist()
+        evidence += list(answer.evidence)
+        sources += [name] * len(answer)
+        if ranking and len(answer):
+            break
+    return ids, scores, evidence, sources
+
+
+def _with_candidates(context: RecommendationContext, candidates: np.ndarray, k: int) -> RecommendationContext:
+    return RecommendationContext(
+        candidates=candidates, k=k, now=context.now, user_id=context.user_id, unique_id=context.unique_id,
+        history=context.history, session=context.session, user_features=context.user_features, seed=context.seed,
+    )
+
+
+def _shown_probabilities(sources: list[str], eligible: int, k: int) -> list[float]:
+    """Probability with which the serving policy showed each item (for off-policy evaluation)."""
+    uniform = min(1.0, k / eligible) if eligible else 1.0
+    return [uniform if source == "Random" else 1.0 for source in sources]
+
+
+def recommend(payload: dict) -> dict:
+    """The contract's response for one recommendation request, logged."""
+    panel, k = panel_of(payload)
+    state = serving_state()
+    asker = identify(payload, state)
+    candidates = state.catalog.eligible(payload.get("candidates"), payload.get("search_data"),
+                                        set(payload.get("exclude") or ()) | asker.ordered)
+    requested = payload.get("engine_version")
+    default = current_app.config["DEFAULT_RECOMMENDATION_ENGINE"]
+    ranking = is_ranking(requested)
+    logged_in = asker.user_id is not None and "NCF" in state.ready
+    has_events = len(asker.history) + len(asker.session) > 0
+    first = choose_engine(requested, default, state.ready, logged_in=logged_in, has_events=has_events)
+    chain = fallback_chain(requested, default, logged_in=logged_in, has_events=has_events)
+    chain = chain[chain.index(first):]
+    context = RecommendationContext(
+        candidates=candidates, k=len(candidates) if ranking else k, now=time.time(), user_id=asker.user_id,
+        unique_id=asker.unique_id, history=asker.history, session=asker.session, user_features=asker.features,
+    )
+    ids, scores, evidence, sources = _walk_chain(chain, state, context, ranking)
+    served = sources[0] if sources else first
+    long, short = explain_all(evidence, {"services": state.catalog.names, "categories": state.category_names})
+    model_version = state.model_versions.get(served)
+    recommendation_id = log_served(
+        {**payload, "user_id": asker.user_id}, ids, scores, served, model_version,
+        probabilities=_shown_probabilities(sources, len(candidates), k),
+    )
+    return {
+        "panel_id": panel, "recommendations": ids, "scores": [round(float(s), 6) for s in scores],
+        "explanations": long, "explanations_short": short, "engine_version": served,
+        "recommendation_id": recommendation_id, "model_version": model_version, "served_by": sources,
+    }
+
+
+def score(payload: dict) -> dict:
+    """One score per requested service, in the order asked, from the chosen engine."""
+    state = serving_state()
+    asker = identify(payload, state)
+    service_ids = np.asarray(payload["service_ids"], dtype=np.int64)
+    requested = payload.get("engine_version")
+    default = current_app.config["DEFAULT_RECOMMENDATION_ENGINE"]
+    logged_in = asker.user_id is not None and "NCF" in state.ready
+    engine_name = choose_engine(requested, default, state.ready, logged_in=logged_in,
+                                has_events=len(asker.history) + len(asker.session) > 0)
+    context = RecommendationContext(
+        candidates=service_ids, k=len(service_ids), now=time.time(), user_id=asker.user_id,
+        unique_id=asker.unique_id, history=asker.history, session=asker.session, user_features=asker.features,
+        seed=0,
+    )
+    values = state.engines[engine_name].score(context, service_ids)
+    return {"engine_version": engine_name, "model_version": state.model_versions.get(engine_name),
+            "scores": [{"service_id": int(s), "score": float(v)} for s, v in zip(service_ids, values)]}

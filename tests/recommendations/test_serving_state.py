@@ -1,0 +1,52 @@
+"""A newly activated model version serves without a restart; nothing loads on the request path."""
+import time
+
+import numpy as np
+
+from app import model_registry
+from app.engines import encode_types, fit_popularity
+from tests.recommendations.serving_fixtures import serve_marketplace
+
+REQUEST = {
+    "unique_id": "5642c351-80fe-44cf-b606-304f2f338122", "timestamp": "2021-03-18T18:49:55.006Z",
+    "visit_id": None, "page_id": "/services", "search_data": {}, "engine_version": "Popularity",
+}
+
+
+def only_popular(service_id: int):
+    """A Popularity model in which one service is all anyone ever ordered."""
+    now = time.time()
+    return fit_popularity(np.full(50, service_id, dtype=np.int64), encode_types(["order"] * 50), np.full(50, now))
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_activating_another_version_changes_answers_without_a_restart(app, client, db):
+    dump = serve_marketplace(app)
+    favourite = next(s["id"] for s in dump["services"] if s["status"] == "published")
+    holder = app.extensions["serving_state"]
+    before = holder.current().model_versions["Popularity"]
+    with app.app_context():
+        model = only_popular(favourite)
+        version = model_registry.register("Popularity", model.to_arrays(), model.params(), dataset_id=None)
+        model_registry.activate(version)
+    time.sleep(1.1)  # the stamp is compared at most once a second
+    client.post("/recommendations", json=REQUEST)  # notices the stamp, rebuilds in the background
+    assert wait_for(lambda: holder.current().model_versions.get("Popularity") == str(version.id))
+    body = client.post("/recommendations", json=REQUEST).get_json()
+    assert before != str(version.id)
+    assert body["recommendations"][0] == favourite and body["model_version"] == str(version.id)
+
+
+def test_a_request_before_any_data_is_answered_empty_not_500(app, client, db):
+    app.extensions["serving_state"].rebuild_now()
+    response = client.post("/recommendations", json=REQUEST)
+    assert response.status_code == 200
+    assert response.get_json()["recommendations"] == []
