@@ -3,7 +3,9 @@ import os
 
 bind = os.environ.get("BIND", "0.0.0.0:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Threads let concurrent writes of one worker share a database round trip
+# (see app/storage/interactions.py); serving is CPU-bound and indifferent to them.
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))  # a large dump upload takes a while
 graceful_timeout = 20
 accesslog = None  # the app logs one structured line per request itself

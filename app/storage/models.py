@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from mongoengine import (
+    BooleanField,
     DateTimeField,
     DictField,
     Document,
@@ -37,6 +38,9 @@ class ModelVersion(Document):
     training_seconds = FloatField()
     created_at = DateTimeField(required=True, default=utcnow)
     activated_at = DateTimeField()
+    # Set when data it may have learnt from was deleted (DELETE /users/<id>): retrain.
+    stale = BooleanField(default=False)
+    stale_reason = StringField()
     retired_at = DateTimeField()
 
     meta = {

@@ -1,0 +1,109 @@
+"""One interaction history per user and per visitor, from user actions and
+events together, for engines (a user's latest items) and trainers (everything).
+
+An event is an interaction with its `service_id`, typed by its `type`. A user
+action counts when it is about a known service:
+- a click whose `source.root` names a service (`resource_id`) is a "click" on it;
+- an order (`action.order` true) is an "order" of the service its journey is
+  about: its own root's service, else the nearest one on the way back through
+  the actions that led to it (app/marketplace/journeys.py).
+Other actions (page-to-page navigation) are kept for journeys but are not
+interactions: the dump has no page slugs, so `/services/<slug>` pages cannot be
+mapped to services.
+"""
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+from typing import Iterable, Iterator, NamedTuple
+
+from pymongo import ASCENDING, DESCENDING
+
+from app.marketplace.journeys import journey_service
+from app.storage.interactions import Event, UserAction
+
+# Actions that can be about a service (served by the user/visitor + timestamp indexes).
+ABOUT_A_SERVICE = {"$or": [{"service_id": {"$exists": True}}, {"action.order": True}]}
+ACTION_FIELDS = {"service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
+                 "user_id": 1, "unique_id": 1}
+EVENT_FIELDS = {"service_id": 1, "type": 1, "value": 1, "timestamp": 1, "user_id": 1, "unique_id": 1}
+
+
+class Interaction(NamedTuple):
+    service_id: int
+    type: str
+    timestamp: datetime
+
+
+class _OrderServices:
+    """Services of orders without a root, looked up once per visit."""
+
+    def __init__(self):
+        self._known: dict[str | None, int | None] = {}
+
+    def __call__(self, visit_id: str | None) -> int | None:
+        if visit_id not in self._known:
+            self._known[visit_id] = journey_service(visit_id)
+        return self._known[visit_id]
+
+
+def _action_interaction(doc: dict, order_services: _OrderServices) -> dict | None:
+    is_order = doc.get("action", {}).get("order", False)
+    service_id = doc.get("service_id")
+    if service_id is None and is_order:
+        service_id = order_services(doc["source"].get("visit_id"))
+    if service_id is None:
+        return None
+    return {"id": doc["_id"], "origin": "user_action", "user_id": doc.get("user_id"),
+            "unique_id": doc.get("unique_id"), "service_id": service_id,
+            "type": "order" if is_order else "click", "value": None, "timestamp": doc["timestamp"]}
+
+
+def _event_interaction(doc: dict) -> dict:
+    return {"id": doc["_id"], "origin": "event", "user_id": doc.get("user_id"),
+            "unique_id": doc.get("unique_id"), "service_id": doc["service_id"],
+            "type": doc["type"], "value": doc.get("value"), "timestamp": doc["timestamp"]}
+
+
+def _interactions(query: dict, direction: int, limit: int = 0) -> tuple[Iterable[dict], Iterable[dict]]:
+    """Actions and events matching `query`, each sorted by time, as interaction dicts."""
+    order_services = _OrderServices()
+    sort = [("timestamp", direction)]  # the index order: a limit stops the scan early
+    actions = UserAction._get_collection().find({**query, **ABOUT_A_SERVICE}, ACTION_FIELDS)
+    events = Event._get_collection().find(query, EVENT_FIELDS)
+    actions = actions.sort(sort).limit(limit).batch_size(5000)
+    events = events.sort(sort).limit(limit).batch_size(5000)
+    from_actions = (item for doc in actions if (item := _action_interaction(doc, order_services)))
+    return from_actions, map(_event_interaction, events)
+
+
+def _history(who: dict, limit: int) -> list[Interaction]:
+    if limit <= 0:
+        return []
+    from_actions, from_events = _interactions(who, DESCENDING, limit)
+    newest_first = heapq.merge(from_actions, from_events, key=lambda item: item["timestamp"], reverse=True)
+    latest = [Interaction(item["service_id"], item["type"], item["timestamp"])
+              for _, item in zip(range(limit), newest_first)]
+    return latest[::-1]
+
+
+def user_history(user_id: int, limit: int = 100) -> list[Interaction]:
+    """The logged-in user's latest `limit` interactions, oldest first."""
+    return _history({"user_id": int(user_id)}, limit)
+
+
+def visitor_history(unique_id: str, limit: int = 100) -> list[Interaction]:
+    """The latest `limit` interactions of one browser session (`unique_id`), oldest first."""
+    return _history({"unique_id": unique_id.lower()}, limit)
+
+
+def all_interactions(since: datetime | None = None) -> Iterator[dict]:
+    """Every interaction at or after `since`, oldest first, for trainers.
+
+    Items are dicts: id, origin ("user_action" or "event"), user_id, unique_id,
+    service_id, type, value (events only), timestamp. `since` is inclusive:
+    a reader resuming from the last timestamp it saw drops the ids it has.
+    """
+    query = {"timestamp": {"$gte": since}} if since is not None else {}
+    from_actions, from_events = _interactions(query, ASCENDING)
+    return heapq.merge(from_actions, from_events, key=lambda item: item["timestamp"])

@@ -1,0 +1,245 @@
+"""What visitors did and what they were shown: user actions, events and served
+recommendations, the data engines learn from.
+
+The API writes these collections in bulk with pymongo (`DurableInserts`); the
+classes declare the fields and the indexes the readers need (journeys by visit,
+histories by user and by visitor, bulk reads by time).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    EmbeddedDocument,
+    EmbeddedDocumentField,
+    FloatField,
+    IntField,
+    ListField,
+    StringField,
+)
+from pymongo.errors import BulkWriteError
+from pymongo.write_concern import WriteConcern
+
+# Acknowledged by the server and in its journal before the client hears "stored".
+DURABLE = WriteConcern(w=1, j=True)
+DUPLICATE_KEY = 11000
+
+# Kinds of events POST /events accepts; anything else is rejected, so a typo in
+# a client does not become a new interaction type that trainers never expected.
+EVENT_TYPES = (
+    "view", "click", "cart", "remove_from_cart", "order", "rating", "bookmark", "share", "access",
+)
+
+
+class ActionRoot(EmbeddedDocument):
+    """Where a journey started: e.g. a click in a recommendation panel."""
+
+    type = StringField(required=True)
+    panel_id = StringField()
+    resource_type = StringField()
+    resource_id = IntField()
+
+
+class ActionSource(EmbeddedDocument):
+    visit_id = StringField()  # null on the first page of a session
+    page_id = StringField(required=True)
+    root = EmbeddedDocumentField(ActionRoot)
+
+
+class ActionTarget(EmbeddedDocument):
+    visit_id = StringField(required=True)
+    page_id = StringField(required=True)
+
+
+class ActionDetails(EmbeddedDocument):
+    type = StringField(required=True)
+    text = StringField()
+    order = BooleanField(required=True)
+
+
+class UserAction(Document):
+    """One edge between two page visits (the contract's user action)."""
+
+    id = StringField(primary_key=True)  # the client's id, else a digest of the content
+    user_id = IntField()
+    aai_uid = StringField()
+    unique_id = StringField(required=True)
+    timestamp = DateTimeField(required=True)
+    client_id = StringField()
+    source = EmbeddedDocumentField(ActionSource, required=True)
+    target = EmbeddedDocumentField(ActionTarget, required=True)
+    action = EmbeddedDocumentField(ActionDetails, required=True)
+    # The service the action itself names (source.root.resource_id); see app/marketplace/history.py.
+    service_id = IntField()
+    received_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "user_actions",
+        "strict": False,
+        "indexes": [
+            "source.visit_id",  # children of a visit (journeys)
+            "target.visit_id",  # the action that led to a visit (journey of an order)
+            ("user_id", "timestamp"),
+            ("unique_id", "timestamp"),
+            "timestamp",
+        ],
+    }
+
+
+class Event(Document):
+    """A generic interaction with one service (view, cart, rating...)."""
+
+    id = StringField(primary_key=True)  # the client's id, else a digest of the content
+    user_id = IntField()
+    unique_id = StringField()
+    service_id = IntField(required=True)
+    type = StringField(required=True, choices=EVENT_TYPES)
+    value = FloatField()
+    timestamp = DateTimeField(required=True)
+    params = DictField()
+    received_at = DateTimeField(required=True)
+
+    meta = {
+        "collection": "events",
+        "strict": False,
+        "indexes": [("user_id", "timestamp"), ("unique_id", "timestamp"), "timestamp"],
+    }
+
+
+class ServedRecommendation(Document):
+    """One answer of POST /recommendations: what was asked and what was returned."""
+
+    id = StringField(primary_key=True)  # the recommendation_id given to the client
+    created_at = DateTimeField(required=True)
+    visit_id = StringField()  # links later user actions to this answer
+    user_id = IntField()
+    unique_id = StringField()
+    page_id = StringField()
+    panel_id = StringField()
+    engine = StringField(required=True)
+    model_version = StringField()
+    service_ids = ListField(IntField())
+    scores = ListField(FloatField())
+    probabilities = ListField(FloatField())
+    request = DictField()  # the request context as the caller gave it
+
+    meta = {
+        "collection": "recommendations",
+        "strict": False,
+        "indexes": ["visit_id", "user_id", "unique_id", "created_at"],
+    }
+
+
+# --- Durable bulk inserts shared by concurrent requests (group commit) -------
+
+class _Pending:
+    """One caller's documents waiting for a batch."""
+
+    __slots__ = ("docs", "error", "finished", "inserted", "wake")
+
+    def __init__(self, docs: list[dict]):
+        self.docs = docs
+        self.wake = threading.Event()  # set when written, or when this caller must write the next batch
+        self.finished = False
+        self.inserted = 0
+        self.error: BaseException | None = None
+
+
+class DurableInserts:
+    """Group commit: callers in one process share `insert_many` calls.
+
+    A caller returns only after the batch holding its documents is acknowledged
+    and journaled. While one batch is being written, new callers queue up; when
+    that write ends, the oldest waiting caller writes everything queued, in one
+    call. Alone, a caller writes at once; under load, batches form by
+    themselves, without a timer adding latency. With one request at a time per
+    process (gunicorn's sync worker) this is a plain insert_many.
+
+    Documents carry their own `_id`; an id already stored is skipped (its
+    duplicate-key error is expected), so retries are idempotent without reads.
+    """
+
+    def __init__(self, document: type[Document], max_batch: int = 2000):
+        self._document = document
+        self._max_batch = max_batch
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[_Pending] = deque()
+        self._writing = False
+
+    def insert(self, docs: list[dict]) -> int:
+        """Insert `docs` durably; returns how many were new (not already stored)."""
+        if not docs:
+            return 0
+        mine = _Pending(docs)
+        with self._lock:
+            self._queue.append(mine)
+            lead = not self._writing
+            self._writing = True
+        if not lead:
+            mine.wake.wait()
+        if not mine.finished:  # our turn: the next batch starts with our documents
+            self._write_next_batch()
+        if mine.error is not None:
+            raise mine.error
+        return mine.inserted
+
+    def _write_next_batch(self) -> None:
+        with self._lock:
+            batch, size = [], 0
+            while self._queue and (not batch or size + len(self._queue[0].docs) <= self._max_batch):
+                entry = self._queue.popleft()
+                batch.append(entry)
+                size += len(entry.docs)
+                # Replaced by the real outcome; stays if the write is interrupted.
+                entry.error = RuntimeError("the batch holding these documents was not written")
+        try:
+            self._write(batch)
+        finally:
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                self._writing = successor is not None
+            for entry in batch:
+                entry.finished = True
+                entry.wake.set()
+            if successor is not None:
+                successor.wake.set()
+
+    def _write(self, batch: list[_Pending]) -> None:
+        docs = [doc for entry in batch for doc in entry.docs]
+        collection = self._document._get_collection().with_options(write_concern=DURABLE)
+        try:
+            collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            _share_bulk_errors(batch, exc)
+            return
+        except Exception as exc:  # e.g. AutoReconnect: nobody's documents are known to be stored
+            for entry in batch:
+                entry.error = exc
+            return
+        for entry in batch:
+            entry.inserted, entry.error = len(entry.docs), None
+
+
+def _share_bulk_errors(batch: list[_Pending], exc: BulkWriteError) -> None:
+    """Give each caller the outcome of its own documents in a shared insert_many."""
+    details = exc.details or {}
+    write_errors = details.get("writeErrors", [])
+    start = 0
+    for entry in batch:
+        end = start + len(entry.docs)
+        mine = [error for error in write_errors if start <= error["index"] < end]
+        if details.get("writeConcernErrors") or any(e["code"] != DUPLICATE_KEY for e in mine):
+            entry.error = exc
+        else:
+            entry.inserted, entry.error = len(entry.docs) - len(mine), None
+        start = end

@@ -1,0 +1,220 @@
+"""Throughput and latency of POST /user_actions under gunicorn, load from this machine.
+
+    .venv/bin/python benchmarks/user_actions.py [--seconds 10] [--threads 1 8]
+
+Starts a SecantusDB and the API under gunicorn (2 workers) for each thread
+count, then drives it with a small asyncio HTTP/1.1 client holding keep-alive
+connections open (gunicorn's sync worker, threads=1, closes every connection,
+so that case reconnects per request):
+- single: one action per request;
+- batch: 500 actions per request.
+Every action has a client id; after each phase the stored count must equal
+the count of actions whose request got its 204, which is only sent after the
+write holding them is acknowledged and journaled. Also prints the ceiling of
+the database alone (insert_many of 500 from one process, same indexes) so the
+HTTP figures can be read against it. Timings on a shared 2-core machine (load
+generator, API and database on the same cores) are noisy; the load average is
+printed beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from app import create_app  # noqa: E402
+from app.storage.interactions import DURABLE, UserAction  # noqa: E402
+from devstack import services  # noqa: E402
+
+ACTION = (
+    '{{"id":"{id}","user_id":{user},"unique_id":"{session}","timestamp":"2021-03-18T19:33:21.620Z",'
+    '"client_id":"marketplace","source":{{"visit_id":"{source}","page_id":"/services",'
+    '"root":{{"type":"recommendation_panel","panel_id":"v1","resource_type":"service","resource_id":{service}}}}},'
+    '"target":{{"visit_id":"{target}","page_id":"/services/egi-cloud-compute"}},'
+    '"action":{{"type":"button","text":"Details","order":false}}}}'
+)
+
+
+class Actions:
+    """Distinct wire actions, cheap to make: UUIDs are a random prefix and a counter."""
+
+    def __init__(self):
+        self.prefix = uuid.uuid4().hex[:8]
+        self.count = 0
+
+    def _uuid(self, n: int) -> str:
+        return f"{self.prefix}-0000-4000-8000-{n:012x}"
+
+    def body(self, size: int) -> bytes:
+        items = []
+        for _ in range(size):
+            self.count += 1
+            n = self.count
+            items.append(ACTION.format(id=f"{self.prefix}-{n}", user=n % 5000, session=self._uuid(n % 20000),
+                                       source=self._uuid(2 * n), target=self._uuid(2 * n + 1), service=n % 800))
+        text = items[0] if size == 1 else "[" + ",".join(items) + "]"
+        return text.encode()
+
+
+async def _open(host: str, port: int):
+    return await asyncio.open_connection(host, port)
+
+
+async def _client(host: str, port: int, size: int, stop_at: float, actions: Actions, results: list,
+                  delay: float) -> None:
+    # Connections opened in a burst all land on whichever worker accepts first;
+    # opened one by one, an idle worker takes its share.
+    await asyncio.sleep(delay)
+    reader, writer = await _open(host, port)
+    while time.monotonic() < stop_at:
+        body = actions.body(size)
+        head = (f"POST /user_actions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        start = time.perf_counter()
+        writer.write(head + body)
+        status = int((await reader.readline()).split()[1])
+        headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        length = next((int(line.split(":")[1]) for line in headers.split("\r\n")
+                       if line.startswith("content-length:")), 0)
+        if length:
+            await reader.readexactly(length)
+        results.append((time.perf_counter() - start, status, size))
+        if "connection: close" in headers:
+            writer.close()
+            reader, writer = await _open(host, port)
+    writer.close()
+
+
+def run_load(host: str, port: int, size: int, connections: int, seconds: float) -> tuple[list, float]:
+    actions, results = Actions(), []
+
+    async def main():
+        stop_at = time.monotonic() + seconds
+        await asyncio.gather(*(_client(host, port, size, stop_at, actions, results, 0.02 * number)
+                               for number in range(connections)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    return results, time.perf_counter() - started
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every process on the machine has used so far, in core-seconds."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuUse:
+    """Cores each process used during a phase, and the whole machine's (other users included)."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.machine, self.started = machine_busy_seconds(), time.monotonic()
+
+    def __str__(self) -> str:
+        elapsed = time.monotonic() - self.started
+        used = {name: (cpu_seconds(pid) - self.start[name]) / elapsed for name, pid in self.pids.items()}
+        machine = (machine_busy_seconds() - self.machine) / elapsed
+        return ("         cores used: " + ", ".join(f"{name} {value:.2f}" for name, value in used.items())
+                + f"; whole machine {machine:.2f} of {os.cpu_count()}")
+
+
+def worker_pids(arbiter: int) -> list[int]:
+    children = Path(f"/proc/{arbiter}/task/{arbiter}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def report(name: str, results: list, elapsed: float, stored: int) -> None:
+    ok = [r for r in results if r[1] == 204]
+    latencies = sorted(r[0] * 1000 for r in ok) or [float("nan")]
+    acknowledged = sum(r[2] for r in ok)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(f"  {name:6s} {len(ok) / elapsed:8.0f} req/s {acknowledged / elapsed:8.0f} actions/s  "
+          f"p50 {statistics.median(latencies):7.1f} ms  p99 {p99:7.1f} ms  "
+          f"non-204: {len(results) - len(ok)}  stored {stored} / acknowledged {acknowledged}")
+
+
+def database_ceiling(seconds: float = 5.0) -> float:
+    """Actions per second the database takes from one process, batches of 500, no HTTP."""
+    import json
+
+    collection = UserAction._get_collection().with_options(write_concern=DURABLE)
+    actions, written, started = Actions(), 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        docs = [{**action, "_id": action.pop("id")} for action in json.loads(actions.body(500))]
+        collection.insert_many(docs, ordered=False)
+        written += len(docs)
+    rate = written / (time.perf_counter() - started)
+    collection.delete_many({})
+    return rate
+
+
+def start_api(port: int, mongo_uri: str, threads: int):
+    env = dict(os.environ, APP_ENV="testing", MONGODB_URI=mongo_uri, LOG_LEVEL="WARNING",
+               BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", GUNICORN_THREADS=str(threads),
+               OMP_NUM_THREADS="1")
+    proc = services.spawn([str(Path(sys.executable).parent / "gunicorn"), "app:create_app()",
+                           "-c", "gunicorn.conf.py"], env=env)
+    services.wait_until(lambda: services.port_open("127.0.0.1", port), 30, "gunicorn", proc)
+    return proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8], help="gunicorn threads per worker")
+    parser.add_argument("--connections", type=int, default=32, help="client connections, single actions")
+    parser.add_argument("--batch-connections", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args()
+    os.chdir(ROOT)  # gunicorn.conf.py
+    mongo_port = services.free_port()
+    mongo = services.start_mongo(mongo_port, tempfile.mkdtemp(prefix="marketrec-bench-"))
+    uri = f"mongodb://127.0.0.1:{mongo_port}/bench"
+    try:
+        create_app({"APP_ENV": "testing", "MONGODB_URI": uri, "LOG_LEVEL": "WARNING"})
+        collection = UserAction._get_collection()  # indexes exist before the load
+        print(f"database alone (insert_many of 500, j=True, {len(collection.index_information())} indexes): "
+              f"{database_ceiling():.0f} actions/s")
+        for threads in args.threads:
+            port = services.free_port()
+            api = start_api(port, uri, threads)
+            try:
+                run_load("127.0.0.1", port, 1, 8, 3.0)  # warm-up: both workers have booted and connected
+                print(f"gunicorn 2 workers x {threads} thread(s); load average {os.getloadavg()}")
+                pids = {"database": mongo.pid, "client": os.getpid()}
+                pids.update({f"worker{n}": pid for n, pid in enumerate(worker_pids(api.pid), start=1)})
+                for name, size, connections in (("single", 1, args.connections),
+                                                ("batch", args.batch_size, args.batch_connections)):
+                    before = collection.count_documents({})
+                    cpu = CpuUse(pids)
+                    results, elapsed = run_load("127.0.0.1", port, size, connections, args.seconds)
+                    report(name, results, elapsed, collection.count_documents({}) - before)
+                    print(cpu)
+            finally:
+                services.stop(api)
+    finally:
+        services.stop(mongo)
+
+
+if __name__ == "__main__":
+    main()
