@@ -109,3 +109,35 @@ def registry_stamp() -> int:
     """Changes whenever any version is activated; cheap to poll."""
     state = RegistryState.objects(id="models").first()
     return state.stamp if state else 0
+
+
+def add_plot(version: ModelVersion, name: str, png: bytes) -> None:
+    """Keep a PNG plot (training curve, metrics) beside the version."""
+    file_id = _files().put(png, filename=f"{name}.png", content_type="image/png", version=str(version.id))
+    version.update(**{f"set__plots__{name}": file_id})
+    version.reload()
+
+
+def plot_png(version: ModelVersion, name: str) -> bytes:
+    file_id = version.plots.get(name)
+    if file_id is None:
+        raise NotFound(f"model version {version.id} has no plot {name}", {"name": "unknown plot"})
+    return _files().get(file_id).read()
+
+
+def describe(version: ModelVersion) -> dict:
+    """A version as the API shows it."""
+    return {
+        "id": str(version.id), "engine": version.engine, "status": version.status,
+        "dataset_id": version.dataset_id, "config": version.config, "metrics": version.metrics,
+        "code_version": version.code_version, "job_id": version.job_id,
+        "training_seconds": version.training_seconds, "weights_bytes": version.weights_bytes,
+        "stale": bool(version.stale), "stale_reason": version.stale_reason,
+        "plots": sorted(version.plots), "created_at": version.created_at,
+        "activated_at": version.activated_at, "retired_at": version.retired_at,
+    }
+
+
+def list_versions(engine: str | None = None, limit: int = 100) -> list[ModelVersion]:
+    query = ModelVersion.objects(engine=engine) if engine else ModelVersion.objects
+    return list(query.order_by("-created_at").limit(limit))
