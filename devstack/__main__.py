@@ -65,7 +65,16 @@ def prepare(env: dict) -> None:
     subprocess.run(flask + ["db", "ensure-indexes"], env=env, cwd=ROOT, check=True)
 
 
-def supervise(started: list) -> int:
+def load_demo_data(env: dict) -> subprocess.Popen:
+    """Something to recommend from on a fresh database, loaded while the service is
+    already up (a no-op once a snapshot is active); its output goes to var/log/demo.log."""
+    say("loading demo data in the background unless a marketplace is loaded (var/log/demo.log)")
+    log = open(VAR / "log" / "demo.log", "ab")
+    return subprocess.Popen([str(BIN / "flask"), "--app", "app", "data", "demo"], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def supervise(started: list, one_shots: list) -> int:
     stopping = {"signal": None}
 
     def on_signal(signum, _frame):
@@ -74,6 +83,10 @@ def supervise(started: list) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     while stopping["signal"] is None:
+        for name, proc in list(one_shots):
+            if proc.poll() is not None:
+                say(f"{name} finished with code {proc.returncode}")
+                one_shots.remove((name, proc))
         for name, proc in started:
             if proc.poll() is not None:
                 say(f"{name} exited with code {proc.returncode}: stopping everything")
@@ -87,6 +100,7 @@ def main() -> int:
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     started: list[tuple[str, subprocess.Popen]] = []
+    one_shots: list[tuple[str, subprocess.Popen]] = []
     code = 1
     try:
         start_dependencies(env, started)
@@ -95,11 +109,12 @@ def main() -> int:
             # The app's own processes log to this terminal; the databases to var/log.
             started.append((name, subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)))
         say("API on http://127.0.0.1:5000 (Swagger UI at /), Ctrl-C stops everything")
-        code = supervise(started)
+        one_shots.append(("demo data", load_demo_data(env)))
+        code = supervise(started, one_shots)
     except services.ServiceError as exc:
         say(str(exc))
     finally:
-        for name, proc in reversed(started):
+        for name, proc in reversed(one_shots + started):
             services.stop(proc)
         say("all processes stopped")
     return code

@@ -5,7 +5,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from app.cli.data import data_cli, seed_command
     from app.cli.db import db_cli, jobs_cli
 
-    for group in (db_cli, jobs_cli):
-        app.cli.add_command(group)
+    for command in (db_cli, jobs_cli, data_cli, seed_command):
+        app.cli.add_command(command)

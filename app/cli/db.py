@@ -1,4 +1,4 @@
-"""`flask db ...` (indexes, statistics) and `flask jobs ...`."""
+"""`flask db ...` (indexes, statistics, dropping marketplace data) and `flask jobs ...`."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,13 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app import jobs
+from app.marketplace.dumps import DUMP_BUCKET, WriterLease
 from app.storage import all_documents, database
+from app.storage.interactions import Event, ServedRecommendation, UserAction
+from app.storage.marketplace import DUMP_COLLECTIONS
+from app.storage.snapshots import ActiveSnapshot, DatasetSnapshot
 
-db_cli = AppGroup("db", help="MongoDB: indexes and statistics.")
+db_cli = AppGroup("db", help="MongoDB: indexes, statistics, dropping marketplace data.")
 jobs_cli = AppGroup("jobs", help="Background job records.")
 
 
@@ -28,6 +32,51 @@ def stats():
     db = database()
     counts = {name: db[name].estimated_document_count() for name in sorted(db.list_collection_names())}
     click.echo(json.dumps(counts, indent=2))
+
+
+def marketplace_collections() -> list[str]:
+    """Collections holding what marketplaces sent and what was served from it
+    (not jobs, not the model registry)."""
+    documents = [*DUMP_COLLECTIONS.values(), DatasetSnapshot, ActiveSnapshot, UserAction, Event, ServedRecommendation]
+    names = {document._get_collection_name() for document in documents}
+    return sorted(names | {f"{DUMP_BUCKET}.files", f"{DUMP_BUCKET}.chunks"})
+
+
+def drop_marketplace(everything: bool = False) -> dict[str, int]:
+    """Drop the marketplace collections (with `everything`, every collection, jobs
+    and models too) and recreate their indexes; returns documents dropped per collection."""
+    db = database()
+    # Holding the writer lease, no ingestion or pruning writes while we drop.
+    lease = WriterLease("drop")
+    lease.acquire(give_up=lambda: False)
+    try:
+        existing = {name for name in db.list_collection_names() if not name.startswith("system.")}
+        names = existing if everything else existing & set(marketplace_collections())
+        dropped = {}
+        for name in sorted(names):
+            dropped[name] = db[name].estimated_document_count()
+            db.drop_collection(name)
+        # Running processes create indexes only once per collection: put them back now.
+        for document in all_documents():
+            if document._get_collection_name() in names:
+                document.ensure_indexes()
+    finally:
+        lease.release()
+    return dropped
+
+
+@db_cli.command("drop-marketplace")
+@click.option("--all", "everything", is_flag=True, help="also drop jobs and the model registry")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def drop_marketplace_command(everything, yes):
+    """Drop dumps, snapshots, marketplace data, user actions, events and served recommendations."""
+    what = "EVERY collection, jobs and models included" if everything else "all marketplace data (jobs and models stay)"
+    if not yes:
+        click.confirm(f"Drop {what} from database {database().name}?", abort=True)
+    dropped = drop_marketplace(everything)
+    for name, count in dropped.items():
+        click.echo(f"{name}: dropped ({count} documents)")
+    click.echo(f"dropped {len(dropped)} collections")
 
 
 @jobs_cli.command("prune")

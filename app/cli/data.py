@@ -1,0 +1,197 @@
+"""Demo marketplaces: `flask data fetch-movielens|import-movielens|demo` and `flask seed`.
+
+Everything goes through the functions the API uses for /update, /user_actions
+and /events, so demo data is validated and ingested exactly as a marketplace's
+would be. The loading functions are plain (notebooks call them too); the
+commands only parse options and print.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup, with_appcontext
+from jsonschema import FormatChecker
+from jsonschema.validators import validator_for
+from tqdm import tqdm
+
+from app.api import events as events_api
+from app.api.user_actions import checked_actions
+from app.errors import InvalidInput, MarketrecError
+from app.marketplace import dumps
+from app.marketplace.events import store_events
+from app.marketplace.movielens import convert_movielens
+from app.marketplace.movielens_fetch import (
+    DEFAULT_MOVIELENS_DIR,
+    MovieLensUnavailable,
+    fetch_movielens,
+)
+from app.marketplace.synthetic import MarketplaceData, generate_marketplace
+from app.marketplace.user_actions import store_user_actions
+from app.storage.snapshots import active_snapshot_id
+
+# One request's worth: what a marketplace would send per POST, and a bounded memory peak.
+BATCH_SIZE = 2000
+# `flask data demo` without MovieLens: big enough to train on, loaded in well under a minute.
+DEMO_SEED_SIZE = {"services": 300, "users": 200, "projects": 100, "journeys": 3000, "seed": 0}
+
+
+def _no_progress(step: str, percent: float, **details) -> None:
+    pass
+
+
+def load_marketplace(market: MarketplaceData, source: str, progress: Callable = _no_progress) -> dict:
+    """Validate everything, then store and ingest the dump and store the actions and events.
+
+    Nothing is written unless the dump, every action and every event pass the
+    API's schemas. Returns the snapshot id and what was stored.
+    """
+    progress("validating the dump", 0)
+    dumps.validate_dump(market.dump)
+    _in_batches(market.user_actions, check_user_actions, "validating user actions", progress)
+    _in_batches(market.events, check_events, "validating events", progress)
+    progress("storing the dump", 0)
+    snapshot = dumps.store_dump(market.dump, source=source)
+    outcome = dumps.ingest_snapshot(snapshot.id, progress=progress)
+    stored_actions = _in_batches(market.user_actions, store_user_actions, "storing user actions", progress)
+    stored_events = _in_batches(market.events, store_events, "storing events", progress)
+    return {"snapshot_id": snapshot.id, "snapshot_status": outcome["status"],
+            "services": outcome["counts"].get("services"), "users": outcome["counts"].get("users"),
+            "new_user_actions": stored_actions, "new_events": stored_events}
+
+
+def check_user_actions(actions: list[dict]) -> int:
+    """Raise InvalidInput naming every field of `actions` that POST /user_actions would refuse."""
+    return len(checked_actions(actions)[0])
+
+
+def check_events(events: list[dict]) -> int:
+    """Raise InvalidInput naming every field of `events` that POST /events' schema would refuse."""
+    errors = dict(map(events_api.batch.format_error, _event_validator().iter_errors({"events": events})))
+    if errors:
+        raise InvalidInput("Input payload validation failed", errors)
+    return len(events)
+
+
+@lru_cache(maxsize=1)
+def _event_validator():
+    schema = {**events_api.batch.__schema__,
+              "definitions": {name: model.__schema__ for name, model in events_api.ns.models.items()}}
+    return validator_for(schema)(schema, format_checker=FormatChecker())
+
+
+def import_movielens(directory: Path, progress: Callable = _no_progress) -> dict:
+    """Load the MovieLens 100K files in `directory` as the marketplace (source "movielens")."""
+    progress("reading MovieLens", 0)
+    return load_marketplace(convert_movielens(directory), source="movielens", progress=progress)
+
+
+def seed_marketplace(services: int, users: int, projects: int, journeys: int, seed: int,
+                     progress: Callable = _no_progress) -> dict:
+    """Generate a synthetic marketplace of the given size and load it (source "seed")."""
+    progress("generating the marketplace", 0)
+    market = generate_marketplace(services=services, users=users, projects=projects, journeys=journeys, seed=seed)
+    return load_marketplace(market, source="seed", progress=progress)
+
+
+def load_demo(directory: Path = DEFAULT_MOVIELENS_DIR, progress: Callable = _no_progress,
+              say: Callable[[str], None] = print) -> dict | None:
+    """MovieLens (fetched when missing) unless a snapshot is active; a seeded marketplace
+    when MovieLens cannot be fetched. Returns None when there was nothing to do."""
+    active = active_snapshot_id()
+    if active:
+        say(f"snapshot {active} is active: no demo data loaded")
+        return None
+    try:
+        say(f"fetching MovieLens 100K into {directory} (cached after the first time)")
+        fetch_movielens(directory)
+    except MovieLensUnavailable as exc:
+        say(f"MovieLens is unavailable ({exc.message}: {exc.errors}); seeding a synthetic marketplace instead")
+        return seed_marketplace(**DEMO_SEED_SIZE, progress=progress)
+    say("importing MovieLens 100K as the marketplace (about a minute the first time)")
+    return import_movielens(directory, progress=progress)
+
+
+def _in_batches(items: list[dict], handle: Callable[[list[dict]], int], step: str, progress: Callable) -> int:
+    """`handle` each batch of `items`, reporting progress; returns the sum of what it returns."""
+    total = 0
+    for start in range(0, len(items), BATCH_SIZE):
+        progress(step, 100 * start / len(items), done=start, total=len(items))
+        total += handle(items[start:start + BATCH_SIZE])
+    return total
+
+
+class ProgressBars:
+    """A `progress(step, percent)` callable drawing one tqdm bar per step on stderr."""
+
+    def __init__(self):
+        self.step, self.bar = None, None
+
+    def __call__(self, step: str, percent: float, **details) -> None:
+        if step != self.step:
+            self.close(finished=True)  # a new step means the previous one is done
+            self.step, self.bar = step, tqdm(total=100, desc=step, unit="%", leave=True)
+        self.bar.update(max(0, int(percent) - self.bar.n))
+
+    def close(self, finished: bool) -> None:
+        if self.bar is not None:
+            if finished:
+                self.bar.update(100 - self.bar.n)
+            self.bar.close()
+            self.step, self.bar = None, None
+
+
+def _load_with_progress(load: Callable[[Callable], dict | None]) -> None:
+    """Run `load(progress)` with progress bars; print its result, or a named error."""
+    bars = ProgressBars()
+    try:
+        result = load(bars)
+    except MarketrecError as exc:
+        bars.close(finished=False)
+        raise click.ClickException(f"{exc.message}: {exc.errors}") from exc
+    bars.close(finished=True)
+    if result:
+        click.echo(", ".join(f"{key}: {value}" for key, value in result.items()))
+
+
+data_cli = AppGroup("data", help="Demo data: MovieLens 100K and synthetic marketplaces.")
+DIRECTORY = click.Path(file_okay=False, path_type=Path)
+
+
+@data_cli.command("fetch-movielens")
+@click.argument("directory", type=DIRECTORY, default=DEFAULT_MOVIELENS_DIR)
+def fetch_movielens_command(directory):
+    """Download MovieLens 100K into DIRECTORY (default var/data/ml-100k) unless it is there."""
+    try:
+        click.echo(f"MovieLens 100K is in {fetch_movielens(directory)}")
+    except MovieLensUnavailable as exc:
+        raise click.ClickException(f"{exc.message}: {exc.errors}") from exc
+
+
+@data_cli.command("import-movielens")
+@click.argument("directory", type=DIRECTORY, default=DEFAULT_MOVIELENS_DIR)
+def import_movielens_command(directory):
+    """Load the MovieLens 100K files in DIRECTORY (default var/data/ml-100k) as the marketplace."""
+    _load_with_progress(lambda progress: import_movielens(directory, progress=progress))
+
+
+@data_cli.command("demo")
+@click.option("--directory", type=DIRECTORY, default=DEFAULT_MOVIELENS_DIR, show_default=True,
+              help="where MovieLens 100K is, or is fetched to")
+def demo_command(directory):
+    """Load demo data unless a snapshot is active: MovieLens, or a seeded marketplace."""
+    _load_with_progress(lambda progress: load_demo(directory, progress=progress, say=click.echo))
+
+
+@click.command("seed")
+@click.option("--services", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--users", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--projects", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option("--journeys", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--seed", "seed", type=int, default=0, show_default=True, help="random seed: same seed, same data")
+@with_appcontext
+def seed_command(services, users, projects, journeys, seed):
+    """Load a synthetic marketplace of the given size, with realistic user journeys."""
+    _load_with_progress(lambda progress: seed_marketplace(services, users, projects, journeys, seed, progress))
