@@ -73,6 +73,20 @@ def job_status(job_id: str) -> dict:
     return status
 
 
+def cancel_job(job_id: str) -> dict:
+    """Stop a job: a queued one never starts, a running one is terminated (SIGTERM).
+    A finished job is left as it is."""
+    job = Job.objects(id=job_id).first()
+    if job is None:
+        raise JobNotFound(job_id)
+    if not job.finished:
+        _celery().control.revoke(job_id, terminate=True, signal="SIGTERM")
+        Job.objects(id=job_id, state__in=ACTIVE_STATES).update(
+            state="REVOKED", error="cancelled on request", finished_at=utcnow()
+        )
+    return job_status(job_id)
+
+
 def prune_finished(retention_days: int) -> int:
     """Delete records of jobs that finished more than `retention_days` ago."""
     cutoff = utcnow() - timedelta(days=retention_days)

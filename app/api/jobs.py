@@ -38,6 +38,17 @@ class Job(Resource):
         return jobs.job_status(job_id)
 
 
+@ns.route("/<string:job_id>/cancel")
+@ns.param("job_id", "the id returned when the job was started")
+class Cancel(Resource):
+    @ns.doc(security="bearer")
+    @ns.marshal_with(job)
+    @ns.response(404, "no such job")
+    def post(self, job_id):
+        """Cancel a job: a queued one never runs, a running one is stopped; a finished one stays."""
+        return jobs.cancel_job(job_id)
+
+
 @ns.route("/selfcheck")
 class Selfcheck(Resource):
     @ns.doc(security="bearer")

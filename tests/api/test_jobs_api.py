@@ -26,3 +26,23 @@ def test_an_unknown_job_is_a_json_404(client, db):
     response = client.get("/jobs/4b0c2a4e-0000-4000-8000-000000000000")
     assert response.status_code == 404
     assert response.get_json()["errors"] == {"job_id": "unknown job"}
+
+
+def test_a_queued_job_is_cancelled_and_says_so(settings, app, db):
+    from app import create_app
+
+    # A broker database no worker listens on: the job stays queued.
+    idle = create_app(settings | {"CELERY_BROKER_URL": settings["REDIS_URL"].rsplit("/", 1)[0] + "/7"})
+    app.extensions["celery"].set_default()
+    client = idle.test_client()
+    job_id = client.post("/jobs/selfcheck").get_json()["job_id"]
+    assert client.get(f"/jobs/{job_id}").get_json()["state"] == "PENDING"
+    body = client.post(f"/jobs/{job_id}/cancel").get_json()
+    assert body["state"] == "REVOKED" and body["error"] == "cancelled on request" and body["finished_at"]
+
+
+def test_cancelling_a_finished_job_leaves_it_finished(client, db, worker):
+    job_id = client.post("/jobs/selfcheck").get_json()["job_id"]
+    assert poll(client, f"/jobs/{job_id}")["state"] == "SUCCESS"
+    assert client.post(f"/jobs/{job_id}/cancel").get_json()["state"] == "SUCCESS"
+    assert client.post("/jobs/no-such-job/cancel").status_code == 404
