@@ -51,6 +51,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "DEFAULT_RECOMMENDATION_ENGINE": env("DEFAULT_RECOMMENDATION_ENGINE", "NCF"),
         "MAX_REQUEST_BYTES": int(env("MAX_REQUEST_BYTES", str(1024 * 1024))),
         "MAX_DUMP_BYTES": int(env("MAX_DUMP_BYTES", str(512 * 1024 * 1024))),
+        "DATASET_SNAPSHOTS_KEPT": int(env("DATASET_SNAPSHOTS_KEPT", "2")),  # with documents: active + previous
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
         "LOG_FORMAT": env("LOG_FORMAT", "json"),
         "SENTRY_DSN": env("SENTRY_DSN", ""),

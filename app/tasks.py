@@ -9,6 +9,7 @@ from pymongo.errors import AutoReconnect
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app import diagnostics, jobs
+from app.marketplace import dumps
 
 # Errors worth retrying: a dependency blinked, the work itself is fine.
 TRANSIENT_ERRORS = (AutoReconnect, RedisConnectionError, OperationalError, ConnectionError)
@@ -31,3 +32,18 @@ def selfcheck(self) -> dict:
 def prune_jobs() -> dict:
     days = current_app.config["JOB_RETENTION_DAYS"]
     return {"deleted": jobs.prune_finished(days), "retention_days": days}
+
+
+@shared_task(name="marketrec.dumps.ingest", bind=True, acks_late=True, **RETRYING)
+def ingest_dump(self, snapshot_id: str) -> dict:
+    """Ingest a stored dump into its snapshot; make it active when complete, then prune."""
+    result = dumps.ingest_snapshot(snapshot_id, progress=jobs.Progress(self))
+    if result["status"] == "active":
+        result["prune_job_id"] = jobs.start_job(prune_dumps, key="dataset-snapshots-prune").id
+    return result
+
+
+@shared_task(name="marketrec.dumps.prune", bind=True, acks_late=True, **RETRYING)
+def prune_dumps(self) -> dict:
+    """Delete the documents of snapshots beyond the DATASET_SNAPSHOTS_KEPT latest."""
+    return dumps.prune_snapshots(progress=jobs.Progress(self))

@@ -1,3 +1,51 @@
-from flask_restx import Namespace
+from flask_restx import Namespace, Resource, fields, inputs
+
+from app.marketplace import catalog
 
 ns = Namespace("datasets", path="/datasets", description="Dataset snapshots made from dumps")
+
+dataset = ns.model("Dataset", {
+    "id": fields.String(required=True),
+    "active": fields.Boolean(description="is this the snapshot every read sees"),
+    "status": fields.String(enum=["received", "ingesting", "ready", "active", "superseded", "failed", "retired"]),
+    "source": fields.String(description="api, movielens, seed, ..."),
+    "sequence": fields.Integer(description="order of receipt: the latest received wins"),
+    "checksum": fields.String(description="sha256 of the canonical dump"),
+    "counts": fields.Raw(description="items per dump key"),
+    "problem_counts": fields.Raw(description="per kind of problem (e.g. services/categories), how many"),
+    "dump_bytes": fields.Integer(description="size of the canonical dump before compression"),
+    "error": fields.String(),
+    "created_at": fields.DateTime(),
+    "ingested_at": fields.DateTime(),
+    "activated_at": fields.DateTime(),
+    "training_requested_at": fields.DateTime(),
+})
+dataset_detail = ns.inherit("DatasetDetail", dataset, {
+    "problems": fields.Raw(description="per kind: reason, count and a few examples"),
+})
+dataset_list = ns.model("DatasetList", {
+    "active_snapshot_id": fields.String(),
+    "datasets": fields.List(fields.Nested(dataset)),
+})
+listing = ns.parser()
+listing.add_argument("limit", type=inputs.int_range(1, 500), default=50, location="args",
+                     help="how many, latest received first")
+
+
+@ns.route("")
+class Datasets(Resource):
+    @ns.expect(listing)
+    @ns.marshal_with(dataset_list)
+    def get(self):
+        """Dataset snapshots, latest received first, with counts, status and the active one."""
+        return catalog.list_snapshots(listing.parse_args()["limit"])
+
+
+@ns.route("/<string:snapshot_id>")
+@ns.param("snapshot_id", "a dataset snapshot id")
+class Dataset(Resource):
+    @ns.marshal_with(dataset_detail)
+    @ns.response(404, "no such snapshot")
+    def get(self, snapshot_id):
+        """One dataset snapshot, with its problems (e.g. references to ids the dump lacks)."""
+        return catalog.describe_snapshot(snapshot_id)

@@ -1,3 +1,25 @@
-from flask_restx import Namespace
+from flask import request
+from flask_restx import Namespace, Resource
+
+from app.api.jobs import accepted, accepted_response
+from app.marketplace import dumps
+from app.marketplace.dump_schema import DUMP, ITEM_MODELS
 
 ns = Namespace("update", path="/update", description="Full marketplace database dumps")
+for model in (DUMP, *ITEM_MODELS.values()):
+    ns.add_model(model.name, model)
+
+
+@ns.route("")
+class Update(Resource):
+    @ns.doc(security="bearer")
+    # Validated by dumps.validate_dump: the same model, compiled, because jsonschema
+    # alone takes ~20 s on a dump of 300k items.
+    @ns.expect(DUMP, validate=False)
+    @ns.response(202, "stored; a job ingests it and makes it the active dataset", accepted)
+    @ns.response(400, "the dump is not valid: every bad field is named; nothing was stored")
+    @ns.response(413, "the dump is larger than MAX_DUMP_BYTES")
+    def post(self):
+        """Receive a full marketplace dump. It replaces the active dataset in one switch once
+        ingested; the same dump again joins the existing snapshot instead of ingesting twice."""
+        return accepted_response(dumps.receive_dump(request.get_json()))

@@ -2,15 +2,43 @@
 
 Every marketplace document carries the `snapshot_id` it was ingested into; readers
 see only the active snapshot, so a new dump becomes visible in one pointer switch.
+
+Lifecycle of a snapshot's `status`:
+received → ingesting → ready → active → superseded → retired, or failed.
+`superseded` means a later dump won (its documents may still be kept as the
+previous dataset); `retired` means its documents were deleted, while the record
+and the raw dump stay for lineage. `ingested_at` is set exactly while the
+snapshot's documents are complete.
 """
 from __future__ import annotations
 
-from mongoengine import DateTimeField, DictField, Document, IntField, ObjectIdField, StringField
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
 
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    IntField,
+    ObjectIdField,
+    StringField,
+)
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.errors import NotFound, ServiceUnavailable
+from app.storage.connection import database
 from app.storage.jobs import utcnow
 
 SNAPSHOT_STATUSES = ("received", "ingesting", "ready", "active", "superseded", "failed", "retired")
 POINTER_ID = "marketplace"
+WRITER_LEASE_ID = "marketplace-documents"
+LEASE_SECONDS = 120  # a holder renews after every batch, far more often than this
+LEASE_WAIT_SECONDS = 300  # within the task's soft time limit; a holder yields within a batch
+LEASE_POLL_SECONDS = 0.5
 
 
 class DatasetSnapshot(Document):
@@ -22,12 +50,20 @@ class DatasetSnapshot(Document):
     counts = DictField()  # documents per collection
     problems = DictField()  # e.g. references to ids the dump does not contain
     dump_file_id = ObjectIdField()  # the raw dump, compressed, in GridFS
+    dump_bytes = IntField()  # size of the canonical JSON before compression
+    has_documents = BooleanField(default=False)  # some of its documents may be stored
     error = StringField()
     created_at = DateTimeField(required=True, default=utcnow)
     ingested_at = DateTimeField()
     activated_at = DateTimeField()
+    training_requested_at = DateTimeField()
 
-    meta = {"collection": "dataset_snapshots", "indexes": ["-sequence", "status"]}
+    meta = {"collection": "dataset_snapshots", "indexes": ["-sequence", "status", "-activated_at"]}
+
+    @property
+    def complete(self) -> bool:
+        """Are all of its documents stored (so it can be switched to without ingesting)?"""
+        return self.ingested_at is not None and bool(self.has_documents)
 
 
 class ActiveSnapshot(Document):
@@ -41,6 +77,123 @@ class ActiveSnapshot(Document):
     meta = {"collection": "active_snapshot"}
 
 
+class DatasetWriterLease(Document):
+    """Who may write or delete marketplace documents now: one ingestion or pruning at a
+    time. A holder renews it while it works; a crashed holder's lease expires."""
+
+    id = StringField(primary_key=True, default=WRITER_LEASE_ID)
+    holder = StringField(required=True)
+    expires_at = DateTimeField(required=True)
+
+    meta = {"collection": "dataset_writer_lease"}
+
+
+class DatasetBusy(ServiceUnavailable):
+    def __init__(self):
+        super().__init__("another dump is being written for too long", {"lease": "not free in time"})
+
+
+class LeaseLost(RuntimeError):
+    """Our writer lease expired and another worker took it: stop writing at once."""
+
+
+def get_snapshot(snapshot_id: str) -> DatasetSnapshot:
+    """The snapshot record; NotFound for an unknown id."""
+    snapshot = DatasetSnapshot.objects(id=snapshot_id).first()
+    if snapshot is None:
+        raise NotFound(f"no dataset snapshot {snapshot_id}", {"snapshot_id": "unknown dataset snapshot"})
+    return snapshot
+
+
 def active_snapshot_id() -> str | None:
     pointer = ActiveSnapshot.objects(id=POINTER_ID).only("snapshot_id").first()
     return pointer.snapshot_id if pointer else None
+
+
+def next_sequence(name: str = "dataset_snapshots") -> int:
+    """The next number of an atomic counter (1, 2, ...), safe across processes."""
+    counter = database()["counters"].find_one_and_update(
+        {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+    )
+    return counter["value"]
+
+
+def switch_active(snapshot_id: str, sequence: int) -> tuple[bool, str | None]:
+    """Point reads at `snapshot_id` unless a dump received later is already active.
+
+    One atomic update, conditional on the pointer's sequence being lower (an
+    upsert for the very first snapshot). Returns (switched, previously active id).
+    """
+    pointer = ActiveSnapshot._get_collection()
+    try:
+        before = pointer.find_one_and_update(
+            {"_id": POINTER_ID, "sequence": {"$lt": sequence}},
+            {"$set": {"snapshot_id": snapshot_id, "sequence": sequence, "switched_at": utcnow()}},
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+    except DuplicateKeyError:  # the pointer exists with a sequence >= ours: a later dump won
+        return False, None
+    return True, before["snapshot_id"] if before else None
+
+
+def refresh_active_sequence(snapshot_id: str, sequence: int) -> None:
+    """The active snapshot's dump was received again: it counts as the latest, so a
+    dump received before this second copy can no longer replace it."""
+    ActiveSnapshot._get_collection().update_one(
+        {"_id": POINTER_ID, "snapshot_id": snapshot_id}, {"$max": {"sequence": sequence}}
+    )
+
+
+def acquire_writer_lease(holder: str, seconds: float) -> bool:
+    """Take the writer lease if it is free, expired or already ours."""
+    now = utcnow()
+    try:
+        DatasetWriterLease._get_collection().find_one_and_update(
+            {"_id": WRITER_LEASE_ID, "$or": [{"expires_at": {"$lt": now}}, {"holder": holder}]},
+            {"$set": {"holder": holder, "expires_at": now + timedelta(seconds=seconds)}},
+            upsert=True,
+        )
+    except DuplicateKeyError:  # held by someone else, not expired
+        return False
+    return True
+
+
+def renew_writer_lease(holder: str, seconds: float) -> bool:
+    """Extend our lease; False if it is no longer ours (it expired and was taken)."""
+    renewed = DatasetWriterLease._get_collection().update_one(
+        {"_id": WRITER_LEASE_ID, "holder": holder},
+        {"$set": {"expires_at": utcnow() + timedelta(seconds=seconds)}},
+    )
+    return renewed.matched_count == 1
+
+
+def release_writer_lease(holder: str) -> None:
+    DatasetWriterLease._get_collection().delete_one({"_id": WRITER_LEASE_ID, "holder": holder})
+
+
+class WriterLease:
+    """Our hold on the right to write marketplace documents (one holder at a time)."""
+
+    def __init__(self, purpose: str):
+        self.holder = f"{purpose}:{uuid.uuid4().hex[:12]}"
+
+    def acquire(self, give_up: Callable[[], bool]) -> bool:
+        """Wait for the lease; False as soon as `give_up()` says the work is no longer wanted."""
+        deadline = time.monotonic() + LEASE_WAIT_SECONDS
+        while not acquire_writer_lease(self.holder, LEASE_SECONDS):
+            if give_up():
+                return False
+            if time.monotonic() > deadline:
+                raise DatasetBusy()
+            time.sleep(LEASE_POLL_SECONDS)
+        return True
+
+    def renew(self) -> bool:
+        """Extend the lease (True), or raise LeaseLost if another worker took it."""
+        if not renew_writer_lease(self.holder, LEASE_SECONDS):
+            raise LeaseLost(self.holder)
+        return True
+
+    def release(self) -> None:
+        release_writer_lease(self.holder)
