@@ -12,6 +12,19 @@ TRAINING_QUEUE = "training"
 QUEUES = (DEFAULT_QUEUE, TRAINING_QUEUE)
 
 
+class TrainingTimeLimits:
+    """Task annotation: tasks named marketrec.training.* get the training time limits."""
+
+    def __init__(self, seconds: int):
+        self.limits = {"time_limit": seconds, "soft_time_limit": max(1, seconds - 60)}
+
+    def annotate(self, task):
+        return dict(self.limits) if task.name.startswith("marketrec.training.") else None
+
+    def annotate_any(self):
+        return None
+
+
 def celery_settings(config) -> dict:
     """Celery's configuration, derived from the app settings."""
     training_limit = config["TRAINING_TIME_LIMIT_SECONDS"]
@@ -31,6 +44,7 @@ def celery_settings(config) -> dict:
         "task_default_routing_key": DEFAULT_QUEUE,
         "task_routes": {"marketrec.training.*": {"queue": TRAINING_QUEUE, "routing_key": TRAINING_QUEUE}},
         "task_time_limit": config["TASK_TIME_LIMIT_SECONDS"],
+        "task_annotations": [TrainingTimeLimits(training_limit)],
         "task_soft_time_limit": max(1, config["TASK_TIME_LIMIT_SECONDS"] - 30),
         # With acks_late a message is redelivered after the visibility timeout if not
         # acked; it must outlast the longest task or training would run twice.
@@ -45,6 +59,11 @@ def celery_settings(config) -> dict:
             "prune-finished-jobs": {
                 "task": "marketrec.jobs.prune",
                 "schedule": 6 * 3600.0,
+            },
+            # New events and actions reach Popularity and Session at this pace.
+            "refit-interaction-models": {
+                "task": "marketrec.training.interaction_models",
+                "schedule": float(config["INTERACTION_MODELS_REFRESH_SECONDS"]),
             },
         },
         "timezone": "UTC",

@@ -63,6 +63,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "TRAINING_TIME_LIMIT_SECONDS": int(env("TRAINING_TIME_LIMIT_SECONDS", "3600")),
         "TASK_MAX_RETRIES": int(env("TASK_MAX_RETRIES", "5")),
         "JOB_RETENTION_DAYS": int(env("JOB_RETENTION_DAYS", "30")),
+        "INTERACTION_MODELS_REFRESH_SECONDS": int(env("INTERACTION_MODELS_REFRESH_SECONDS", "600")),
         "WORKER_METRICS_PORT": int(env("WORKER_METRICS_PORT", "0")),
         "SWAGGER_UI": _bool(env("SWAGGER_UI"), True),
     }

@@ -141,3 +141,15 @@ def describe(version: ModelVersion) -> dict:
 def list_versions(engine: str | None = None, limit: int = 100) -> list[ModelVersion]:
     query = ModelVersion.objects(engine=engine) if engine else ModelVersion.objects
     return list(query.order_by("-created_at").limit(limit))
+
+
+def prune_retired(engine: str, keep: int) -> int:
+    """Delete all but the `keep` most recent retired versions of an engine, with their files."""
+    retired = ModelVersion.objects(engine=engine, status__in=("retired", "rejected")).order_by("-created_at")
+    doomed = list(retired.skip(keep))
+    for version in doomed:
+        for file_id in [version.weights_file_id, *version.plots.values()]:
+            if file_id is not None:
+                _files().delete(file_id)
+        version.delete()
+    return len(doomed)

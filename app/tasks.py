@@ -10,6 +10,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app import diagnostics, jobs
 from app.marketplace import dumps
+from app.recommendations.interaction_models import fit_interaction_models
 
 # Errors worth retrying: a dependency blinked, the work itself is fine.
 TRANSIENT_ERRORS = (AutoReconnect, RedisConnectionError, OperationalError, ConnectionError)
@@ -40,10 +41,23 @@ def ingest_dump(self, snapshot_id: str) -> dict:
     result = dumps.ingest_snapshot(snapshot_id, progress=jobs.Progress(self))
     if result["status"] == "active":
         result["prune_job_id"] = jobs.start_job(prune_dumps, key="dataset-snapshots-prune").id
+        result["training_job_ids"] = queue_retraining(snapshot_id)
     return result
+
+
+def queue_retraining(snapshot_id: str) -> list[str]:
+    """Jobs that retrain every model on a newly active snapshot."""
+    dumps.request_retraining(snapshot_id)
+    return [jobs.start_job(train_interaction_models, snapshot_id, key=f"interaction-models:{snapshot_id}").id]
 
 
 @shared_task(name="marketrec.dumps.prune", bind=True, acks_late=True, **RETRYING)
 def prune_dumps(self) -> dict:
     """Delete the documents of snapshots beyond the DATASET_SNAPSHOTS_KEPT latest."""
     return dumps.prune_snapshots(progress=jobs.Progress(self))
+
+
+@shared_task(name="marketrec.training.interaction_models", bind=True, acks_late=True, **RETRYING)
+def train_interaction_models(self, snapshot_id: str | None = None) -> dict:
+    """Fit Popularity and Session on everything users did; activate them."""
+    return fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id)

@@ -52,3 +52,16 @@ def test_a_task_runs_in_a_real_worker_against_mongo_and_the_result_backend(app, 
 def test_a_task_runs_inside_the_app_context(app, worker):
     result = tasks.prune_jobs.apply_async().get(timeout=30)
     assert result["retention_days"] == app.config["JOB_RETENTION_DAYS"]
+
+
+def test_training_tasks_get_the_training_time_limit(app):
+    task = app.extensions["celery"].tasks["marketrec.training.interaction_models"]
+    assert task.time_limit == app.config["TRAINING_TIME_LIMIT_SECONDS"]
+    assert task.soft_time_limit < task.time_limit
+    assert app.extensions["celery"].tasks["marketrec.selfcheck"].time_limit == app.config["TASK_TIME_LIMIT_SECONDS"]
+
+
+def test_beat_schedules_job_pruning_and_model_refits(app):
+    schedule = app.extensions["celery"].conf.beat_schedule
+    assert {entry["task"] for entry in schedule.values()} == {
+        "marketrec.jobs.prune", "marketrec.training.interaction_models"}

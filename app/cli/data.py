@@ -21,6 +21,7 @@ from app.api import events as events_api
 from app.api.user_actions import checked_actions
 from app.errors import InvalidInput, MarketrecError
 from app.marketplace import dumps
+from app.recommendations.interaction_models import fit_interaction_models
 from app.marketplace.events import store_events
 from app.marketplace.movielens import convert_movielens
 from app.marketplace.movielens_fetch import (
@@ -57,6 +58,10 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Callable = 
     outcome = dumps.ingest_snapshot(snapshot.id, progress=progress)
     stored_actions = _in_batches(market.user_actions, store_user_actions, "storing user actions", progress)
     stored_events = _in_batches(market.events, store_events, "storing events", progress)
+    if outcome["status"] == "active":
+        dumps.prune_snapshots(progress=progress)
+    progress("fitting the interaction models", 0)
+    fit_interaction_models(snapshot.id if outcome["status"] == "active" else None)
     return {"snapshot_id": snapshot.id, "snapshot_status": outcome["status"],
             "services": outcome["counts"].get("services"), "users": outcome["counts"].get("users"),
             "new_user_actions": stored_actions, "new_events": stored_events}

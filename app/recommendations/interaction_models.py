@@ -19,6 +19,8 @@ from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 # The dump's accessed services carry an order but no time: space them this far apart,
 # ending at the snapshot's creation, so co-visitation sees them as one user's sequence.
 ACCESS_SPACING_SECONDS = 3600.0
+# Refitted every few minutes: keep a few old versions to roll back to, not all of them.
+RETIRED_KEPT = 3
 
 
 def _noop(*args, **kwargs) -> None:
@@ -82,5 +84,6 @@ def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_i
             metrics={"interactions": report["interactions"]},
         )
         model_registry.activate(version)
+        model_registry.prune_retired(engine, keep=RETIRED_KEPT)
         report[engine] = str(version.id)
     return report
