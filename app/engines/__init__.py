@@ -22,6 +22,7 @@ from app.engines.interactions import (
     encode_types,
     seconds_since_epoch,
 )
+from app.engines.ncf import NCF, NCFModel, NCFParams, NCFRanking
 from app.engines.popularity import (
     Popularity,
     PopularityModel,
@@ -32,9 +33,9 @@ from app.engines.random import Random, RandomRanking
 from app.engines.session import Session, SessionModel, SessionParams, fit_session
 
 __all__ = [
-    "DEFAULT_TYPE_WEIGHTS", "Engine", "EngineNotReady", "Evidence", "EvidenceKind", "FittedEngine", "FittedModel",
-    "InteractionType", "Interactions", "Popularity", "PopularityModel", "PopularityParams", "Random",
-    "RandomRanking", "RecommendationContext", "Recommendations", "ServiceCategories", "Session", "SessionModel",
-    "SessionParams", "encode_types", "explain", "explain_all", "fit_popularity", "fit_session",
-    "seconds_since_epoch",
+    "DEFAULT_TYPE_WEIGHTS", "NCF", "Engine", "EngineNotReady", "Evidence", "EvidenceKind", "FittedEngine",
+    "FittedModel", "InteractionType", "Interactions", "NCFModel", "NCFParams", "NCFRanking", "Popularity",
+    "PopularityModel", "PopularityParams", "Random", "RandomRanking", "RecommendationContext", "Recommendations",
+    "ServiceCategories", "Session", "SessionModel", "SessionParams", "encode_types", "explain", "explain_all",
+    "fit_popularity", "fit_session", "seconds_since_epoch",
 ]

@@ -1,0 +1,216 @@
+"""NCF serving: a trained neural collaborative filtering model as numpy arrays, and two engines.
+
+The model (see app/training/ncf.py) scores a (user, service) pair as
+sigmoid(head · [user_gmf ⊙ service_gmf, MLP([user_mlp, service_mlp, user_content,
+service_content])]). The first MLP layer is linear in its input, so its service
+part and the service GMF factors (times the head's weights) are computed once at
+load; a request is then one user vector and a few small matrix products over
+the candidates, in numpy, without torch. Arrays are stored as float32.
+
+Who can be scored: a user with a trained row (with the features they had at
+training time); else a visitor whose declared features (categories, scientific
+domains) the vocabulary knows, through the user autoencoder's encoder and the
+"no id" row; else nobody, and the engines answer nothing so that the caller
+falls back to another engine. Services without a trained row score 0.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from app.engines.base import (
+    Evidence,
+    EvidenceKind,
+    RecommendationContext,
+    Recommendations,
+)
+from app.engines.catalogue import IdIndex
+from app.engines.fitted import FittedEngine
+
+_LAYERED = ("mlp_weight", "mlp_bias", "user_encoder_weight", "user_encoder_bias")  # saved as name_0, name_1, ...
+
+
+@dataclass(frozen=True)
+class NCFParams:
+    """What serving needs besides the arrays."""
+
+    user_feature_fields: tuple[str, ...] = ("categories", "scientific_domains")  # user_vocabulary_field indexes these
+    similarity_threshold: float = 0.5  # cosine above which evidence names the most similar history service
+
+
+@dataclass(frozen=True, eq=False)
+class NCFModel:
+    """A trained NCF model as plain float32 arrays (weights are (in, out): x @ W + b)."""
+
+    hyperparameters: NCFParams
+    user_ids: np.ndarray  # (u,) int64 sorted: row r is user user_ids[r]
+    service_ids: np.ndarray  # (s,) int64 sorted
+    user_gmf: np.ndarray  # (u + 1, g): the last row is for a user without a trained row
+    user_mlp: np.ndarray  # (u + 1, m)
+    user_content: np.ndarray  # (u, cu) the user autoencoder's embeddings of the training users
+    service_gmf: np.ndarray  # (s, g)
+    service_mlp: np.ndarray  # (s, m)
+    service_content: np.ndarray  # (s, ci)
+    mlp_weight: tuple[np.ndarray, ...]  # (2m + cu + ci, h1), (h1, h2), ...; ReLU after each
+    mlp_bias: tuple[np.ndarray, ...]  # (h1,), (h2,), ...
+    head_weight: np.ndarray  # (g + h_last,)
+    head_bias: np.ndarray  # (1,)
+    user_encoder_weight: tuple[np.ndarray, ...]  # (fu, hidden), (hidden, cu): ReLU between, tanh after
+    user_encoder_bias: tuple[np.ndarray, ...]
+    user_vocabulary_field: np.ndarray  # (v,) int64 position in user_feature_fields
+    user_vocabulary_value: np.ndarray  # (v,) int64 e.g. a category id
+    user_vocabulary_column: np.ndarray  # (v,) int64 column of the multi-hot input
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name; layered ones as `mlp_weight_0`, `mlp_weight_1`, ..."""
+        arrays = {}
+        for name, value in vars(self).items():
+            if name in _LAYERED:
+                arrays.update({f"{name}_{i}": layer for i, layer in enumerate(value)})
+            elif isinstance(value, np.ndarray):
+                arrays[name] = value
+        return arrays
+
+    def params(self) -> dict:
+        """JSON-able parameters."""
+        return {**asdict(self.hyperparameters), "user_feature_fields": list(self.hyperparameters.user_feature_fields)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], params: dict) -> NCFModel:
+        """The model `to_arrays()` and `params()` describe."""
+        hyperparameters = NCFParams(**{**params, "user_feature_fields": tuple(params["user_feature_fields"])})
+        layered = {name: tuple(np.asarray(arrays[key]) for key in _layer_keys(arrays, name)) for name in _LAYERED}
+        layer_keys = {key for name in _LAYERED for key in _layer_keys(arrays, name)}
+        plain = {name: np.asarray(a) for name, a in arrays.items() if name not in layer_keys}
+        return cls(hyperparameters=hyperparameters, **plain, **layered)
+
+
+def _layer_keys(arrays: dict[str, np.ndarray], name: str) -> list[str]:
+    """`name_0`, `name_1`, ... as far as they go."""
+    keys = []
+    while f"{name}_{len(keys)}" in arrays:
+        keys.append(f"{name}_{len(keys)}")
+    return keys
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """In float64, so that high scores do not all round to 1.0 and tie."""
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+class NCFScorer:
+    """The model with its service-side work done once: score a user against any service rows."""
+
+    def __init__(self, model: NCFModel):
+        self.model = model
+        m, cu = model.user_mlp.shape[1], model.user_content.shape[1]
+        # float64 from here on: float32 products round differently with the number of candidates
+        # (BLAS blocking), and a service's score must not depend on which others are scored with it.
+        first = model.mlp_weight[0].astype(np.float64)  # (2m + cu + ci, h1)
+        # Its rows take, in order: user id embedding, service id embedding, user content, service content.
+        self.first_user_id, self.first_user_content = first[:m], first[2 * m:2 * m + cu]
+        self.service_first = (model.service_mlp @ first[m:2 * m] + model.service_content @ first[2 * m + cu:]
+                              + model.mlp_bias[0]).astype(np.float64)  # (s, h1)
+        g = model.service_gmf.shape[1]
+        self.service_gmf_weighted = (model.service_gmf * model.head_weight[:g]).astype(np.float64)  # (s, g)
+        self.layers = [(w.astype(np.float64), b.astype(np.float64))
+                       for w, b in zip(model.mlp_weight[1:], model.mlp_bias[1:])]
+        self.head_mlp = model.head_weight[g:].astype(np.float64)  # (h_last,)
+        vectors = np.concatenate([model.service_gmf, model.service_mlp], axis=1)  # (s, g + m)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.service_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)  # for evidence
+
+    def user_vector(self, row, content: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """GMF factors (g,) and first-layer part (h1,) of the user in `row`, or (b, g) and (b, h1) of
+        an array of rows; row -1 with `content` (cu,) for a user without a trained row."""
+        content = self.model.user_content[row] if content is None else content
+        first = self.model.user_mlp[row] @ self.first_user_id + content.astype(np.float64) @ self.first_user_content
+        return self.model.user_gmf[row].astype(np.float64), first
+
+    def encode_features(self, features) -> np.ndarray | None:
+        """Declared features {field: ids} → (cu,) content embedding; None when no value is known."""
+        model = self.model
+        columns = [model.user_vocabulary_column[(model.user_vocabulary_field == i)
+                                                & np.isin(model.user_vocabulary_value, features.get(field, ()))]
+                   for i, field in enumerate(model.hyperparameters.user_feature_fields)]
+        columns = np.concatenate(columns) if columns else np.empty(0, np.int64)
+        if columns.size == 0:
+            return None
+        x = np.zeros(model.user_encoder_weight[0].shape[0], np.float32)  # (fu,)
+        x[columns] = 1.0
+        for weight, bias in zip(model.user_encoder_weight[:-1], model.user_encoder_bias[:-1]):
+            x = np.maximum(x @ weight + bias, 0.0)
+        return np.tanh(x @ model.user_encoder_weight[-1] + model.user_encoder_bias[-1])
+
+    def scores(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(b, g) and (b, h1) float64 user vectors, (c,) service rows → (b, c) float64 scores in (0, 1)."""
+        hidden = np.maximum(self.service_first[rows][None, :, :] + user_first[:, None, :], 0.0)  # (b, c, h1)
+        for weight, bias in self.layers:
+            hidden = np.maximum(hidden @ weight + bias, 0.0)  # (b, c, h)
+        logits = user_gmf @ self.service_gmf_weighted[rows].T + hidden @ self.head_mlp + self.model.head_bias[0]
+        return _sigmoid(logits)  # (b, c)
+
+
+class NCF(FittedEngine):
+    """The k candidates the NCF model scores highest for this user."""
+
+    name = "NCF"
+
+    def __init__(self, model: NCFModel | None = None):
+        super().__init__(model)
+        self.user_index = IdIndex(model.user_ids if model is not None else np.empty(0, np.int64))
+        self.scorer = NCFScorer(model) if model is not None else None
+
+    def knows(self, context: RecommendationContext) -> bool:
+        """Whether the model can score this visitor (a trained row or known features)."""
+        return self._user(context) is not None
+
+    def _user(self, context: RecommendationContext) -> tuple[np.ndarray, np.ndarray] | None:
+        if context.user_id is not None:
+            row, known = self.user_index.positions(np.array([context.user_id]))
+            if known[0]:
+                return self.scorer.user_vector(int(row[0]))
+        content = self.scorer.encode_features(context.user_features) if context.user_features else None
+        return None if content is None else self.scorer.user_vector(-1, content)
+
+    def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
+        scores = np.zeros(service_ids.size)  # (n,): nobody known, or a service without a row, scores 0
+        user = self._user(context)
+        rows, known = self.index.positions(service_ids)
+        if user is not None and known.any():
+            scores[known] = self.scorer.scores(user[0][None], user[1][None], rows[known])[0]
+        return scores
+
+    def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> list[Evidence]:
+        """The history service most like each chosen one (cosine of their id factors), when alike enough."""
+        rows, known = self.index.positions(ids)
+        history_ids = np.unique(context.interactions.service_ids)
+        history_rows, history_known = self.index.positions(history_ids)
+        history_ids, history_rows = history_ids[history_known], history_rows[history_known]
+        unit = self.scorer.service_unit
+        similarity = unit[rows] @ unit[history_rows].T  # (n, h)
+        similarity[ids[:, None] == history_ids[None, :]] = -1.0  # a service is not evidence for itself
+        threshold = self.model.hyperparameters.similarity_threshold
+        evidence = []
+        for i in range(ids.size):
+            best = int(np.argmax(similarity[i])) if history_ids.size else -1
+            if known[i] and best >= 0 and similarity[i, best] >= threshold:
+                evidence.append(Evidence(EvidenceKind.SIMILAR_TO_VIEWED, service_id=int(history_ids[best]),
+                                         strength=float(similarity[i, best])))
+            else:
+                evidence.append(Evidence(EvidenceKind.PERSONAL, strength=float(scores[i])))
+        return evidence
+
+
+class NCFRanking(NCF):
+    """Every candidate, ranked by the NCF model; nothing for a visitor the model cannot score."""
+
+    name = "NCFRanking"
+    ranking = True
+
+    def recommend(self, context: RecommendationContext) -> Recommendations:
+        self._require_ready()
+        if not self.knows(context):
+            return Recommendations.empty()  # a ranking of zeros would look like an answer: let the caller fall back
+        return super().recommend(context)

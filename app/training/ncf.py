@@ -1,0 +1,259 @@
+"""Neural collaborative filtering (He et al., 2017) with a content side, and its training loop.
+
+The score of (user, service) is sigmoid(head · [GMF, MLP]):
+- GMF: the element-wise product of the user's and the service's id factors;
+- MLP: a ReLU tower over [user id embedding, service id embedding, user content,
+  service content], where content is the autoencoders' embedding of the features.
+Each side has one extra id row, the last, for "no id": a user or service the
+model has no trained row for. Training replaces a random `id_dropout` share of
+the ids by it, so that row and the content inputs learn to score on their own.
+
+Training is on implicit feedback: every taken service is a positive, and each
+epoch draws `negatives_per_positive` fresh negatives per positive among the
+recommendable services the user never took. Each user's latest training
+interaction is held out; training stops when NDCG@10 among 100 sampled negatives
+on those stops improving, and the model is trained again on every interaction
+for the best epoch count (the held-out ones are each user's most recent taste).
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from app.training.evaluation import (
+    hit_rate_at_k,
+    leave_last_out,
+    ndcg_at_k,
+    ranks_of_positives,
+    sample_negatives,
+)
+
+Progress = Callable[..., None]  # progress(step, percent, **details)
+
+
+@dataclass
+class NCFConfig:
+    """Architecture and training of an NCF model; saved beside its weights."""
+
+    gmf_dim: int = 32
+    mlp_embedding_dim: int = 32
+    mlp_layers: tuple[int, ...] = (64, 32, 16)  # hidden sizes of the MLP tower
+    id_dropout: float = 0.1  # share of examples whose user (and, separately, service) id is hidden
+    negatives_per_positive: int = 4
+    epochs: int = 40
+    batch_size: int = 1024
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    validation_negatives: int = 100
+    patience: int = 4  # epochs without a better validation NDCG@10 before stopping
+    refit: bool = True  # after early stopping, train again with the held-out pairs for the best epoch count
+    seed: int = 0
+
+
+@dataclass
+class NCFReport:
+    """How fitting went; JSON-able through `dataclasses.asdict`."""
+
+    epochs: int  # run before stopping (the validated run's, when refitted)
+    best_epoch: int
+    train_loss: float
+    validation_hr_at_10: float | None  # at the best epoch, on each user's latest pair
+    validation_ndcg_at_10: float | None
+    validation_users: int
+    refitted: bool  # the returned model was trained again on every pair for best_epoch epochs
+    seconds: float
+
+
+class NCF(nn.Module):
+    def __init__(self, user_content: np.ndarray, item_content: np.ndarray, config: NCFConfig):
+        super().__init__()
+        self.config = config
+        self.n_users, self.n_items = user_content.shape[0], item_content.shape[0]
+        # Fixed inputs: the autoencoders are trained first and not fine-tuned here.
+        self.register_buffer("user_content", torch.as_tensor(user_content, dtype=torch.float32))  # (u, cu)
+        self.register_buffer("item_content", torch.as_tensor(item_content, dtype=torch.float32))  # (s, ci)
+        self.user_gmf = nn.Embedding(self.n_users + 1, config.gmf_dim)  # last row: no id
+        self.item_gmf = nn.Embedding(self.n_items + 1, config.gmf_dim)
+        self.user_mlp = nn.Embedding(self.n_users + 1, config.mlp_embedding_dim)
+        self.item_mlp = nn.Embedding(self.n_items + 1, config.mlp_embedding_dim)
+        for embedding in (self.user_gmf, self.item_gmf, self.user_mlp, self.item_mlp):
+            nn.init.normal_(embedding.weight, std=0.01)
+        sizes = [2 * config.mlp_embedding_dim + user_content.shape[1] + item_content.shape[1], *config.mlp_layers]
+        self.mlp = nn.Sequential(*[module for n_in, n_out in itertools.pairwise(sizes)
+                                   for module in (nn.Linear(n_in, n_out), nn.ReLU())])
+        self.head = nn.Linear(config.gmf_dim + sizes[-1], 1)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, user_content: torch.Tensor,
+                item_content: torch.Tensor) -> torch.Tensor:
+        """(b,) id rows (the last row for no id), (b, cu) and (b, ci) content → (b,) logits."""
+        gmf = self.user_gmf(users) * self.item_gmf(items)  # (b, g)
+        mlp = self.mlp(torch.cat([self.user_mlp(users), self.item_mlp(items), user_content, item_content], 1))
+        return self.head(torch.cat([gmf, mlp], dim=1)).squeeze(1)  # (b,)
+
+    def score_rows(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(b,) trained user rows and (b,) item rows → (b,) logits, content from the stored embeddings."""
+        return self(users, items, self.user_content[users], self.item_content[items])
+
+
+def fit_ncf(users: np.ndarray, items: np.ndarray, order: np.ndarray, user_content: np.ndarray,
+            item_content: np.ndarray, recommendable: np.ndarray, config: NCFConfig,
+            progress: Progress | None = None, epochs: int | None = None) -> tuple[NCF, NCFReport]:
+    """Fit on (n,) positive (user row, item row) pairs with (n,) times; (u, cu) and (s, ci) content
+    embeddings; (s,) bool recommendable items (the only negatives). Returns the model in eval mode.
+
+    Without `epochs`: hold out each user's latest pair, stop early on it, then (with
+    `config.refit`) train afresh on every pair for the best number of epochs, so the
+    users' most recent interests are not left out. With `epochs`: train on every pair
+    for exactly that many epochs, e.g. the best count of an earlier, validated run."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    n_items = item_content.shape[0]
+    every_pair = _Examples.of(users, items, recommendable, config.negatives_per_positive)
+    if epochs is not None:
+        model, run = _train(users, items, user_content, item_content, every_pair, config, epochs, None, progress, rng)
+        return model, NCFReport(run.epochs, run.epochs, run.train_loss, None, None, 0, False,
+                                time.perf_counter() - started)
+    split = leave_last_out(users, items, order)
+    taken = sp.csr_matrix((np.ones(len(users)), (users, items)), shape=(user_content.shape[0] + 1, n_items))
+    validation = _Validation(split.test_users, split.test_items, *sample_negatives(
+        rng, recommendable, taken.tocsr(), split.test_users, config.validation_negatives))
+    # The held-out pairs may be drawn as training negatives, as the test pairs of an evaluation may.
+    training_pairs = _Examples.of(split.train_users, split.train_items, recommendable, config.negatives_per_positive)
+    model, run = _train(split.train_users, split.train_items, user_content, item_content, training_pairs, config,
+                        config.epochs, validation, progress, rng)
+    if config.refit and validation.users.size:
+        model, _ = _train(users, items, user_content, item_content, every_pair, config, run.best_epoch, None,
+                          renamed(progress, "ncf_refit"), rng)
+    return model, NCFReport(run.epochs, run.best_epoch, run.train_loss, run.best_hr, run.best_ndcg,
+                            int(validation.users.size), bool(config.refit and validation.users.size),
+                            time.perf_counter() - started)
+
+
+@dataclass
+class _Run:
+    epochs: int
+    best_epoch: int
+    train_loss: float
+    best_hr: float | None = None
+    best_ndcg: float | None = None
+
+
+def _train(users, items, user_content, item_content, examples: _Examples, config: NCFConfig, epochs: int,
+           validation: _Validation | None, progress: Progress | None, rng) -> tuple[NCF, _Run]:
+    """A fresh model trained for up to `epochs`; with `validation`, stopped early at its best epoch."""
+    torch.manual_seed(config.seed)
+    model = NCF(user_content, item_content, config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss()
+    run, best_state = _Run(0, 0, float("nan")), None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        train_loss = _train_epoch(model, optimizer, loss_fn, *examples.draw(rng, users, items), rng)
+        run.epochs, run.train_loss = epoch, train_loss
+        hr, ndcg = validation.evaluate(model) if validation is not None else (None, None)
+        if progress:
+            progress("ncf", 100.0 * epoch / epochs, epoch=epoch, loss=train_loss,
+                     validation_hr_at_10=hr, validation_ndcg_at_10=ndcg)
+        if validation is None:
+            run.best_epoch = epoch
+        elif run.best_ndcg is None or ndcg > run.best_ndcg:
+            run.best_epoch, run.best_hr, run.best_ndcg = epoch, hr, ndcg
+            best_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        elif epoch - run.best_epoch >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), run
+
+
+def renamed(progress: Progress | None, step: str) -> Progress | None:
+    """The callback with its step renamed, so each fit reports under its own name."""
+    return None if progress is None else (lambda _step, percent, **details: progress(step, percent, **details))
+
+
+def epoch_examples(rng: np.random.Generator, users: np.ndarray, items: np.ndarray, pool: np.ndarray,
+                   taken_keys: np.ndarray, n_items: int, per_positive: int):
+    """One epoch's examples: the (n,) positive pairs and `per_positive` fresh negatives each, drawn
+    from `pool` (recommendable item rows) and never a pair in the sorted `taken_keys`
+    (user * n_items + item). Returns users, items and float32 labels, positives first."""
+    negative_users = np.repeat(users, per_positive)
+    negative_items = pool[rng.integers(0, pool.size, negative_users.size)]
+    for _ in range(20):  # resample the few that hit a taken pair; rare when the data is sparse
+        keys = negative_users * n_items + negative_items
+        spot = np.minimum(np.searchsorted(taken_keys, keys), taken_keys.size - 1)
+        clash = np.flatnonzero(taken_keys[spot] == keys)
+        if clash.size == 0:
+            break
+        negative_items[clash] = pool[rng.integers(0, pool.size, clash.size)]
+    all_users = np.concatenate([users, negative_users])
+    all_items = np.concatenate([items, negative_items])
+    labels = np.concatenate([np.ones(users.size, np.float32), np.zeros(negative_users.size, np.float32)])
+    return all_users, all_items, labels
+
+
+@dataclass
+class _Examples:
+    """What `epoch_examples` needs besides the positives."""
+
+    pool: np.ndarray
+    taken_keys: np.ndarray
+    n_items: int
+    per_positive: int
+
+    @classmethod
+    def of(cls, users: np.ndarray, items: np.ndarray, recommendable: np.ndarray, per_positive: int) -> _Examples:
+        """Negatives for these positive pairs: recommendable items, never one of the pairs."""
+        n_items = recommendable.size
+        taken_keys = np.unique(np.asarray(users, np.int64) * n_items + items)  # sorted
+        return cls(np.flatnonzero(recommendable), taken_keys, n_items, per_positive)
+
+    def draw(self, rng, users, items):
+        return epoch_examples(rng, users, items, self.pool, self.taken_keys, self.n_items, self.per_positive)
+
+
+def _train_epoch(model: NCF, optimizer, loss_fn, users, items, labels, rng) -> float:
+    """One pass in random order; each example's ids are hidden with probability `id_dropout`. Mean loss."""
+    order = torch.as_tensor(rng.permutation(users.size))
+    users, items, labels = torch.as_tensor(users), torch.as_tensor(items), torch.as_tensor(labels)
+    total = 0.0
+    for batch in order.split(model.config.batch_size):
+        u, i = users[batch], items[batch]  # (b,) each
+        content_u, content_i = model.user_content[u], model.item_content[i]
+        hide = model.config.id_dropout
+        if hide > 0:
+            u = torch.where(torch.rand(u.shape) < hide, model.n_users, u)
+            i = torch.where(torch.rand(i.shape) < hide, model.n_items, i)
+        loss = loss_fn(model(u, i, content_u, content_i), labels[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * batch.numel()
+    return total / users.numel()
+
+
+@dataclass
+class _Validation:
+    """Held-out (user, item) pairs with a fixed sample of negatives each."""
+
+    users: np.ndarray  # (v,)
+    items: np.ndarray  # (v,)
+    negatives: np.ndarray  # (v, m)
+    valid: np.ndarray  # (v, m) bool
+
+    def evaluate(self, model: NCF) -> tuple[float, float]:
+        """(HR@10, NDCG@10) of the held-out items among their negatives."""
+        model.eval()
+        candidates = np.concatenate([self.items[:, None], self.negatives], axis=1)  # (v, 1 + m)
+        users = np.repeat(self.users, candidates.shape[1])
+        with torch.inference_mode():
+            scores = model.score_rows(torch.as_tensor(users), torch.as_tensor(candidates.ravel()))
+        scores = scores.numpy().reshape(candidates.shape)
+        ranks = ranks_of_positives(scores[:, 0], scores[:, 1:], self.valid)
+        return hit_rate_at_k(ranks, 10), ndcg_at_k(ranks, 10)

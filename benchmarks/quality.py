@@ -1,0 +1,171 @@
+"""Offline quality on MovieLens 100K: NCF against Popularity, EASE and Random, one table.
+
+    .venv/bin/python benchmarks/quality.py [--data var/data/ml-100k] [--threads 1] [--compare-threads]
+                                           [--holdout latest|random]
+
+MovieLens goes through the marketplace converter (app/marketplace/movielens.py):
+ratings of 4 or 5 are the users' accessed services, in time order. Each user's
+latest one is held out (users with one rating of 4+ are not tested). Every model
+is scored the same way: HR@10 and NDCG@10 among 100 sampled services the user
+never took, and over the full catalogue minus the user's training services.
+EASE's λ is chosen on a validation split of the training data (each user's
+latest training interaction), as NCF's epoch count is. `--holdout random` holds
+out a random interaction per user instead (a diagnostic: it shows how much of the
+difficulty comes from predicting the latest one).
+
+Threads: BLAS/OpenMP pools are set before numpy loads and torch is set to the
+same count (`--threads`); `--compare-threads` also times NCF training with the
+other of 1 and 2 threads. Timings on a shared machine are noisy: the load
+average is printed beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _threads_from_argv() -> int:
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if arg.startswith("--threads="):
+            return int(arg.split("=", 1)[1])
+    return 1
+
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = str(_threads_from_argv())
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.engines import RecommendationContext
+from app.engines.ncf import NCF
+from app.marketplace.movielens import convert_movielens
+from app.marketplace.movielens_fetch import (
+    DEFAULT_MOVIELENS_DIR,
+    MovieLensUnavailable,
+    fetch_movielens,
+)
+from app.training.baselines import (
+    EASEConfig,
+    RandomBaseline,
+    fit_ease,
+    fit_popularity_baseline,
+)
+from app.training.dataset import InteractionData, interaction_data_from_dump
+from app.training.evaluation import Split, leave_last_out, ranking_metrics
+from app.training.ncf_pipeline import NCFTrainingConfig, train_ncf
+
+EASE_L2_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0)
+COLUMNS = ("hr@10_sampled", "ndcg@10_sampled", "hr@10_full", "ndcg@10_full", "recall@10_full", "mrr_full",
+           "coverage@10_full")
+
+
+def load(directory: Path) -> InteractionData:
+    """MovieLens 100K through the marketplace converter, as training arrays."""
+    return interaction_data_from_dump(convert_movielens(fetch_movielens(directory)).dump)
+
+
+def fit_ncf_run(data: InteractionData, threads: int) -> tuple[dict, float, object]:
+    """NCF's metrics, training seconds (both autoencoders and NCF) and the exported model."""
+    torch.set_num_threads(threads)
+    result = train_ncf(data, NCFTrainingConfig(refit_on_all=False))
+    reports = result.metrics["reports"]
+    seconds = sum(reports[name]["seconds"] for name in ("user_autoencoder", "service_autoencoder", "ncf"))
+    return result.metrics, seconds, result.model
+
+
+def tuned_ease_l2(data: InteractionData, split: Split) -> float:
+    """The λ with the best validation NDCG@10 (full catalogue) on each user's latest training interaction."""
+    inner = leave_last_out(split.train_users, split.train_items, split.train_order)
+    scores = {}
+    for l2 in EASE_L2_GRID:
+        model = fit_ease(inner.train_users, inner.train_items, data.n_users, data.n_services, EASEConfig(l2))
+        scores[l2] = ranking_metrics(model.score_users, inner, data.recommendable)["ndcg@10_full"]
+    return max(scores, key=scores.get)
+
+
+def baseline_rows(data: InteractionData, split: Split) -> list[tuple[str, dict, float]]:
+    """(name, metrics, training seconds) of Popularity, EASE and Random."""
+    rows = []
+    l2 = tuned_ease_l2(data, split)
+    fits = {
+        "Popularity": lambda: fit_popularity_baseline(split.train_users, split.train_items, data.n_users,
+                                                      data.n_services),
+        f"EASE (λ={l2:g})": lambda: fit_ease(split.train_users, split.train_items, data.n_users, data.n_services,
+                                             EASEConfig(l2)),
+        "Random": lambda: RandomBaseline(data.n_services),
+    }
+    for name, fit in fits.items():
+        started = time.perf_counter()
+        model = fit()
+        seconds = time.perf_counter() - started
+        rows.append((name, ranking_metrics(model.score_users, split, data.recommendable), seconds))
+    return rows
+
+
+def serving_milliseconds(model, data: InteractionData, requests: int = 300) -> tuple[float, float]:
+    """Median and 95th percentile of one NCF request (k=3, every service a candidate), known users."""
+    engine, rng = NCF(model), np.random.default_rng(0)
+    timings = []
+    for user in rng.choice(data.users.ids, requests):
+        context = RecommendationContext(candidates=data.services.ids, k=3, now=0.0, user_id=int(user))
+        started = time.perf_counter()
+        engine.recommend(context)
+        timings.append(1000 * (time.perf_counter() - started))
+    return float(np.median(timings)), float(np.percentile(timings, 95))
+
+
+def print_table(rows: list[tuple[str, dict, float]]) -> None:
+    header = f"{'model':<18}" + "".join(f"{c:>17}" for c in COLUMNS) + f"{'train s':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, metrics, seconds in rows:
+        print(f"{name:<18}" + "".join(f"{metrics[c]:>17.4f}" for c in COLUMNS) + f"{seconds:>10.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_MOVIELENS_DIR)
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
+    parser.add_argument("--compare-threads", action="store_true", help="also time NCF with the other of 1 and 2")
+    parser.add_argument("--holdout", choices=("latest", "random"), default="latest",
+                        help="which interaction of each user is held out")
+    args = parser.parse_args()
+    try:
+        data = load(args.data)
+    except MovieLensUnavailable as exc:
+        sys.exit(f"MovieLens 100K could not be fetched: {exc}")
+    if args.holdout == "random":
+        data = replace(data, order=np.random.default_rng(0).random(data.order.size))
+    split = leave_last_out(data.user_rows, data.service_rows, data.order)
+    print(f"MovieLens 100K: {data.n_users} users, {data.n_services} services, {data.user_rows.size} ratings >= 4; "
+          f"{split.test_users.size} test users, each with their {args.holdout} interaction held out")
+    print(f"threads: torch {args.threads}, BLAS {os.environ['OMP_NUM_THREADS']}; "
+          f"load average before: {os.getloadavg()[0]:.2f}")
+    ncf_metrics, ncf_seconds, ncf_model = fit_ncf_run(data, args.threads)
+    rows = [("NCF", ncf_metrics, ncf_seconds), *baseline_rows(data, split)]
+    print_table(rows)
+    reports = ncf_metrics["reports"]
+    print(f"NCF: {reports['ncf']['epochs']} epochs (best {reports['ncf']['best_epoch']}), refitted "
+          f"{reports['ncf']['refitted']}; autoencoders {reports['user_autoencoder']['seconds']:.1f} s + "
+          f"{reports['service_autoencoder']['seconds']:.1f} s, NCF {reports['ncf']['seconds']:.1f} s; "
+          f"load average after: {os.getloadavg()[0]:.2f}")
+    median, p95 = serving_milliseconds(ncf_model, data)
+    print(f"NCF engine, one request over all {data.n_services} services: median {median:.2f} ms, p95 {p95:.2f} ms")
+    if args.compare_threads:
+        other = 2 if args.threads == 1 else 1
+        _, seconds, _ = fit_ncf_run(data, other)
+        print(f"NCF training with torch {other} thread(s): {seconds:.1f} s "
+              f"(vs {ncf_seconds:.1f} s with {args.threads}); load average: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

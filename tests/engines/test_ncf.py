@@ -1,0 +1,154 @@
+"""NCF engines: the exported arrays answer as the torch model does, with or without an id row."""
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save as save_safetensors
+
+from app.engines import (
+    EngineNotReady,
+    EvidenceKind,
+    Interactions,
+    RecommendationContext,
+)
+from app.engines.ncf import NCF, NCFModel, NCFRanking
+from app.training.autoencoder import encode, fit_autoencoder
+from app.training.dataset import interaction_data, interaction_data_from_dump
+from app.training.ncf import fit_ncf
+from app.training.ncf_export import export_ncf
+from app.training.ncf_pipeline import train_ncf
+from tests.training.planted import DRAFTS, GROUP_SERVICES, planted_dump, small_config
+
+torch.set_num_threads(1)  # see tests/training/conftest.py
+NOW = 1_700_000_000.0
+
+
+def toy_ncf_model(toy) -> NCFModel:
+    """NCF fitted on the shared toy marketplace (for the contract test): every interaction is a
+    positive; users declare their favourite category."""
+    categories = toy.categories
+    dump = {
+        "services": [{"id": int(s), "status": "published",
+                      "categories": categories.category_ids[categories.indptr[i]:categories.indptr[i + 1]].tolist()}
+                     for i, s in enumerate(categories.service_ids)],
+        "users": [{"id": user, "categories": [category]} for user, category in toy.favourite_category.items()],
+    }
+    by_time = np.argsort(toy.timestamps, kind="stable")
+    pairs = np.stack([toy.user_ids[by_time], toy.service_ids[by_time]], axis=1)
+    _, first = np.unique(pairs, axis=0, return_index=True)  # each pair once, at its first time
+    first = by_time[first]
+    data = interaction_data(dump, toy.user_ids[first], toy.service_ids[first], toy.timestamps[first])
+    return train_ncf(data, small_config(epochs=5)).model
+
+
+@cache
+def planted():
+    """The planted marketplace, its fitted torch model and autoencoder, and the exported model."""
+    data = interaction_data_from_dump(planted_dump())
+    config = small_config()
+    user_autoencoder, _ = fit_autoencoder(data.user_features, config.user_autoencoder)
+    service_autoencoder, _ = fit_autoencoder(data.service_features, config.service_autoencoder)
+    user_content = encode(user_autoencoder, data.user_features)
+    model, _ = fit_ncf(data.user_rows, data.service_rows, data.order, user_content,
+                       encode(service_autoencoder, data.service_features), data.recommendable, config.ncf)
+    exported = export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
+    return data, model, user_autoencoder, exported
+
+
+def _context(**fields) -> RecommendationContext:
+    """Every recommendable service (the caller leaves drafts out), and 999, which the model has no row for."""
+    published = [s for ids in GROUP_SERVICES.values() for s in ids if s not in DRAFTS]
+    candidates = np.array(published + [999], dtype=np.int64)
+    return RecommendationContext(candidates=candidates, k=5, now=NOW, **fields)
+
+
+def _torch_scores(model, users: torch.Tensor, user_content: torch.Tensor, rows: np.ndarray) -> np.ndarray:
+    items = torch.as_tensor(rows)
+    with torch.inference_mode():
+        logits = model(users.expand(items.shape), items, user_content.expand(items.shape[0], -1),
+                       model.item_content[items])
+    return torch.sigmoid(logits.double()).numpy()
+
+
+def test_a_known_user_gets_the_torch_models_scores():
+    data, model, _, exported = planted()
+    engine = NCF(exported)
+    user_row = 4
+    rows = np.arange(data.n_services)
+    expected = _torch_scores(model, torch.tensor([user_row]), model.user_content[user_row], rows)
+    scores = engine.score(_context(user_id=int(data.users.ids[user_row])), data.services.ids[rows])
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_visitor_known_by_features_only_gets_the_content_side_score():
+    data, model, user_autoencoder, exported = planted()
+    features = {"categories": (1,), "scientific_domains": (21, 999)}  # 999 is unknown: ignored
+    content = torch.as_tensor(encode(user_autoencoder, data.user_encoder.encode([dict(features)])))[0]
+    rows = np.arange(data.n_services)
+    expected = _torch_scores(model, torch.tensor([model.n_users]), content, rows)  # the "no id" row
+    scores = NCF(exported).score(_context(user_id=555, user_features=features), data.services.ids[rows])
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("group", [1, 2])
+def test_features_alone_point_to_the_planted_kind(group):
+    _, _, _, exported = planted()
+    answer = NCF(exported).recommend(_context(user_features={"categories": (group,)}))
+    assert len(answer) == 5
+    assert set(answer.ids.tolist()) <= set(GROUP_SERVICES[group])
+    assert all(e.kind == EvidenceKind.PERSONAL for e in answer.evidence)  # no history to point to
+
+
+def test_nobody_known_gets_nothing_so_the_caller_falls_back():
+    _, _, _, exported = planted()
+    for context in (_context(), _context(user_id=555), _context(user_features={"categories": (77,)})):
+        assert len(NCF(exported).recommend(context)) == 0
+        assert len(NCFRanking(exported).recommend(context)) == 0
+
+
+def test_ranking_ranks_every_candidate_and_services_without_a_row_last():
+    *_, exported = planted()
+    context = _context(user_id=1)
+    answer = NCFRanking(exported).recommend(context)
+    assert sorted(answer.ids.tolist()) == sorted(context.candidates.tolist())
+    assert answer.ids[-1] == 999 and answer.scores[-1] == 0.0
+    assert (answer.scores[:-1] > 0).all()
+
+
+def test_evidence_names_a_similar_history_service_or_says_personal():
+    *_, exported = planted()
+    user = 1
+    history_ids = planted_dump()["users"][user - 1]["accessed_services"]
+    history = Interactions.from_records([(s, "order", NOW - 1000 + i) for i, s in enumerate(history_ids)])
+    exported_low = NCFModel.from_arrays(exported.to_arrays(), {**exported.params(), "similarity_threshold": -1.0})
+    answer = NCF(exported_low).recommend(_context(user_id=user, history=history))
+    assert len(answer) == 5
+    for service, evidence in zip(answer.ids, answer.evidence):
+        assert evidence.kind == EvidenceKind.SIMILAR_TO_VIEWED
+        assert evidence.service_id in history_ids and evidence.service_id != service
+    strict = NCFModel.from_arrays(exported.to_arrays(), {**exported.params(), "similarity_threshold": 1.01})
+    assert {e.kind for e in NCF(strict).recommend(_context(user_id=user, history=history)).evidence} == {
+        EvidenceKind.PERSONAL}
+
+
+def test_saved_arrays_and_params_answer_alike():
+    _, _, _, exported = planted()
+    blob = save_safetensors({name: np.ascontiguousarray(a) for name, a in exported.to_arrays().items()})
+    loaded = NCFModel.from_arrays(load_safetensors(blob), json.loads(json.dumps(exported.params())))
+    for context in (_context(user_id=3), _context(user_features={"categories": (2,)})):
+        first, second = NCF(exported).recommend(context), NCF(loaded).recommend(context)
+        np.testing.assert_array_equal(first.ids, second.ids)
+        np.testing.assert_array_equal(first.scores, second.scores)
+    assert all(a.dtype in (np.float32, np.int64) for a in exported.to_arrays().values())
+
+
+def test_without_a_model_the_engines_are_not_ready():
+    for engine in (NCF(), NCFRanking()):
+        assert not engine.ready
+        with pytest.raises(EngineNotReady):
+            engine.recommend(_context(user_id=1))
