@@ -61,6 +61,10 @@ def celery_settings(config) -> dict:
                 "schedule": 6 * 3600.0,
             },
             # New events and actions reach Popularity and Session at this pace.
+            "check-retraining": {
+                "task": "marketrec.training.check",
+                "schedule": float(config["RETRAIN_CHECK_SECONDS"]),
+            },
             "refit-interaction-models": {
                 "task": "marketrec.training.interaction_models",
                 "schedule": float(config["INTERACTION_MODELS_REFRESH_SECONDS"]),

@@ -64,6 +64,15 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "TASK_MAX_RETRIES": int(env("TASK_MAX_RETRIES", "5")),
         "JOB_RETENTION_DAYS": int(env("JOB_RETENTION_DAYS", "30")),
         "INTERACTION_MODELS_REFRESH_SECONDS": int(env("INTERACTION_MODELS_REFRESH_SECONDS", "600")),
+        "TRAINING_MINIMUMS": {
+            "users": int(env("TRAINING_MIN_USERS", "10")),
+            "services": int(env("TRAINING_MIN_SERVICES", "10")),
+            "interactions": int(env("TRAINING_MIN_INTERACTIONS", "50")),
+        },
+        "ACTIVATE_ONLY_IF_NOT_WORSE": _bool(env("ACTIVATE_ONLY_IF_NOT_WORSE"), True),
+        "RETRAIN_CHECK_SECONDS": int(env("RETRAIN_CHECK_SECONDS", "900")),
+        "RETRAIN_AFTER_INTERACTIONS": int(env("RETRAIN_AFTER_INTERACTIONS", "10000")),
+        "RETRAIN_AFTER_SECONDS": int(env("RETRAIN_AFTER_SECONDS", str(7 * 24 * 3600))),
         "WORKER_METRICS_PORT": int(env("WORKER_METRICS_PORT", "0")),
         "SWAGGER_UI": _bool(env("SWAGGER_UI"), True),
     }

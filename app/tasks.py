@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from app import diagnostics, jobs
 from app.marketplace import dumps
 from app.recommendations.interaction_models import fit_interaction_models
+from app.training import retraining
 
 # Errors worth retrying: a dependency blinked, the work itself is fine.
 TRANSIENT_ERRORS = (AutoReconnect, RedisConnectionError, OperationalError, ConnectionError)
@@ -48,7 +49,12 @@ def ingest_dump(self, snapshot_id: str) -> dict:
 def queue_retraining(snapshot_id: str) -> list[str]:
     """Jobs that retrain every model on a newly active snapshot."""
     dumps.request_retraining(snapshot_id)
-    return [jobs.start_job(train_interaction_models, snapshot_id, key=f"interaction-models:{snapshot_id}").id]
+    return [start_training(engine, snapshot_id).id for engine in TRAINERS]
+
+
+def start_training(engine: str, snapshot_id: str | None = None):
+    """The job training `engine` on a snapshot (the active one by default); one at a time per pair."""
+    return jobs.start_job(TRAINERS[engine], snapshot_id, key=f"train:{engine}:{snapshot_id or 'active'}")
 
 
 @shared_task(name="marketrec.dumps.prune", bind=True, acks_late=True, **RETRYING)
@@ -61,3 +67,24 @@ def prune_dumps(self) -> dict:
 def train_interaction_models(self, snapshot_id: str | None = None) -> dict:
     """Fit Popularity and Session on everything users did; activate them."""
     return fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id)
+
+
+@shared_task(name="marketrec.training.ncf", bind=True, acks_late=True, **RETRYING)
+def train_ncf(self, snapshot_id: str | None = None) -> dict:
+    """The NCF pipeline: autoencoders, NCF, evaluation against baselines, gated activation."""
+    import torch  # imported here: API processes never load torch
+
+    from app.training.pipeline import run_ncf_pipeline
+
+    torch.set_num_threads(1)  # faster than 2 on 2-core machines (benchmarks/quality.py)
+    return run_ncf_pipeline(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id)
+
+
+@shared_task(name="marketrec.training.check", acks_late=True, **RETRYING)
+def check_retraining() -> dict:
+    """Beat: retrain NCF when its data is old or enough new interactions arrived."""
+    reason = retraining.reason_to_retrain()
+    return {"reason": reason, "job_id": start_training("ncf").id if reason else None}
+
+
+TRAINERS = {"ncf": train_ncf, "interaction_models": train_interaction_models}

@@ -7,14 +7,15 @@ from jsonschema import FormatChecker
 from werkzeug.exceptions import HTTPException
 
 from app.api import (
-    datasets, events, health, jobs, metrics, models, recommendations, stats, update, user_actions, users,
+    datasets, events, health, jobs, metrics, models, recommendations, stats, training, update, user_actions,
+    users,
 )
 from app.api.auth import require_token
 from app.api.errors import error_response
 
 NAMESPACES = (
     recommendations.ns, recommendations.scores_ns, update.ns, user_actions.ns, events.ns,
-    datasets.ns, models.ns, users.ns, jobs.ns, stats.ns, health.ns, metrics.ns,
+    datasets.ns, training.ns, models.ns, users.ns, jobs.ns, stats.ns, health.ns, metrics.ns,
 )
 # Endpoints that take whole marketplace dumps get the large body limit.
 LARGE_BODY_PATHS = ("/update",)

@@ -7,6 +7,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from app.cli.data import data_cli, seed_command
     from app.cli.db import db_cli, jobs_cli
+    from app.cli.train import hitrate_command, train_cli
 
-    for command in (db_cli, jobs_cli, data_cli, seed_command):
+    for command in (db_cli, jobs_cli, data_cli, seed_command, train_cli, hitrate_command):
         app.cli.add_command(command)

@@ -148,7 +148,7 @@ class ProgressBars:
             self.step, self.bar = None, None
 
 
-def _load_with_progress(load: Callable[[Callable], dict | None]) -> None:
+def run_with_progress(load: Callable[[Callable], dict | None]) -> None:
     """Run `load(progress)` with progress bars; print its result, or a named error."""
     bars = ProgressBars()
     try:
@@ -179,7 +179,7 @@ def fetch_movielens_command(directory):
 @click.argument("directory", type=DIRECTORY, default=DEFAULT_MOVIELENS_DIR)
 def import_movielens_command(directory):
     """Load the MovieLens 100K files in DIRECTORY (default var/data/ml-100k) as the marketplace."""
-    _load_with_progress(lambda progress: import_movielens(directory, progress=progress))
+    run_with_progress(lambda progress: import_movielens(directory, progress=progress))
 
 
 @data_cli.command("demo")
@@ -187,7 +187,7 @@ def import_movielens_command(directory):
               help="where MovieLens 100K is, or is fetched to")
 def demo_command(directory):
     """Load demo data unless a snapshot is active: MovieLens, or a seeded marketplace."""
-    _load_with_progress(lambda progress: load_demo(directory, progress=progress, say=click.echo))
+    run_with_progress(lambda progress: load_demo(directory, progress=progress, say=click.echo))
 
 
 @click.command("seed")
@@ -199,4 +199,4 @@ def demo_command(directory):
 @with_appcontext
 def seed_command(services, users, projects, journeys, seed):
     """Load a synthetic marketplace of the given size, with realistic user journeys."""
-    _load_with_progress(lambda progress: seed_marketplace(services, users, projects, journeys, seed, progress))
+    run_with_progress(lambda progress: seed_marketplace(services, users, projects, journeys, seed, progress))

@@ -17,7 +17,18 @@ from dataclasses import dataclass, field
 from flask import Flask
 
 from app import model_registry
-from app.engines import Engine, Popularity, PopularityModel, Random, RandomRanking, Session, SessionModel
+from app.engines import (
+    NCF,
+    Engine,
+    NCFModel,
+    NCFRanking,
+    Popularity,
+    PopularityModel,
+    Random,
+    RandomRanking,
+    Session,
+    SessionModel,
+)
 from app.marketplace.catalog import recommendable_services
 from app.recommendations.catalog_index import CatalogIndex
 from app.storage import database
@@ -30,7 +41,12 @@ STAMP_CHECK_SECONDS = 1.0
 BUILDERS = {
     "Popularity": lambda arrays, params: {"Popularity": Popularity(PopularityModel.from_arrays(arrays, params))},
     "Session": lambda arrays, params: {"Session": Session(SessionModel.from_arrays(arrays, params))},
+    "NCF": lambda arrays, params: _ncf_engines(NCFModel.from_arrays(arrays, params)),
 }
+
+
+def _ncf_engines(model: NCFModel) -> dict[str, Engine]:
+    return {"NCF": NCF(model), "NCFRanking": NCFRanking(model)}
 
 
 @dataclass

@@ -1,0 +1,99 @@
+"""The NCF pipeline end to end: snapshot → registered, gated, served version."""
+import time
+
+import pytest
+
+from app import model_registry
+from app.marketplace import dumps
+from app.storage.models import ModelVersion
+from app.training.autoencoder import AutoencoderConfig
+from app.training.ncf import NCFConfig
+from app.training.ncf_pipeline import NCFTrainingConfig
+from app.training.pipeline import DataRejected, run_ncf_pipeline
+from tests.fixtures.dumps import make_dump
+from tests.recommendations.serving_fixtures import serve_marketplace
+
+SMALL = NCFTrainingConfig(user_autoencoder=AutoencoderConfig(embedding_dim=8, hidden_dim=16, epochs=3),
+                          service_autoencoder=AutoencoderConfig(embedding_dim=8, hidden_dim=16, epochs=3),
+                          ncf=NCFConfig(gmf_dim=8, mlp_embedding_dim=8, mlp_layers=(16, 8), epochs=3))
+
+
+@pytest.fixture
+def marketplace(app, db):
+    import torch
+
+    torch.set_num_threads(1)
+    return serve_marketplace(app)
+
+
+def test_a_trained_version_has_metrics_lineage_plots_and_serves(app, client, marketplace):
+    steps_seen = []
+    with app.app_context():
+        outcome = run_ncf_pipeline(config=SMALL, progress=lambda step, percent, **_: steps_seen.append(step))
+        version = model_registry.get_version(outcome["model_id"])
+        snapshot_id = outcome["snapshot_id"]
+    assert outcome["status"] == "activated" and version.status == "active"
+    assert version.dataset_id == snapshot_id and version.config["digest"]
+    assert 0 <= version.metrics["hr@10_sampled"] <= 1
+    assert set(version.metrics["baselines"]) == {"Popularity", "EASE"}
+    assert [s["step"] for s in version.metrics["steps"]] == [
+        "extract", "prepare", "validate data", "train", "evaluate baselines", "register", "validate model"]
+    assert version.metrics["curve"] and sorted(version.plots) == ["metrics", "training"]
+    assert {"extract", "train", "validate model"} <= set(steps_seen)
+    assert client.get(f"/models/{version.id}/plots/training.png").data.startswith(b"\x89PNG")
+
+    app.extensions["serving_state"].rebuild_now()
+    user = next(u for u in marketplace["users"] if u["accessed_services"])
+    body = client.post("/recommendations", json={
+        "user_id": user["id"], "unique_id": "5642c351-80fe-44cf-b606-304f2f338122", "visit_id": None,
+        "timestamp": "2021-03-18T18:49:55.006Z", "page_id": "/services", "search_data": {},
+        "engine_version": "NCF"}).get_json()
+    assert body["engine_version"] == "NCF" and body["model_version"] == str(version.id)
+    assert len(body["recommendations"]) == 3
+
+
+def test_the_same_snapshot_and_config_train_once(app, marketplace):
+    with app.app_context():
+        first = run_ncf_pipeline(config=SMALL)
+        again = run_ncf_pipeline(config=SMALL)
+    assert again == {"status": "exists", "model_id": first["model_id"], "model_status": "active"}
+    assert ModelVersion.objects(engine="NCF").count() == 1
+
+
+def test_a_worse_version_is_registered_but_not_activated(app, marketplace):
+    with app.app_context():
+        first = run_ncf_pipeline(config=SMALL)
+        ModelVersion.objects(id=first["model_id"]).update(**{"set__metrics__hr@10_sampled": 1.0})
+        second = run_ncf_pipeline(config=NCFTrainingConfig(**{**SMALL.__dict__, "evaluation_seed": 1}))
+        assert second["status"] == "rejected"
+        assert str(model_registry.active_version("NCF").id) == first["model_id"]
+
+
+def test_too_little_data_is_rejected_with_the_reason(app, db):
+    with app.app_context():
+        dumps.ingest_snapshot(dumps.store_dump(make_dump(n_services=12, n_users=3)).id)
+        with pytest.raises(DataRejected) as rejected:
+            run_ncf_pipeline(config=SMALL)
+    assert "users" in rejected.value.errors
+
+
+def test_training_runs_as_a_job_that_can_be_cancelled(app, client, marketplace, worker):
+    response = client.post("/training", json={"engines": ["ncf"]})
+    assert response.status_code == 202
+    job_id = response.get_json()["jobs"]["ncf"]
+    deadline = time.monotonic() + 60
+    while client.get(f"/jobs/{job_id}").get_json()["state"] != "PROGRESS" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.get(f"/jobs/{job_id}").get_json()["step"]
+    body = client.post(f"/jobs/{job_id}/cancel").get_json()
+    assert body["state"] == "REVOKED"
+    time.sleep(2)
+    with app.app_context():
+        assert model_registry.active_version("NCF") is None  # nothing half-trained became active
+
+
+@pytest.mark.parametrize("body, field", [({}, "engines"), ({"engines": []}, "engines"),
+                                         ({"engines": ["magic"]}, "engines.0")])
+def test_bad_training_requests_are_400(client, db, body, field):
+    response = client.post("/training", json=body)
+    assert response.status_code == 400 and field in response.get_json()["errors"]
