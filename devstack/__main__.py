@@ -114,7 +114,7 @@ def main() -> int:
     except services.ServiceError as exc:
         say(str(exc))
     finally:
-        for name, proc in reversed(one_shots + started):
+        for _name, proc in reversed(one_shots + started):
             services.stop(proc)
         say("all processes stopped")
     return code

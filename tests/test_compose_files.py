@@ -38,7 +38,7 @@ def test_compose_has_every_service_with_real_mongo():
     compose = load("docker-compose.yml")
     assert SERVICES <= set(compose["services"])
     assert compose["services"]["mongo"]["image"].startswith("mongo:")
-    for name, service in compose["services"].items():
+    for service in compose["services"].values():
         if "command" in service:
             check_command(service["command"])
         if "build" in service:

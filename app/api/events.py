@@ -4,9 +4,8 @@ from __future__ import annotations
 from flask import request
 from flask_restx import Namespace, Resource, fields
 
-from app.api.user_actions import NullableUuid, nullable_id
-from app.marketplace.dump_schema import INT64_MAX, NullableString
 from app.marketplace.events import EVENT_TYPES, store_events
+from app.wire_fields import INT64_MAX, NullableString, NullableUuid, nullable_id
 
 ns = Namespace("events", path="/events", description="Generic interaction events")
 

@@ -5,9 +5,8 @@ from flask import request
 from flask_restx import Namespace, Resource, fields
 
 from app.api.auth import token_scope
-from app.api.user_actions import NullableUuid, Uuid, nullable_id
-from app.marketplace.dump_schema import INT64_MAX, NullableString
 from app.recommendations import service
+from app.wire_fields import INT64_MAX, NullableString, NullableUuid, Uuid, nullable_id
 
 ns = Namespace("recommendations", path="/recommendations", description="Ranked services for a page")
 scores_ns = Namespace("scores", path="/scores", description="Scores of given user-service pairs")

@@ -16,34 +16,12 @@ from jsonschema import FormatChecker
 from jsonschema.validators import validator_for
 
 from app.errors import InvalidInput
-from app.marketplace.dump_schema import INT64_MAX, NullableString
 from app.marketplace.user_actions import store_user_actions
+from app.wire_fields import NullableString, NullableUuid, Uuid, nullable_id
 
 ns = Namespace("user_actions", path="/user_actions", description="Page-to-page user actions (clicks, orders)")
 
 PANEL_IDS = ["v1", "v2", "service", "", None]
-
-
-class Uuid(fields.String):
-    __schema_format__ = "uuid"
-    __schema_example__ = "5642c351-80fe-44cf-b606-304f2f338122"
-
-
-class NullableUuid(NullableString):
-    __schema_format__ = "uuid"
-    __schema_example__ = "202090a4-de4c-4230-acba-6e2931d9e37c"
-
-
-class NullableInteger(fields.Integer):
-    __schema_type__ = ["integer", "null"]
-
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
-
-
-def nullable_id(description: str, **kwargs) -> NullableInteger:
-    """An optional marketplace id: a JSON integer that fits MongoDB's 64 bits, or null."""
-    return NullableInteger(min=0, max=INT64_MAX, description=description, **kwargs)
 
 
 root = ns.model("UserActionRoot", {

@@ -13,16 +13,7 @@ from collections.abc import Callable
 from flask_restx import Model, fields
 from jsonschema import Draft4Validator, FormatChecker
 
-INT64_MAX = 2**63 - 1
-
-
-class NullableString(fields.String):
-    """A string that may also be null (the contract marks these fields "null")."""
-
-    __schema_type__ = ["string", "null"]
-
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
+from app.wire_fields import INT64_MAX, NullableString
 
 
 def _id(description: str = "the marketplace's integer id", **kwargs) -> fields.Integer:

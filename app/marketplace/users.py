@@ -16,11 +16,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from app.errors import InvalidInput
-from app.marketplace.dump_schema import INT64_MAX
 from app.recommendation_log import flush_served
 from app.storage.interactions import DURABLE, Event, ServedRecommendation, UserAction
 from app.storage.marketplace import MarketUser
 from app.storage.models import ModelVersion
+from app.wire_fields import INT64_MAX
 
 COLLECTIONS = {"user_actions": UserAction, "events": Event, "recommendations": ServedRecommendation}
 TRAINED_STATUSES = ("candidate", "active")

@@ -1,0 +1,39 @@
+"""Field types of the wire format, shared by every request schema (the dump's,
+the user actions', the recommendation requests'): ids that fit MongoDB's 64-bit
+integers, nullable strings and ids, and UUIDs checked by the format checker."""
+from __future__ import annotations
+
+from flask_restx import fields
+
+INT64_MAX = 2**63 - 1
+
+
+class NullableString(fields.String):
+    """A string that may also be null (the contract marks these fields "null")."""
+
+    __schema_type__ = ["string", "null"]
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
+class Uuid(fields.String):
+    __schema_format__ = "uuid"
+    __schema_example__ = "5642c351-80fe-44cf-b606-304f2f338122"
+
+
+class NullableUuid(NullableString):
+    __schema_format__ = "uuid"
+    __schema_example__ = "202090a4-de4c-4230-acba-6e2931d9e37c"
+
+
+class NullableInteger(fields.Integer):
+    __schema_type__ = ["integer", "null"]
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
+def nullable_id(description: str, **kwargs) -> NullableInteger:
+    """An optional marketplace id: a JSON integer that fits MongoDB's 64 bits, or null."""
+    return NullableInteger(min=0, max=INT64_MAX, description=description, **kwargs)
