@@ -48,7 +48,6 @@ def ingest_dump(self, snapshot_id: str) -> dict:
 
 def queue_retraining(snapshot_id: str) -> list[str]:
     """Jobs that retrain every model on a newly active snapshot."""
-    dumps.request_retraining(snapshot_id)
     return [start_training(engine, snapshot_id).id for engine in TRAINERS]
 
 

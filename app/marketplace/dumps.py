@@ -328,8 +328,9 @@ def _outcome(snapshot_id: str, status: str) -> dict:
 
 
 def request_retraining(snapshot_id: str) -> None:
-    """Ask for models to be trained on a newly active snapshot. No trainer consumes
-    this yet: it logs the request and records when it was made."""
+    """Record that models should be trained on a newly active snapshot. The ingestion
+    task (app/tasks.py) then queues the training jobs; a synchronous caller (the CLI)
+    trains itself."""
     DatasetSnapshot.objects(id=snapshot_id).update_one(set__training_requested_at=utcnow())
     log.info("training requested", extra={"snapshot_id": snapshot_id})
 

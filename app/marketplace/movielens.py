@@ -151,8 +151,9 @@ def movielens_marketplace(data: MovieLens) -> MarketplaceData:
     dump["services"] = [_service(m, genre_id, mean_stars) for m in data.movies]
 
     movies = {m.id: m for m in data.movies}
-    liked = sorted((r for r in data.ratings if r.stars >= LIKED_RATING),
-                   key=lambda r: (r.timestamp, r.user_id, r.movie_id))
+    # Many users rated several movies within one second; the sort is stable, so such
+    # ties keep the file's order instead of favouring high movie ids as "latest".
+    liked = sorted((r for r in data.ratings if r.stars >= LIKED_RATING), key=lambda r: (r.timestamp, r.user_id))
     taken: dict[int, dict[int, None]] = {v.id: {} for v in data.viewers}
     for rating in liked:
         taken.setdefault(rating.user_id, {}).setdefault(rating.movie_id, None)
