@@ -30,12 +30,13 @@ from app.engines.popularity import (
     fit_popularity,
 )
 from app.engines.random import Random, RandomRanking
+from app.engines.rl import RL, RLModel, RLParams
 from app.engines.session import Session, SessionModel, SessionParams, fit_session
 
 __all__ = [
     "DEFAULT_TYPE_WEIGHTS", "NCF", "Engine", "EngineNotReady", "Evidence", "EvidenceKind", "FittedEngine",
     "FittedModel", "InteractionType", "Interactions", "NCFModel", "NCFParams", "NCFRanking", "Popularity",
-    "PopularityModel", "PopularityParams", "Random", "RandomRanking", "RecommendationContext", "Recommendations",
-    "ServiceCategories", "Session", "SessionModel", "SessionParams", "encode_types", "explain", "explain_all",
-    "fit_popularity", "fit_session", "seconds_since_epoch",
+    "PopularityModel", "PopularityParams", "RL", "RLModel", "RLParams", "Random", "RandomRanking",
+    "RecommendationContext", "Recommendations", "ServiceCategories", "Session", "SessionModel", "SessionParams",
+    "encode_types", "explain", "explain_all", "fit_popularity", "fit_session", "seconds_since_epoch",
 ]

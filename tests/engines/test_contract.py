@@ -9,6 +9,7 @@ import pytest
 
 from app.engines import (
     NCF,
+    RL,
     Engine,
     Evidence,
     Interactions,
@@ -24,6 +25,7 @@ from app.engines import (
     fit_session,
 )
 from tests.engines.test_ncf import toy_ncf_model
+from tests.engines.test_rl import toy_rl_model
 from tests.engines.toy_marketplace import (
     UNSEEN_SERVICES,
     service_names,
@@ -39,6 +41,7 @@ ENGINES = {
     "Session": lambda toy: Session(fit_session(toy.user_ids, toy.service_ids, toy.types, toy.timestamps)),
     "NCF": lambda toy: NCF(toy_ncf_model(toy)),
     "NCFRanking": lambda toy: NCFRanking(toy_ncf_model(toy)),
+    "RL": lambda toy: RL(toy_rl_model(toy)),
 }
 # Ranking engines that answer nothing for a visitor they cannot model (no trained row, no known
 # features), so that the caller falls back, rather than a ranking that means nothing.

@@ -1,0 +1,186 @@
+"""RL serving: a trained actor as numpy arrays picks a panel of K distinct services.
+
+The state of a visitor is [mean embedding of their declared features, mean
+embedding of their last N services] (2d,), where a feature's embedding (e.g. a
+category's) is the mean embedding of the services that have it. The actor maps
+the state to K weight vectors in service-embedding space; slot j takes the
+eligible candidate with the highest dot(weight_j, embedding) not taken by an
+earlier slot. Training lives in app/rl; here only numpy runs.
+
+Scores encode the slate: the service in slot j scores (K - j) + sigmoid(affinity),
+so the base engine's top-k reproduces the slate; a candidate left out scores
+sigmoid(its best affinity) < 1, and a service without an embedding scores 0.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from app.engines.base import Evidence, EvidenceKind, RecommendationContext
+from app.engines.catalogue import IdIndex
+from app.engines.fitted import FittedEngine
+
+
+@dataclass(frozen=True)
+class RLParams:
+    """What serving needs besides the arrays."""
+
+    k_max: int = 3  # slots the actor was trained for; a request for fewer uses the first ones
+    history_length: int = 10  # the last N services of the history make the state
+    exploration_noise: float = 0.0  # std of Gaussian noise on the actor's weights; 0 serves deterministically
+    user_feature_fields: tuple[str, ...] = ("categories", "scientific_domains")
+
+
+@dataclass(frozen=True, eq=False)
+class StateEncoder:
+    """Visitor → (2d,) float32 state, from service embeddings and feature embeddings."""
+
+    service_ids: np.ndarray  # (s,) int64 sorted
+    service_embeddings: np.ndarray  # (s, d) float32
+    feature_field: np.ndarray  # (v,) int64 position in user_feature_fields
+    feature_value: np.ndarray  # (v,) int64 e.g. a category id
+    feature_vectors: np.ndarray  # (v, d) float32
+    history_length: int
+    user_feature_fields: tuple[str, ...]
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.service_embeddings.shape[1]
+
+    def embeddings_of(self, service_ids) -> tuple[np.ndarray, np.ndarray]:
+        """(n, d) embeddings of the given ids (zeros where unknown) and (n,) known mask."""
+        rows, known = IdIndex(self.service_ids).positions(np.asarray(service_ids, dtype=np.int64).reshape(-1))
+        return np.where(known[:, None], self.service_embeddings[rows], 0.0).astype(np.float32), known
+
+    def state(self, user_features: Mapping[str, Sequence[int]], history_ids) -> np.ndarray:
+        """(2d,) float32: mean of the declared features' vectors, mean of the last N known history services."""
+        d = self.service_embeddings.shape[1]
+        wanted = np.zeros(self.feature_value.size, bool)  # (v,)
+        for position, field in enumerate(self.user_feature_fields):
+            wanted |= (self.feature_field == position) & np.isin(self.feature_value, list(user_features.get(field, ())))
+        user_part = self.feature_vectors[wanted].mean(axis=0) if wanted.any() else np.zeros(d, np.float32)
+        vectors, known = self.embeddings_of(history_ids)
+        recent = vectors[known][-self.history_length:]  # (<=N, d) oldest first
+        history_part = recent.mean(axis=0) if recent.size else np.zeros(d, np.float32)
+        return np.concatenate([user_part, history_part]).astype(np.float32)
+
+
+def select_services(weights: np.ndarray, embeddings: np.ndarray, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy slate: (K, d) weights, (n, d) embeddings, (n,) bool → positions (<=K,) int64 and affinities (<=K,).
+
+    Slot j takes the eligible row with the highest dot(weights[j], row) not taken before
+    (ties: the first row); fewer than K when fewer rows are eligible.
+    """
+    affinity = weights.astype(np.float64) @ embeddings.astype(np.float64).T  # (K, n)
+    open_rows = np.asarray(eligible, bool).copy()
+    positions, chosen = [], []
+    for slot in range(weights.shape[0]):
+        if not open_rows.any():
+            break
+        row = int(np.argmax(np.where(open_rows, affinity[slot], -np.inf)))
+        positions.append(row)
+        chosen.append(affinity[slot, row])
+        open_rows[row] = False
+    return np.array(positions, dtype=np.int64), np.array(chosen, dtype=np.float64)
+
+
+def actor_forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], states: np.ndarray,
+                  k: int) -> np.ndarray:
+    """(b, 2d) states → (b, k, d) weight vectors: ReLU between layers, tanh at the end (as the torch actor)."""
+    x = states.astype(np.float32)
+    for weight, bias in zip(weights[:-1], biases[:-1]):
+        x = np.maximum(x @ weight + bias, 0.0)
+    out = np.tanh(x @ weights[-1] + biases[-1])  # (b, k * d)
+    return out.reshape(states.shape[0], k, -1)
+
+
+_ENCODER_ARRAYS = ("service_ids", "service_embeddings", "feature_field", "feature_value", "feature_vectors")
+
+
+@dataclass(frozen=True, eq=False)
+class RLModel:
+    """A trained actor as plain float32 arrays (weights are (in, out): x @ W + b) and its state encoder."""
+
+    hyperparameters: RLParams
+    encoder: StateEncoder
+    actor_weight: tuple[np.ndarray, ...]  # (2d, h), (h, h), (h, k_max * d)
+    actor_bias: tuple[np.ndarray, ...]
+
+    @property
+    def service_ids(self) -> np.ndarray:
+        return self.encoder.service_ids
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name; actor layers as `actor_weight_0`, `actor_bias_0`, ..."""
+        arrays = {name: getattr(self.encoder, name) for name in _ENCODER_ARRAYS}
+        for i, (weight, bias) in enumerate(zip(self.actor_weight, self.actor_bias)):
+            arrays[f"actor_weight_{i}"], arrays[f"actor_bias_{i}"] = weight, bias
+        return arrays
+
+    def params(self) -> dict:
+        """JSON-able parameters."""
+        return {**asdict(self.hyperparameters), "user_feature_fields": list(self.hyperparameters.user_feature_fields)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], params: Mapping) -> RLModel:
+        """The model `to_arrays()` and `params()` describe."""
+        hyperparameters = RLParams(**{**params, "user_feature_fields": tuple(params["user_feature_fields"])})
+        encoder = StateEncoder(**{name: np.asarray(arrays[name]) for name in _ENCODER_ARRAYS},
+                               history_length=hyperparameters.history_length,
+                               user_feature_fields=hyperparameters.user_feature_fields)
+        layers = sum(1 for name in arrays if name.startswith("actor_weight_"))
+        weights = tuple(np.asarray(arrays[f"actor_weight_{i}"], np.float32) for i in range(layers))
+        biases = tuple(np.asarray(arrays[f"actor_bias_{i}"], np.float32) for i in range(layers))
+        return cls(hyperparameters, encoder, weights, biases)
+
+    def slot_weights(self, state: np.ndarray, k: int, seed: int | None = None) -> np.ndarray:
+        """(2d,) state → (min(k, k_max), d) weight vectors, with exploration noise when configured."""
+        weights = actor_forward(self.actor_weight, self.actor_bias, state[None], self.hyperparameters.k_max)[0]
+        noise = self.hyperparameters.exploration_noise
+        if noise > 0:
+            weights = weights + np.random.default_rng(seed).normal(0.0, noise, weights.shape).astype(np.float32)
+        return weights[:k]
+
+
+class RL(FittedEngine):
+    """K distinct candidates chosen slot by slot by the actor of a TD3 agent."""
+
+    name = "RL"
+
+    def __init__(self, model: RLModel | None = None):
+        super().__init__(model)
+        self.deterministic = model is None or model.hyperparameters.exploration_noise == 0
+
+    def _slate(self, context: RecommendationContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Chosen candidate ids (<=k,), their affinities, and every candidate's best affinity (c,) (nan: unknown)."""
+        encoder = self.model.encoder
+        state = encoder.state(context.user_features, context.interactions.service_ids)  # (2d,)
+        weights = self.model.slot_weights(state, context.k, context.seed)  # (k, d)
+        embeddings, known = encoder.embeddings_of(context.candidates)  # (c, d), (c,)
+        positions, affinities = select_services(weights, embeddings, known)
+        best = (weights.astype(np.float64) @ embeddings.T.astype(np.float64)).max(axis=0) if weights.size \
+            else np.zeros(known.size)
+        return context.candidates[positions], affinities, np.where(known, best, np.nan)
+
+    def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
+        chosen, affinities, best = self._slate(context)
+        k = chosen.size
+        scores = np.zeros(service_ids.size)
+        by_candidate = dict(zip(context.candidates.tolist(), best.tolist()))
+        slot_of = {int(s): j for j, s in enumerate(chosen)}
+        for i, service in enumerate(service_ids.tolist()):
+            if service in slot_of:
+                j = slot_of[service]
+                scores[i] = (k - j) + _sigmoid(affinities[j])
+            elif not np.isnan(by_candidate.get(service, np.nan)):
+                scores[i] = _sigmoid(by_candidate[service])
+        return scores
+
+    def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> list[Evidence]:
+        return [Evidence(EvidenceKind.PERSONAL, strength=float(score)) for score in scores]
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))

@@ -1,0 +1,167 @@
+"""TD3 on logged panels: an actor proposes K weight vectors, twin critics judge them.
+
+Read top to bottom: config, networks, one update step, the training loop.
+
+- The action is continuous: K vectors in service-embedding space (tanh-bounded,
+  like the embeddings). A logged action is the embeddings of the K services shown;
+  the actor's own action is its weight vectors, which a selector turns into
+  services at serving (app/engines/rl.py). The critics learn on both.
+- Twin critics and their target copies: the bootstrap target is the smaller of the
+  two target critics, which curbs the over-estimation one critic would learn.
+- Target policy smoothing: the target actor's action gets clipped Gaussian noise,
+  so the target does not exploit a sharp peak of the critic.
+- Delayed policy updates: the actor and every target network move once per
+  `policy_delay` critic updates, by Polyak averaging with rate `tau`.
+- `done` masks the bootstrap: an episode that ended has no future value.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.rl.sars import SarsBatch
+
+Progress = Callable[..., None]  # progress(step, percent, **details)
+
+
+@dataclass
+class TD3Config:
+    """Hyperparameters, saved beside the weights so that loading needs nothing else."""
+
+    k: int = 3  # slots per panel
+    hidden: int = 64
+    gamma: float = 0.9  # discount, < 1
+    tau: float = 0.005  # Polyak rate of the target networks
+    policy_delay: int = 2  # critic updates per actor (and target) update
+    target_noise: float = 0.2  # std of the target policy smoothing noise
+    noise_clip: float = 0.5
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    batch_size: int = 128
+    steps: int = 2000
+    log_every: int = 100
+    seed: int = 0
+    exploration_noise: float = 0.0  # serving only: std of noise on the actor's weights (0: deterministic)
+
+
+class Actor(nn.Module):
+    """(b, 2d) states → (b, K, d) weight vectors in [-1, 1]."""
+
+    def __init__(self, state_size: int, embedding_size: int, k: int, hidden: int):
+        super().__init__()
+        self.k, self.embedding_size = k, embedding_size
+        self.layers = nn.Sequential(nn.Linear(state_size, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, k * embedding_size))
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.layers(states)).view(-1, self.k, self.embedding_size)  # (b, K, d)
+
+
+class Critic(nn.Module):
+    """(b, 2d) states, (b, K, d) actions → (b,) Q values."""
+
+    def __init__(self, state_size: int, embedding_size: int, k: int, hidden: int):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(state_size + k * embedding_size, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.cat([states, actions.flatten(1)], dim=1)).squeeze(1)  # (b,)
+
+
+@dataclass
+class TD3Report:
+    """Curves, one point per `log_every` updates (means over them), and the wall time."""
+
+    critic_loss: list[float] = field(default_factory=list)
+    actor_loss: list[float] = field(default_factory=list)
+    mean_q: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class TD3Agent:
+    """The actor, twin critics, their target networks and optimisers."""
+
+    def __init__(self, state_size: int, embedding_size: int, config: TD3Config):
+        torch.manual_seed(config.seed)
+        self.config, self.state_size, self.embedding_size = config, state_size, embedding_size
+        sizes = (state_size, embedding_size, config.k, config.hidden)
+        self.actor = Actor(*sizes)
+        self.critic1, self.critic2 = Critic(*sizes), Critic(*sizes)
+        self.actor_target = copy.deepcopy(self.actor)
+        self.critic1_target, self.critic2_target = copy.deepcopy(self.critic1), copy.deepcopy(self.critic2)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam([*self.critic1.parameters(), *self.critic2.parameters()],
+                                                 lr=config.critic_lr)
+        self.updates = 0  # critic updates so far
+
+    def update(self, states, actions, rewards, next_states, dones) -> dict[str, float]:
+        """One TD3 step on a minibatch: (b, 2d), (b, K, d), (b,), (b, 2d), (b,) float32 tensors."""
+        c = self.config
+        with torch.no_grad():
+            noise = (torch.randn_like(actions) * c.target_noise).clamp(-c.noise_clip, c.noise_clip)
+            next_actions = (self.actor_target(next_states) + noise).clamp(-1.0, 1.0)  # (b, K, d)
+            next_q = torch.min(self.critic1_target(next_states, next_actions),
+                               self.critic2_target(next_states, next_actions))  # (b,)
+            target = rewards + c.gamma * (1.0 - dones) * next_q  # (b,)
+        q1, q2 = self.critic1(states, actions), self.critic2(states, actions)  # (b,)
+        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        self.critic_optimizer.zero_grad()
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        self.updates += 1
+        report = {"critic_loss": critic_loss.item(), "mean_q": q1.detach().mean().item()}
+        if self.updates % c.policy_delay == 0:
+            actor_loss = -self.critic1(states, self.actor(states)).mean()
+            self.actor_optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor_optimizer.step()
+            for net, target_net in ((self.actor, self.actor_target), (self.critic1, self.critic1_target),
+                                    (self.critic2, self.critic2_target)):
+                polyak_update(net, target_net, c.tau)
+            report["actor_loss"] = actor_loss.item()
+        return report
+
+    def act(self, states: np.ndarray) -> np.ndarray:
+        """(b, 2d) states → (b, K, d) float32 weight vectors, without noise."""
+        self.actor.eval()
+        with torch.inference_mode():
+            weights = self.actor(torch.as_tensor(states, dtype=torch.float32)).numpy()
+        self.actor.train()
+        return weights
+
+
+@torch.no_grad()
+def polyak_update(net: nn.Module, target: nn.Module, tau: float) -> None:
+    """target ← tau · net + (1 − tau) · target, parameter by parameter."""
+    for param, target_param in zip(net.parameters(), target.parameters()):
+        target_param.mul_(1.0 - tau).add_(param, alpha=tau)
+
+
+def fit_td3(batch: SarsBatch, config: TD3Config, progress: Progress | None = None) -> tuple[TD3Agent, TD3Report]:
+    """Train a TD3 agent on logged transitions (offline: minibatches drawn with replacement)."""
+    started = time.perf_counter()
+    agent = TD3Agent(batch.states.shape[1], batch.actions.shape[2], config)
+    data = [torch.as_tensor(a, dtype=torch.float32) for a in
+            (batch.states, batch.actions, batch.rewards, batch.next_states, batch.dones)]
+    rng = np.random.default_rng(config.seed)
+    report, window = TD3Report(), {"critic_loss": [], "actor_loss": [], "mean_q": []}
+    for step in range(1, config.steps + 1):
+        rows = torch.as_tensor(rng.integers(0, len(batch), size=config.batch_size))
+        for name, value in agent.update(*(tensor[rows] for tensor in data)).items():
+            window[name].append(value)
+        if step % config.log_every == 0 or step == config.steps:
+            for name, values in window.items():
+                getattr(report, name).append(float(np.mean(values)) if values else float("nan"))
+                values.clear()
+            if progress is not None:
+                progress("td3", 100.0 * step / config.steps, critic_loss=report.critic_loss[-1])
+    report.seconds = time.perf_counter() - started
+    return agent, report

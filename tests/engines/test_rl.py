@@ -1,0 +1,78 @@
+"""RL engine: K distinct eligible services from an exported actor, deterministic unless exploring."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from safetensors.numpy import load as load_safetensors
+from safetensors.numpy import save as save_safetensors
+
+from app.engines import RL, EvidenceKind, RecommendationContext
+from app.engines.rl import RLModel
+from app.rl.export import export_rl_model, state_encoder
+from app.rl.td3 import TD3Agent, TD3Config
+from tests.engines.toy_marketplace import UNSEEN_SERVICES, toy_marketplace
+
+torch.set_num_threads(1)
+TOY = toy_marketplace()
+
+
+def toy_rl_model(toy, exploration_noise: float = 0.0) -> RLModel:
+    """An untrained (seeded) actor over the toy catalogue: services embedded by category plus noise."""
+    categories = toy.categories
+    rng = np.random.default_rng(5)
+    category_of = {int(s): categories.category_ids[categories.indptr[i]:categories.indptr[i + 1]].tolist()
+                   for i, s in enumerate(categories.service_ids)}
+    embeddings = np.tanh(np.eye(4)[[c[0] for c in category_of.values()]] + 0.3 * rng.normal(size=(len(category_of), 4)))
+    encoder = state_encoder(categories.service_ids, embeddings, {"categories": category_of})
+    agent = TD3Agent(encoder.state_size, 4, TD3Config(k=3, hidden=16, seed=2, exploration_noise=exploration_noise))
+    return export_rl_model(agent, encoder)
+
+
+def _context(k: int, **fields) -> RecommendationContext:
+    everything = np.concatenate([TOY.services, UNSEEN_SERVICES])
+    return RecommendationContext(candidates=everything, k=k, now=TOY.now, **fields)
+
+
+def test_k_distinct_eligible_services_for_panels_of_three_and_two():
+    engine = RL(toy_rl_model(TOY))
+    for k in (3, 2):
+        answer = engine.recommend(_context(k, user_id=1, history=TOY.history_of(1)))
+        assert answer.ids.size == k and np.unique(answer.ids).size == k
+        assert np.isin(answer.ids, TOY.services).all()  # services without an embedding are never chosen
+        assert all(e.kind == EvidenceKind.PERSONAL for e in answer.evidence)
+
+
+def test_only_candidates_are_chosen():
+    engine = RL(toy_rl_model(TOY))
+    first = engine.recommend(_context(3, history=TOY.history_of(2))).ids
+    without = np.setdiff1d(TOY.services, first)
+    context = RecommendationContext(candidates=without, k=3, now=TOY.now, history=TOY.history_of(2))
+    again = engine.recommend(context).ids
+    assert again.size == 3 and not np.isin(again, first).any()
+
+
+def test_state_follows_history_and_features():
+    model = toy_rl_model(TOY)
+    nobody = model.encoder.state({}, [])
+    assert nobody.shape == (8,) and not nobody.any()
+    assert model.encoder.state({"categories": (1,)}, [])[:4].any()
+    assert model.encoder.state({}, TOY.history_of(1).service_ids)[4:].any()
+
+
+def test_deterministic_without_exploration_and_seeded_with_it():
+    assert RL(toy_rl_model(TOY)).deterministic
+    exploring = RL(toy_rl_model(TOY, exploration_noise=2.0))
+    assert not exploring.deterministic
+    seeded = _context(3, seed=11, history=TOY.history_of(3))
+    np.testing.assert_array_equal(exploring.recommend(seeded).ids, exploring.recommend(seeded).ids)
+    answers = {tuple(exploring.recommend(replace(seeded, seed=s)).ids) for s in range(10)}
+    assert len(answers) > 1
+
+
+def test_arrays_round_trip_through_safetensors():
+    model = toy_rl_model(TOY)
+    loaded = RLModel.from_arrays(load_safetensors(save_safetensors(model.to_arrays())), model.params())
+    context = _context(3, user_id=1, history=TOY.history_of(1), user_features={"categories": (2,)})
+    np.testing.assert_array_equal(RL(loaded).recommend(context).ids, RL(model).recommend(context).ids)

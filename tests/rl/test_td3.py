@@ -1,0 +1,80 @@
+"""TD3: it learns a planted bandit, its targets move by Polyak steps only, its actor waits `policy_delay`."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from app.engines.rl import RLModel
+from app.rl.export import export_rl_model, load_agent, save_agent, state_encoder
+from app.rl.selector import select_ids
+from app.rl.td3 import TD3Agent, TD3Config, fit_td3
+from tests.rl.planted import SERVICES, K, planted_bandit
+
+torch.set_num_threads(1)
+
+
+def _tensors(batch, rows=slice(0, 64)):
+    return [torch.as_tensor(a[rows], dtype=torch.float32)
+            for a in (batch.states, batch.actions, batch.rewards, batch.next_states, batch.dones)]
+
+
+def test_learns_a_planted_bandit_better_than_random():
+    batch, embeddings, panel_reward = planted_bandit()
+    agent, report = fit_td3(batch, TD3Config(k=K, hidden=32, steps=800, batch_size=64, seed=1))
+    ids = np.arange(SERVICES)
+    weights = agent.act(batch.states[:200])  # (200, K, d)
+    chosen = np.stack([select_ids(w, ids, embeddings)[0] for w in weights])  # (200, K)
+    learned = panel_reward(chosen).mean()
+    random = float(batch.rewards.mean())
+    single = panel_reward(ids[:, None])  # (s,) each service's own reward
+    best = float(np.sort(single)[-K:].mean())
+    assert learned > random + 0.5 * (best - random), (learned, random, best)
+    assert len(report.critic_loss) == len(report.mean_q) == 8 and report.critic_loss[-1] < report.critic_loss[0]
+
+
+def test_target_networks_move_only_by_polyak_steps():
+    batch, _, _ = planted_bandit(rows=64)
+    config = TD3Config(k=K, hidden=16, policy_delay=1, tau=0.1)
+    agent = TD3Agent(batch.states.shape[1], batch.actions.shape[2], config)
+    before = [p.clone() for p in agent.critic1_target.parameters()]
+    agent.update(*_tensors(batch))
+    for old, new, online in zip(before, agent.critic1_target.parameters(), agent.critic1.parameters()):
+        torch.testing.assert_close(new, 0.9 * old + 0.1 * online)
+
+
+def test_actor_and_targets_update_every_policy_delay_steps():
+    batch, _, _ = planted_bandit(rows=64)
+    agent = TD3Agent(batch.states.shape[1], batch.actions.shape[2], TD3Config(k=K, hidden=16, policy_delay=3))
+    actor_changes = []
+    for _ in range(6):
+        before = [p.clone() for p in agent.actor.parameters()]
+        target_before = [p.clone() for p in agent.actor_target.parameters()]
+        report = agent.update(*_tensors(batch))
+        moved = any(not torch.equal(a, b) for a, b in zip(before, agent.actor.parameters()))
+        target_moved = any(not torch.equal(a, b) for a, b in zip(target_before, agent.actor_target.parameters()))
+        assert moved == target_moved == ("actor_loss" in report)
+        actor_changes.append(moved)
+    assert actor_changes == [False, False, True, False, False, True]
+
+
+def test_done_masks_the_bootstrap():
+    batch, _, _ = planted_bandit(rows=64)
+    agent = TD3Agent(batch.states.shape[1], batch.actions.shape[2], TD3Config(k=K, hidden=16, critic_lr=0.0))
+    states, actions, rewards, next_states, _ = _tensors(batch)
+    q = agent.critic1(states, actions).detach()
+    ended = agent.update(states, actions, rewards, next_states, torch.ones_like(rewards))["critic_loss"]
+    expected = float(((q - rewards) ** 2).mean() + ((agent.critic2(states, actions).detach() - rewards) ** 2).mean())
+    assert abs(ended - expected) < 1e-5  # with done = 1 the target is the reward alone
+
+
+def test_saved_agent_and_exported_actor_answer_as_the_torch_actor(tmp_path):
+    batch, embeddings, _ = planted_bandit(rows=64)
+    agent = TD3Agent(2 * embeddings.shape[1], embeddings.shape[1], TD3Config(k=K, hidden=16, seed=3))
+    save_agent(agent, tmp_path)
+    loaded = load_agent(tmp_path)
+    encoder = state_encoder(np.arange(SERVICES), embeddings, {"categories": {s: [s % 3] for s in range(SERVICES)}})
+    model = RLModel.from_arrays(export_rl_model(loaded, encoder).to_arrays(), export_rl_model(loaded, encoder).params())
+    states = np.random.default_rng(0).normal(size=(5, 2 * embeddings.shape[1])).astype(np.float32)
+    expected = agent.act(states)
+    for state, weights in zip(states, expected):
+        np.testing.assert_allclose(model.slot_weights(state, K), weights, atol=1e-5)
