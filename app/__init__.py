@@ -6,7 +6,8 @@ Imports stay inside it so that pure subpackages (app.engines) load without Flask
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def create_app(config: Mapping | None = None) -> "Flask":
+def create_app(config: Mapping | None = None) -> Flask:
     """Build the application; `config` overrides settings read from the environment."""
     from flask import Flask
 

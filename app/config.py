@@ -7,7 +7,7 @@ its result with the mapping a caller passes (tests, notebooks), then
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from dotenv import find_dotenv, load_dotenv
 

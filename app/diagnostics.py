@@ -5,7 +5,7 @@ import os
 import socket
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from app.storage import database
 from app.storage.jobs import utcnow

@@ -29,8 +29,8 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
 
 import bson
 from bson.binary import UuidRepresentation

@@ -7,7 +7,17 @@ from jsonschema import FormatChecker
 from werkzeug.exceptions import HTTPException
 
 from app.api import (
-    datasets, events, health, jobs, metrics, models, recommendations, stats, training, update, user_actions,
+    datasets,
+    events,
+    health,
+    jobs,
+    metrics,
+    models,
+    recommendations,
+    stats,
+    training,
+    update,
+    user_actions,
     users,
 )
 from app.api.auth import require_token

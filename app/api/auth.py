@@ -3,7 +3,7 @@ recommendation reads need one only when RECOMMENDATION_TOKENS is configured."""
 from __future__ import annotations
 
 import hmac
-from typing import Callable
+from collections.abc import Callable
 
 from flask import current_app, request
 

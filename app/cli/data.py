@@ -21,7 +21,6 @@ from app.api import events as events_api
 from app.api.user_actions import checked_actions
 from app.errors import InvalidInput, MarketrecError
 from app.marketplace import dumps
-from app.recommendations.interaction_models import fit_interaction_models
 from app.marketplace.events import store_events
 from app.marketplace.movielens import convert_movielens
 from app.marketplace.movielens_fetch import (
@@ -31,6 +30,7 @@ from app.marketplace.movielens_fetch import (
 )
 from app.marketplace.synthetic import MarketplaceData, generate_marketplace
 from app.marketplace.user_actions import store_user_actions
+from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.snapshots import active_snapshot_id
 
 # One request's worth: what a marketplace would send per POST, and a bounded memory peak.
@@ -185,9 +185,20 @@ def import_movielens_command(directory):
 @data_cli.command("demo")
 @click.option("--directory", type=DIRECTORY, default=DEFAULT_MOVIELENS_DIR, show_default=True,
               help="where MovieLens 100K is, or is fetched to")
-def demo_command(directory):
+@click.option("--train/--no-train", default=True, show_default=True,
+              help="queue NCF training on the loaded data (needs a worker on the training queue)")
+def demo_command(directory, train):
     """Load demo data unless a snapshot is active: MovieLens, or a seeded marketplace."""
-    run_with_progress(lambda progress: load_demo(directory, progress=progress, say=click.echo))
+    loaded = {}
+    run_with_progress(lambda progress: loaded.update(load_demo(directory, progress=progress, say=click.echo) or {}))
+    if loaded and train:
+        from app import tasks
+        from app.errors import BrokerUnavailable
+
+        try:
+            click.echo(f"NCF training queued: job {tasks.start_training('ncf', loaded['snapshot_id']).id}")
+        except BrokerUnavailable as exc:
+            click.echo(f"NCF training not queued ({exc.errors}): run `flask train ncf`")
 
 
 @click.command("seed")

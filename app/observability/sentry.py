@@ -1,7 +1,7 @@
 """Error reporting to Sentry, only when SENTRY_DSN is set, without user identifiers."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 # Keys of a request or task payload that identify a person.
 _IDENTIFYING = ("user_id", "aai_uid", "unique_id", "visit_id", "user", "users")
