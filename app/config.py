@@ -70,6 +70,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
             "interactions": int(env("TRAINING_MIN_INTERACTIONS", "50")),
         },
         "ACTIVATE_ONLY_IF_NOT_WORSE": _bool(env("ACTIVATE_ONLY_IF_NOT_WORSE"), True),
+        "RL_SARS_SETTLE_SECONDS": int(env("RL_SARS_SETTLE_SECONDS", "3600")),
         "RETRAIN_CHECK_SECONDS": int(env("RETRAIN_CHECK_SECONDS", "900")),
         "RETRAIN_AFTER_INTERACTIONS": int(env("RETRAIN_AFTER_INTERACTIONS", "10000")),
         "RETRAIN_AFTER_SECONDS": int(env("RETRAIN_AFTER_SECONDS", str(7 * 24 * 3600))),

@@ -86,4 +86,19 @@ def check_retraining() -> dict:
     return {"reason": reason, "job_id": start_training("ncf").id if reason else None}
 
 
-TRAINERS = {"ncf": train_ncf, "interaction_models": train_interaction_models}
+@shared_task(name="marketrec.training.rl", bind=True, acks_late=True, **RETRYING)
+def train_rl(self, snapshot_id: str | None = None) -> dict:
+    """New SARS from settled journeys, then the RL pipeline: TD3, simulator and off-policy
+    evaluation, activation only if not worse than the active RL version."""
+    import torch  # imported here: API processes never load torch
+
+    from app.training.rl_pipeline import run_rl_pipeline
+    from app.training.sars_store import generate_sars
+
+    torch.set_num_threads(1)
+    progress = jobs.Progress(self)
+    generate_sars(progress, snapshot_id=snapshot_id)
+    return run_rl_pipeline(snapshot_id, progress=progress, job_id=self.request.id)
+
+
+TRAINERS = {"ncf": train_ncf, "interaction_models": train_interaction_models, "rl": train_rl}

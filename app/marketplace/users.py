@@ -20,9 +20,11 @@ from app.recommendation_log import flush_served
 from app.storage.interactions import DURABLE, Event, ServedRecommendation, UserAction
 from app.storage.marketplace import MarketUser
 from app.storage.models import ModelVersion
+from app.storage.sars import SarsTransition
 from app.wire_fields import INT64_MAX
 
-COLLECTIONS = {"user_actions": UserAction, "events": Event, "recommendations": ServedRecommendation}
+COLLECTIONS = {"user_actions": UserAction, "events": Event, "recommendations": ServedRecommendation,
+               "sars": SarsTransition}
 TRAINED_STATUSES = ("candidate", "active")
 
 

@@ -46,3 +46,23 @@ def metrics_chart(rows: dict[str, dict]) -> bytes:
     axis.set(title="held-out latest interaction per user", ylabel="value")
     axis.legend(fontsize=8)
     return _png(figure)
+
+
+def rl_training_curves(critic_loss: list[float], actor_loss: list[float], log_every: int) -> bytes:
+    """TD3's critic and actor losses, one point per `log_every` updates."""
+    figure, (critic_axis, actor_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
+    updates = [log_every * (i + 1) for i in range(len(critic_loss))]
+    critic_axis.plot(updates, critic_loss, marker="o")
+    actor_axis.plot(updates[:len(actor_loss)], actor_loss, marker="o", color="tab:orange")
+    critic_axis.set(title="critic loss (both critics)", xlabel="update", ylabel="MSE")
+    actor_axis.set(title="actor loss (−Q)", xlabel="update", ylabel="loss")
+    return _png(figure)
+
+
+def reward_chart(rewards: dict[str, float]) -> bytes:
+    """Mean reward per panel of each policy, on the same simulated visitors."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.bar(list(rewards), [value or 0.0 for value in rewards.values()],
+             color=["tab:blue", "tab:gray", "tab:olive", "tab:red"][:len(rewards)])
+    axis.set(title="simulated mean reward per panel", ylabel="reward")
+    return _png(figure)
