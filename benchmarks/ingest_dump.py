@@ -40,10 +40,11 @@ from app import create_app  # noqa: E402
 from app.marketplace.dump_schema import dump_json_schema  # noqa: E402
 from app.marketplace.dumps import validate_dump  # noqa: E402
 from app.storage.jobs import Job  # noqa: E402
+from benchmarks import harness  # noqa: E402
 from devstack import services  # noqa: E402
 from tests.fixtures.dumps import make_dump  # noqa: E402
 
-BIN = Path(sys.executable).parent
+BIN = harness.BIN
 LABEL_WIDTH = 46
 
 
@@ -74,33 +75,12 @@ class PeakRss:
         return self.peak
 
 
-def start_stack(workdir: Path) -> tuple[dict, list]:
-    """Settings for the database and broker, started here unless given; the processes to stop."""
-    procs = []
-    mongo_uri = os.environ.get("MONGODB_URI")
-    if not mongo_uri:
-        port = services.free_port()
-        procs.append(services.start_mongo(port, str(workdir / "mongo"), workdir / "mongo.log"))
-        mongo_uri = f"mongodb://127.0.0.1:{port}/marketrec_bench"
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        port = services.free_port()
-        procs.append(services.start_redis(port, workdir / "redis", workdir / "redis.log"))
-        redis_url = f"redis://127.0.0.1:{port}/0"
-    settings = {"APP_ENV": "testing", "MONGODB_URI": mongo_uri, "REDIS_URL": redis_url,
-                "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url, "LOG_LEVEL": "WARNING"}
-    return settings, procs
-
-
 def start_service(settings: dict, workdir: Path) -> tuple[str, object, object]:
-    env = dict(os.environ, **settings, OMP_NUM_THREADS="1")
     port = services.free_port()
-    api = services.spawn([str(BIN / "gunicorn"), "app:create_app()", "-c", "gunicorn.conf.py"],
-                         workdir / "gunicorn.log", env=env | {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"})
+    api = harness.start_api(settings, port, workers=1, log_path=workdir / "gunicorn.log")
     worker = services.spawn([str(BIN / "celery"), "-A", "worker", "worker", "-Q", "default", "--concurrency", "2",
                              "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
-                            workdir / "worker.log", env=env)
-    services.wait_until(lambda: services.port_open("127.0.0.1", port), 60, "gunicorn", api)
+                            workdir / "worker.log", env=dict(os.environ, **settings, OMP_NUM_THREADS="1"))
     return f"http://127.0.0.1:{port}", api, worker
 
 
@@ -156,7 +136,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="marketrec-ingest-bench-"))
     row("load average before (1, 5, 15 min)", " ".join(f"{v:.2f}" for v in os.getloadavg()))
     row("database", "SecantusDB, on disk" if "MONGODB_URI" not in os.environ else "MONGODB_URI")
-    settings, procs = start_stack(workdir)
+    settings, procs = harness.start_stack(workdir)
     try:
         def make(seed: int) -> dict:
             return make_dump(args.services, args.users, args.projects, seed=seed, extras=True)

@@ -19,7 +19,6 @@ printed beside them.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.storage.interactions import DURABLE, UserAction  # noqa: E402
+from benchmarks import harness  # noqa: E402
 from devstack import services  # noqa: E402
 
 ACTION = (
@@ -64,83 +64,10 @@ class Actions:
         return text.encode()
 
 
-async def _open(host: str, port: int):
-    return await asyncio.open_connection(host, port)
-
-
-async def _client(host: str, port: int, size: int, stop_at: float, actions: Actions, results: list,
-                  delay: float) -> None:
-    # Connections opened in a burst all land on whichever worker accepts first;
-    # opened one by one, an idle worker takes its share.
-    await asyncio.sleep(delay)
-    reader, writer = await _open(host, port)
-    while time.monotonic() < stop_at:
-        body = actions.body(size)
-        head = (f"POST /user_actions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
-        start = time.perf_counter()
-        writer.write(head + body)
-        status = int((await reader.readline()).split()[1])
-        headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-        length = next((int(line.split(":")[1]) for line in headers.split("\r\n")
-                       if line.startswith("content-length:")), 0)
-        if length:
-            await reader.readexactly(length)
-        results.append((time.perf_counter() - start, status, size))
-        if "connection: close" in headers:
-            writer.close()
-            reader, writer = await _open(host, port)
-    writer.close()
-
-
-def run_load(host: str, port: int, size: int, connections: int, seconds: float) -> tuple[list, float]:
-    actions, results = Actions(), []
-
-    async def main():
-        stop_at = time.monotonic() + seconds
-        await asyncio.gather(*(_client(host, port, size, stop_at, actions, results, 0.02 * number)
-                               for number in range(connections)))
-
-    started = time.perf_counter()
-    asyncio.run(main())
-    return results, time.perf_counter() - started
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU time every process on the machine has used so far, in core-seconds."""
-    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]
-    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuUse:
-    """Cores each process used during a phase, and the whole machine's (other users included)."""
-
-    def __init__(self, pids: dict[str, int]):
-        self.pids = pids
-        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        self.machine, self.started = machine_busy_seconds(), time.monotonic()
-
-    def __str__(self) -> str:
-        elapsed = time.monotonic() - self.started
-        used = {name: (cpu_seconds(pid) - self.start[name]) / elapsed for name, pid in self.pids.items()}
-        machine = (machine_busy_seconds() - self.machine) / elapsed
-        return ("         cores used: " + ", ".join(f"{name} {value:.2f}" for name, value in used.items())
-                + f"; whole machine {machine:.2f} of {os.cpu_count()}")
-
-
-def worker_pids(arbiter: int) -> list[int]:
-    children = Path(f"/proc/{arbiter}/task/{arbiter}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+def run_single_or_batch(port: int, size: int, connections: int, seconds: float) -> tuple[list, float]:
+    actions = Actions()
+    return harness.run_load("127.0.0.1", port, lambda: ("/user_actions", actions.body(size), size), connections,
+                            seconds)
 
 
 def report(name: str, results: list, elapsed: float, stored: int) -> None:
@@ -168,16 +95,6 @@ def database_ceiling(seconds: float = 5.0) -> float:
     return rate
 
 
-def start_api(port: int, mongo_uri: str, threads: int):
-    env = dict(os.environ, APP_ENV="testing", MONGODB_URI=mongo_uri, LOG_LEVEL="WARNING",
-               BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", GUNICORN_THREADS=str(threads),
-               OMP_NUM_THREADS="1")
-    proc = services.spawn([str(Path(sys.executable).parent / "gunicorn"), "app:create_app()",
-                           "-c", "gunicorn.conf.py"], env=env)
-    services.wait_until(lambda: services.port_open("127.0.0.1", port), 30, "gunicorn", proc)
-    return proc
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -197,19 +114,20 @@ def main() -> None:
               f"{database_ceiling():.0f} actions/s")
         for threads in args.threads:
             port = services.free_port()
-            api = start_api(port, uri, threads)
+            settings = {"APP_ENV": "testing", "MONGODB_URI": uri, "LOG_LEVEL": "WARNING"}
+            api = harness.start_api(settings, port, threads=threads, timeout=30)
             try:
-                run_load("127.0.0.1", port, 1, 8, 3.0)  # warm-up: both workers have booted and connected
+                run_single_or_batch(port, 1, 8, 3.0)  # warm-up: both workers have booted and connected
                 print(f"gunicorn 2 workers x {threads} thread(s); load average {os.getloadavg()}")
                 pids = {"database": mongo.pid, "client": os.getpid()}
-                pids.update({f"worker{n}": pid for n, pid in enumerate(worker_pids(api.pid), start=1)})
+                pids.update({f"worker{n}": pid for n, pid in enumerate(harness.worker_pids(api.pid), start=1)})
                 for name, size, connections in (("single", 1, args.connections),
                                                 ("batch", args.batch_size, args.batch_connections)):
                     before = collection.count_documents({})
-                    cpu = CpuUse(pids)
-                    results, elapsed = run_load("127.0.0.1", port, size, connections, args.seconds)
+                    cpu = harness.CpuUse(pids)
+                    results, elapsed = run_single_or_batch(port, size, connections, args.seconds)
                     report(name, results, elapsed, collection.count_documents({}) - before)
-                    print(cpu)
+                    print(f"         {cpu}")
             finally:
                 services.stop(api)
     finally:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask import request
-from flask_restx import Namespace, Resource, fields
+from flask_restx import Model, Namespace, Resource, fields
+from jsonschema.validators import validator_for
 
 from app.api.auth import token_scope
 from app.recommendations import service
@@ -10,6 +11,62 @@ from app.wire_fields import INT64_MAX, NullableString, NullableUuid, Uuid, nulla
 
 ns = Namespace("recommendations", path="/recommendations", description="Ranked services for a page")
 scores_ns = Namespace("scores", path="/scores", description="Scores of given user-service pairs")
+
+# Keywords an id list may use for the plain-Python check below; annotations are ignored.
+_ID_LIST_KEYWORDS = {"type", "items", "minItems", "maxItems", "description", "example"}
+_ID_KEYWORDS = {"type", "minimum", "maximum", "description", "example"}
+
+
+def _id_list_check(schema: dict):
+    """A function telling whether a value is valid against an "array of bounded integers"
+    schema, or None for any other schema. Conservative: it may refuse a valid list (e.g.
+    3.0 for 3), never accept an invalid one."""
+    items = schema.get("items", {})
+    if (schema.get("type") != "array" or set(schema) - _ID_LIST_KEYWORDS
+            or items.get("type") != "integer" or set(items) - _ID_KEYWORDS):
+        return None
+    low, high = items.get("minimum", float("-inf")), items.get("maximum", float("inf"))
+    shortest, longest = schema.get("minItems", 0), schema.get("maxItems", float("inf"))
+    return lambda value: (type(value) is list and shortest <= len(value) <= longest
+                          and all(type(x) is int and low <= x <= high for x in value))
+
+
+class QuicklyCheckedModel(Model):
+    """A request model that recognises a valid payload fast, and lets flask-restx name the
+    bad fields of any other. Same schema, same 400.
+
+    flask-restx builds a new jsonschema validator for every request, and jsonschema walks
+    each id of a 200-candidate list through its keyword machinery: 0.23 ms at the median
+    and 1.96 ms at p95 over the request mix of benchmarks/serving.py, against 0.09 and
+    0.14 ms with the validator built once and id lists checked by a plain loop."""
+
+    def validate(self, data, resolver=None, format_checker=None):
+        if not self._valid(data, format_checker):
+            super().validate(data, resolver, format_checker)
+
+    def _valid(self, data, format_checker) -> bool:
+        compiled = self.__dict__.get("_compiled")
+        if compiled is None or compiled[0] is not format_checker:
+            compiled = self.__dict__["_compiled"] = (format_checker, *self._compile(format_checker))
+        _, rest, id_lists = compiled
+        if type(data) is not dict:
+            return False
+        for key, check in id_lists.items():
+            if key in data and not check(data[key]):
+                return False
+        try:
+            return rest.is_valid({key: value for key, value in data.items() if key not in id_lists})
+        except Exception:  # e.g. a $ref to a model of another namespace: let flask-restx decide
+            return False
+
+    def _compile(self, format_checker):
+        schema = self.__schema__
+        id_lists = {key: check for key, sub in schema.get("properties", {}).items()
+                    if (check := _id_list_check(sub)) is not None}
+        rest = {**schema, "properties": {k: v for k, v in schema["properties"].items() if k not in id_lists},
+                "definitions": {name: model.__schema__ for name, model in ns.models.items()}}
+        return validator_for(rest)(rest, format_checker=format_checker), id_lists
+
 
 ENGINES = ["NCF", "NCFRanking", "RL", "Random", "RandomRanking", "Popularity", "Session"]
 
@@ -45,7 +102,7 @@ common = {
                            description="extension: the visitor's latest events, used at once"),
     "user_features": fields.Nested(user_features, description="extension: features of a user not in the dump"),
 }
-recommendation_request = ns.model("RecommendationRequest", {
+recommendation_request = ns.add_model("RecommendationRequest", QuicklyCheckedModel("RecommendationRequest", {
     **common,
     "client_id": NullableString(enum=["marketplace", "search_service", "user_dashboard", "undefined", None]),
     "timestamp": fields.DateTime(required=True),
@@ -56,7 +113,7 @@ recommendation_request = ns.model("RecommendationRequest", {
     "search_data": fields.Nested(search_data, required=True, description="filters; may be {}"),
     "k": fields.Integer(min=1, max=100, description="extension: number of items, overrides panel_id"),
     "exclude": ids("extension: never return these", max_items=10000),
-})
+}))
 recommendation_response = ns.model("RecommendationResponse", {
     "panel_id": fields.String(),
     "recommendations": fields.List(fields.Integer()),

@@ -14,8 +14,9 @@ mapped to services.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from pymongo import ASCENDING, DESCENDING
 

@@ -5,8 +5,8 @@ request then filters with numpy masks instead of querying MongoDB.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class CatalogIndex:
     postings: dict[str, dict[object, np.ndarray]] = field(default_factory=dict)  # facet → value → rows
 
     @classmethod
-    def build(cls, snapshot_id: str | None, services: Iterable[Mapping]) -> "CatalogIndex":
+    def build(cls, snapshot_id: str | None, services: Iterable[Mapping]) -> CatalogIndex:
         rows = sorted(services, key=lambda s: s["marketplace_id"])
         ids = np.array([s["marketplace_id"] for s in rows], dtype=np.int64)
         postings: dict[str, dict[object, list[int]]] = {}

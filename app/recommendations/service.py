@@ -20,7 +20,6 @@ from app.marketplace.history import user_history, visitor_history
 from app.recommendation_log import log_served
 from app.recommendations.choice import choose_engine, fallback_chain, is_ranking
 from app.recommendations.serving_state import ServingState, serving_state
-from app.storage import database
 
 PANEL_SIZES = {"v1": 3, "v2": 2}
 HISTORY_LIMIT = 100
@@ -46,16 +45,6 @@ def panel_of(payload: dict) -> tuple[str, int]:
     return panel, int(payload.get("k") or PANEL_SIZES[panel])
 
 
-def _dump_user(snapshot_id: str | None, user_id: int | None) -> dict:
-    if snapshot_id is None or user_id is None:
-        return {}
-    found = database()["users"].find_one(
-        {"snapshot_id": snapshot_id, "marketplace_id": user_id},
-        {"categories": 1, "scientific_domains": 1, "accessed_services": 1},
-    )
-    return found or {}
-
-
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(timezone.utc)
 
@@ -69,7 +58,7 @@ def identify(payload: dict, state: ServingState) -> Asker:
     if unique_id:
         records = sorted([*records, *visitor_history(unique_id, HISTORY_LIMIT)], key=lambda r: r[2])
     session = [(e["service_id"], e["type"], _parse_time(e["timestamp"])) for e in payload.get("session") or []]
-    dump_user = _dump_user(state.catalog.snapshot_id, user_id)
+    dump_user = state.dump_users.features(user_id)  # of the snapshot the catalogue was built from
     features = {f: tuple(dump_user.get(f) or ()) for f in FEATURE_FACETS if dump_user.get(f)}
     features.update({f: tuple(v) for f, v in (payload.get("user_features") or {}).items() if f in FEATURE_FACETS})
     ordered = {r[0] for r in records if r[1] == "order"} | set(dump_user.get("accessed_services") or ())

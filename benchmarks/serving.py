@@ -1,0 +1,258 @@
+"""Latency and throughput of POST /recommendations at marketplace scale, under gunicorn.
+
+    .venv/bin/python benchmarks/serving.py [--services 10000] [--users 100000] [--projects 10000]
+        [--events 20000] [--seconds 10] [--connections 1 4 16] [--threads 1 8] [--calls 400]
+
+Starts SecantusDB (on disk in a temporary directory) and Redis on free ports,
+unless MONGODB_URI / REDIS_URL name running ones. Stores and ingests a dump of
+the given size (projects default to 10k rather than the usual two per user,
+only to save ingestion time: serving never reads them), stores some events of
+users and anonymous visitors, fits Popularity and Session on them, and
+registers an NCF version with random weights of the real layout (64-d id
+embeddings and user content, 128-d service content, MLP 64-32-16, a user
+encoder 90-256-64), one trained row per user: training one at this size
+would take far longer than the measurement.
+
+Then, in this process: the whole request path without HTTP (`recommend(payload)`
+in an app context, served-recommendation log on) and the NCF engine's scoring
+alone (`engine.recommend(context)`) for a logged-in user and every eligible
+service. Then the API under gunicorn (2 workers, one torch/BLAS thread each,
+once per `--threads` value) driven by an asyncio keep-alive client on this same
+machine with a mix of requests (benchmarks/harness.py RecommendationMix) at each
+connection count. Everything shares the machine's 2 cores; the load average is
+printed beside every figure.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/torch load: see STYLE.md, torch threads
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from app import create_app, model_registry  # noqa: E402
+from app.engines import NCFModel, NCFParams, RecommendationContext  # noqa: E402
+from app.marketplace.dumps import ingest_snapshot, store_dump  # noqa: E402
+from app.marketplace.events import store_events  # noqa: E402
+from app.recommendation_log import flush_served  # noqa: E402
+from app.recommendations import service  # noqa: E402
+from app.recommendations.interaction_models import fit_interaction_models  # noqa: E402
+from app.recommendations.serving_state import build_state, current_stamp, serving_state  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from devstack import services  # noqa: E402
+from tests.fixtures.dumps import DICTIONARY_SIZES, make_dump  # noqa: E402
+
+EVENT_TYPES = ("view", "view", "view", "click", "cart", "order")
+# The serving layout of the NCF that app/training/ncf_pipeline.py exports, with 64-d embeddings.
+NCF_DIMS = {"gmf": 64, "mlp": 64, "user_content": 64, "service_content": 128, "layers": (64, 32, 16),
+            "encoder_hidden": 256}
+
+
+def row(name: str, value: str) -> None:
+    print(f"{name:<44}  {value}", flush=True)
+
+
+def seed_marketplace(args, rng: random.Random, visitor_ids: list[str]) -> dict:
+    """The dump stored, ingested and active; events stored; Popularity and Session fitted."""
+    started = time.perf_counter()
+    dump = make_dump(args.services, args.users, args.projects, seed=1)
+    snapshot = store_dump(dump)
+    outcome = ingest_snapshot(snapshot.id)
+    row("dump ingested", f"{args.services} services, {args.users} users, {args.projects} projects "
+                         f"({outcome['status']}, {time.perf_counter() - started:.0f} s)")
+    published = [s["id"] for s in dump["services"] if s["status"] in ("published", "unverified")]
+    started, now = time.perf_counter(), datetime.now(timezone.utc)
+    events = []
+    for number in range(args.events):
+        who = {"user_id": rng.randint(1, args.users)} if number % 2 else {"unique_id": rng.choice(visitor_ids)}
+        moment = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
+        events.append({**who, "service_id": rng.choice(published), "type": rng.choice(EVENT_TYPES),
+                       "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")})
+    for start in range(0, len(events), 2000):
+        store_events(events[start:start + 2000])
+    fitted = fit_interaction_models(snapshot.id)
+    row("events stored, Popularity + Session fitted", f"{args.events} events, {fitted.get('interactions')} "
+                                                      f"interactions ({time.perf_counter() - started:.0f} s)")
+    started = time.perf_counter()
+    model = random_ncf(np.array([u["id"] for u in dump["users"]]), np.array([s["id"] for s in dump["services"]]))
+    version = model_registry.register("NCF", model.to_arrays(), model.params(), dataset_id=snapshot.id)
+    model_registry.activate(version)
+    row("NCF registered and active", f"{version.weights_bytes / 2**20:.0f} MiB of weights "
+                                     f"({time.perf_counter() - started:.0f} s)")
+    return {"user_ids": [u["id"] for u in dump["users"]], "service_ids": published}
+
+
+def random_ncf(user_ids: np.ndarray, service_ids: np.ndarray, seed: int = 0) -> NCFModel:
+    """An NCFModel with the shapes and dtypes `export_ncf` gives, random weights."""
+    rng = np.random.default_rng(seed)
+    d = NCF_DIMS
+
+    def normal(*shape, scale=0.1):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    u, s = user_ids.size, service_ids.size
+    sizes = [2 * d["mlp"] + d["user_content"] + d["service_content"], *d["layers"]]
+    fields = ("categories", "scientific_domains")
+    vocabulary = [(i, value) for i, field in enumerate(fields) for value in range(1, DICTIONARY_SIZES[field] + 1)]
+    return NCFModel(
+        hyperparameters=NCFParams(fields, 0.5),
+        user_ids=np.sort(user_ids).astype(np.int64), service_ids=np.sort(service_ids).astype(np.int64),
+        user_gmf=normal(u + 1, d["gmf"]), user_mlp=normal(u + 1, d["mlp"]),
+        user_content=np.tanh(normal(u, d["user_content"], scale=1.0)),
+        service_gmf=normal(s, d["gmf"]), service_mlp=normal(s, d["mlp"]),
+        service_content=np.tanh(normal(s, d["service_content"], scale=1.0)),
+        mlp_weight=tuple(normal(a, b) for a, b in zip(sizes, sizes[1:])),
+        mlp_bias=tuple(normal(b) for b in sizes[1:]),
+        head_weight=normal(d["gmf"] + sizes[-1]), head_bias=normal(1),
+        user_encoder_weight=(normal(len(vocabulary), d["encoder_hidden"]),
+                             normal(d["encoder_hidden"], d["user_content"])),
+        user_encoder_bias=(normal(d["encoder_hidden"]), normal(d["user_content"])),
+        user_vocabulary_field=np.array([f for f, _ in vocabulary], np.int64),
+        user_vocabulary_value=np.array([v for _, v in vocabulary], np.int64),
+        user_vocabulary_column=np.arange(len(vocabulary), dtype=np.int64),
+    )
+
+
+def time_calls(function, arguments: list) -> list[float]:
+    """Milliseconds of each call, in order."""
+    times = []
+    for argument in arguments:
+        started = time.perf_counter()
+        function(argument)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def in_process(mix: harness.RecommendationMix, calls: int) -> dict[str, float]:
+    """p50 (ms) of the whole request path without HTTP, over the mix and for NCF panels of
+    logged-in users, and of the NCF engine's scoring alone for such a panel."""
+    started = time.perf_counter()
+    build_state(current_stamp())
+    row("serving state built (each worker, at boot)", f"{time.perf_counter() - started:.1f} s")
+    state = serving_state()
+    mixed = [mix.payload()[1] for _ in range(calls)]
+    panels = [mix.payload("user_panel")[1] for _ in range(calls)]
+    for payload in mixed[:20]:
+        service.recommend(payload)  # first calls pay for imports and caches
+    contexts = []
+    for payload in panels:
+        asker = service.identify(payload, state)
+        candidates = state.catalog.eligible(None, {}, asker.ordered)
+        contexts.append(RecommendationContext(
+            candidates=candidates, k=3, now=time.time(), user_id=asker.user_id, unique_id=asker.unique_id,
+            history=asker.history, session=asker.session, user_features=asker.features))
+    engine = state.engines["NCF"]
+    figures = {
+        "recommend(), the mix": harness.median(time_calls(service.recommend, mixed)),
+        "recommend(), NCF panels of users": harness.median(time_calls(service.recommend, panels)),
+        "NCF engine.recommend() alone": harness.median(time_calls(engine.recommend, contexts)),
+    }
+    flush_served()
+    for name, value in figures.items():
+        row(f"in process: {name}", f"p50 {value:6.2f} ms  (load {harness.load_average()})")
+    row("  eligible services in an NCF panel", f"{contexts[0].candidates.size}")
+    return figures
+
+
+def wait_until_serving(port: int, mix: harness.RecommendationMix, api) -> None:
+    """Workers warm the serving state before their first request; wait until both answer."""
+    def answers() -> bool:
+        results, _ = harness.run_load("127.0.0.1", port, lambda: _wire(mix), 2, 0.5)
+        return len(results) > 0 and all(status == 200 for _, status, _, _ in results)
+
+    services.wait_until(answers, 300, "the API's first recommendations", api)
+
+
+def _wire(mix: harness.RecommendationMix) -> harness.Request:
+    kind, payload = mix.payload()
+    return "/recommendations", json.dumps(payload).encode(), kind
+
+
+def report_http(results: list, elapsed: float, reference: dict[str, float]) -> float:
+    ok = [r for r in results if r[1] == 200]
+    latencies = sorted(r[0] * 1000 for r in ok)
+    p50 = harness.median(latencies)
+    engines, kinds = Counter(), {}
+    for seconds, _, kind, body in ok:
+        engines[json.loads(body)["engine_version"]] += 1
+        kinds.setdefault(kind, []).append(seconds * 1000)
+    print(f"    {len(ok) / elapsed:6.0f} req/s  p50 {p50:6.2f}  p95 {harness.percentile(latencies, 0.95):6.2f}  "
+          f"p99 {harness.percentile(latencies, 0.99):6.2f} ms  errors (non-200) {len(results) - len(ok)}", flush=True)
+    print("    p50 by kind: " + ", ".join(f"{k} {harness.median(v):.2f}" for k, v in sorted(kinds.items())))
+    print("    engines that served: " + ", ".join(f"{name} {count}" for name, count in engines.most_common()))
+    print(f"    HTTP p50 / in-process recommend() p50 {p50 / reference['recommend(), the mix']:.1f}x; "
+          f"HTTP p50 / NCF scoring p50 {p50 / reference['NCF engine.recommend() alone']:.1f}x")
+    return p50
+
+
+def serve_and_load(args, settings: dict, workdir: Path, mix, reference: dict[str, float], pids: dict) -> None:
+    for threads in args.threads:
+        port = services.free_port()
+        api = harness.start_api(settings, port, threads=threads, log_path=workdir / f"gunicorn-{threads}.log")
+        try:
+            wait_until_serving(port, mix, api)
+            harness.run_load("127.0.0.1", port, lambda: _wire(mix), 4, 3.0)  # warm-up
+            workers = {f"worker{n}": pid for n, pid in enumerate(harness.worker_pids(api.pid), start=1)}
+            print(f"gunicorn: 2 workers x {threads} thread(s), OMP_NUM_THREADS=1", flush=True)
+            for connections in args.connections:
+                load = harness.load_average()
+                cpu = harness.CpuUse({**pids, **workers})
+                results, elapsed = harness.run_load("127.0.0.1", port, lambda: _wire(mix), connections,
+                                                    args.seconds, keep_body=True)
+                print(f"  {connections} connection(s), {args.seconds:g} s, load average before {load}:")
+                report_http(results, elapsed, reference)
+                print(f"    {cpu}")
+        finally:
+            services.stop(api)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--projects", type=int, default=10_000, help="kept small to save ingestion time")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--visitors", type=int, default=5_000, help="anonymous visitors in the mix")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8], help="gunicorn threads per worker")
+    parser.add_argument("--calls", type=int, default=400, help="in-process calls per figure")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    workdir = Path(tempfile.mkdtemp(prefix="marketrec-serving-bench-"))
+    rng = random.Random(0)
+    visitor_ids = harness.visitor_ids(args.visitors)
+    row("load average at start (1, 5, 15 min)", harness.load_average())
+    row("threads", f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} here and in every API worker")
+    settings, procs = harness.start_stack(workdir)
+    try:
+        with create_app(settings).app_context():
+            ids = seed_marketplace(args, rng, visitor_ids)
+            mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=1)
+            reference = in_process(mix, args.calls)
+        pids = {"client": os.getpid()}
+        if "MONGODB_URI" not in os.environ:  # started here, first
+            pids["database"] = procs[0].pid
+        serve_and_load(args, settings, workdir, mix, reference, pids)
+        row("load average at the end", harness.load_average())
+    finally:
+        for proc in reversed(procs):
+            services.stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
