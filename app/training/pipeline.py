@@ -38,8 +38,22 @@ class DataRejected(InvalidInput):
     """The snapshot cannot train a useful model (too few users, services or interactions)."""
 
 
-def config_digest(config: NCFTrainingConfig) -> str:
+def config_digest(config) -> str:
+    """A short digest of a training config dataclass: runs are idempotent per (snapshot, digest)."""
     return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_run(engine: str, snapshot_id: str | None, config) -> tuple[str, str, dict | None]:
+    """The snapshot a run trains on (the active one by default), its config digest, and
+    the outcome of a finished run of the same pair, if any (then nothing is trained)."""
+    snapshot_id = snapshot_id or active_snapshot_id()
+    if snapshot_id is None:
+        raise DataRejected("no active dataset snapshot to train on", {"snapshot_id": "none is active"})
+    digest = config_digest(config)
+    done = ModelVersion.objects(engine=engine, dataset_id=snapshot_id, config__digest=digest,
+                                status__in=("candidate", "active", "retired")).first()
+    existing = {"status": "exists", "model_id": str(done.id), "model_status": done.status} if done else None
+    return snapshot_id, digest, existing
 
 
 class StepClock:
@@ -83,23 +97,14 @@ def _baselines(data) -> dict:
     return {name: ranking_metrics(fit().score_users, split, data.recommendable) for name, fit in fits.items()}
 
 
-def _existing(snapshot_id: str, digest: str) -> ModelVersion | None:
-    return ModelVersion.objects(engine="NCF", dataset_id=snapshot_id, config__digest=digest,
-                                status__in=("candidate", "active", "retired")).first()
-
-
 def run_ncf_pipeline(snapshot_id: str | None = None, config: NCFTrainingConfig | None = None,
                      progress: Callable = lambda *a, **k: None, job_id: str | None = None) -> dict:
     """Train, evaluate, register and (if not worse) activate an NCF version; idempotent
     per (snapshot, config): a finished run for the same pair is returned as it is."""
-    snapshot_id = snapshot_id or active_snapshot_id()
-    if snapshot_id is None:
-        raise DataRejected("no active dataset snapshot to train on", {"snapshot_id": "none is active"})
     config = config or NCFTrainingConfig()
-    digest = config_digest(config)
-    done = _existing(snapshot_id, digest)
-    if done is not None:
-        return {"status": "exists", "model_id": str(done.id), "model_status": done.status}
+    snapshot_id, digest, existing = plan_run("NCF", snapshot_id, config)
+    if existing:
+        return existing
     clock = StepClock(progress)
     dump = clock.run("extract", lambda: raw_dump(snapshot_id), snapshot_id=snapshot_id)
     data = clock.run("prepare", lambda: interaction_data_from_dump(dump))

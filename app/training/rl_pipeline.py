@@ -18,8 +18,6 @@ Idempotent per (snapshot, config): a finished run for the same pair is returned 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections import Counter
@@ -41,10 +39,9 @@ from app.rl.selector import select_ids
 from app.rl.simulator import SyntheticMarketplace, simulate_panels
 from app.rl.td3 import TD3Config, fit_td3
 from app.storage.models import ModelVersion
-from app.storage.snapshots import active_snapshot_id
 from app.training.autoencoder import AutoencoderConfig
 from app.training.dataset import RECOMMENDABLE_STATUSES
-from app.training.pipeline import DataRejected, StepClock
+from app.training.pipeline import DataRejected, StepClock, plan_run
 from app.training.plots import reward_chart, rl_training_curves
 from app.training.sars_store import EMBEDDING_CONFIG, load_transitions, snapshot_context
 
@@ -65,10 +62,6 @@ class RLTrainingConfig:
     evaluation_episodes: int = 300  # simulated panels per evaluated policy
     simulation_seed: int = 0
     evaluation_seed: int = 1  # not the fill's: the policy is judged on visits it was not trained on
-
-
-def config_digest(config: RLTrainingConfig) -> str:
-    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 class RLStepClock(StepClock):
@@ -203,11 +196,6 @@ def _activate_if_not_worse(version: ModelVersion, dump: Mapping, encoder: StateE
 
 # --- The pipeline ---------------------------------------------------------------------------
 
-def _existing(snapshot_id: str, digest: str) -> ModelVersion | None:
-    return ModelVersion.objects(engine="RL", dataset_id=snapshot_id, config__digest=digest,
-                                status__in=("candidate", "active", "retired")).first()
-
-
 def _extract(snapshot_id: str, config: RLTrainingConfig):
     encoder, _ = snapshot_context(snapshot_id, config.embedding, config.history_length)
     return raw_dump(snapshot_id), encoder, load_transitions(encoder, config.td3.k)
@@ -229,14 +217,10 @@ def run_rl_pipeline(snapshot_id: str | None = None, config: RLTrainingConfig | N
                     progress: Callable = lambda *a, **k: None, job_id: str | None = None) -> dict:
     """Train, evaluate, register and (if not worse) activate an RL version; idempotent per
     (snapshot, config): a finished run for the same pair is returned as it is."""
-    snapshot_id = snapshot_id or active_snapshot_id()
-    if snapshot_id is None:
-        raise DataRejected("no active dataset snapshot to train on", {"snapshot_id": "none is active"})
     config = config or RLTrainingConfig()
-    digest = config_digest(config)
-    done = _existing(snapshot_id, digest)
-    if done is not None:
-        return {"status": "exists", "model_id": str(done.id), "model_status": done.status}
+    snapshot_id, digest, existing = plan_run("RL", snapshot_id, config)
+    if existing:
+        return existing
     clock = RLStepClock(progress)
     dump, encoder, real = clock.run("extract", lambda: _extract(snapshot_id, config), snapshot_id=snapshot_id)
     batch = clock.run("simulate", lambda: _with_simulated(real, dump, encoder, config))
