@@ -75,13 +75,16 @@ def job_status(job_id: str) -> dict:
 
 def cancel_job(job_id: str) -> dict:
     """Stop a job: a queued one never starts, a running one is terminated (SIGTERM).
-    A finished job is left as it is."""
+
+    A queued job is recorded REVOKED at once (workers discard a revoked id). A running
+    one is recorded REVOKED by its worker once it is stopped; if it finishes first, its
+    real outcome stands. A finished job is left as it is."""
     job = Job.objects(id=job_id).first()
     if job is None:
         raise JobNotFound(job_id)
     if not job.finished:
         _celery().control.revoke(job_id, terminate=True, signal="SIGTERM")
-        Job.objects(id=job_id, state__in=ACTIVE_STATES).update(
+        Job.objects(id=job_id, state="PENDING").update(
             state="REVOKED", error="cancelled on request", finished_at=utcnow()
         )
     return job_status(job_id)

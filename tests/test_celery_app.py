@@ -64,4 +64,4 @@ def test_training_tasks_get_the_training_time_limit(app):
 def test_beat_schedules_job_pruning_and_model_refits(app):
     schedule = app.extensions["celery"].conf.beat_schedule
     assert {entry["task"] for entry in schedule.values()} == {
-        "marketrec.jobs.prune", "marketrec.training.interaction_models"}
+        "marketrec.jobs.prune", "marketrec.training.interaction_models", "marketrec.training.check"}
