@@ -128,27 +128,40 @@ def current_stamp() -> tuple:
     return active_snapshot_id(), model_registry.registry_stamp()
 
 
-def build_state(stamp: tuple) -> ServingState:
-    snapshot_id = stamp[0]
+def _snapshot_parts(snapshot_id: str | None) -> tuple[CatalogIndex, dict[int, str], DumpUsers]:
     catalog = CatalogIndex.build(snapshot_id, recommendable_services(snapshot_id) if snapshot_id else [])
     names = {}
     if snapshot_id:
         names = {c["marketplace_id"]: c.get("name") or "" for c in
                  database()["categories"].find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "name": 1})}
+    return catalog, names, DumpUsers.of_snapshot(snapshot_id)
+
+
+def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingState:
+    """The state for `stamp`, reusing what `previous` already built for the same snapshot
+    and the same model versions (Popularity and Session are refitted every few minutes;
+    the catalogue, the 100k users and NCF need not be rebuilt each time)."""
+    snapshot_id = stamp[0]
+    if previous is not None and previous.catalog.snapshot_id == snapshot_id:
+        catalog, names, dump_users = previous.catalog, previous.category_names, previous.dump_users
+    else:
+        catalog, names, dump_users = _snapshot_parts(snapshot_id)
     engines: dict[str, Engine] = {"Random": Random(), "RandomRanking": RandomRanking()}
     versions: dict[str, str] = {}
     for kind, build in BUILDERS.items():
         version = model_registry.active_version(kind)
         if version is None:
             continue
+        reused = {name: previous.engines[name] for name, vid in (previous.model_versions if previous else {}).items()
+                  if vid == str(version.id) and name in previous.engines}
         try:
-            built = build(model_registry.load_arrays(version), version.params)
+            built = reused or build(model_registry.load_arrays(version), version.params)
         except Exception:  # a broken version must not take serving down
             log.exception("could not load model version", extra={"model_version": str(version.id)})
             continue
         engines.update(built)
         versions.update({name: str(version.id) for name in built})
-    return ServingState(stamp, catalog, names, engines, DumpUsers.of_snapshot(snapshot_id), versions)
+    return ServingState(stamp, catalog, names, engines, dump_users, versions)
 
 
 class ServingStateHolder:
@@ -195,7 +208,7 @@ class ServingStateHolder:
         def rebuild():
             try:
                 with app.app_context():
-                    self._state = build_state(stamp)
+                    self._state = build_state(stamp, previous=self._state)
                 log.info("serving state swapped", extra={"snapshot_id": stamp[0], "registry_stamp": stamp[1]})
             except Exception:
                 log.exception("serving state rebuild failed; keeping the previous one")

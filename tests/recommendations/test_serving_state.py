@@ -50,3 +50,19 @@ def test_a_request_before_any_data_is_answered_empty_not_500(app, client, db):
     response = client.post("/recommendations", json=REQUEST)
     assert response.status_code == 200
     assert response.get_json()["recommendations"] == []
+
+
+def test_a_rebuild_reuses_what_did_not_change(app, db):
+    serve_marketplace(app)
+    holder = app.extensions["serving_state"]
+    before = holder.current()
+    with app.app_context():
+        model = only_popular(int(before.catalog.ids[0]))
+        model_registry.activate(model_registry.register("Popularity", model.to_arrays(), model.params(),
+                                                        dataset_id=None))
+        from app.recommendations.serving_state import build_state, current_stamp
+
+        after = build_state(current_stamp(), previous=before)
+    assert after.catalog is before.catalog and after.dump_users is before.dump_users
+    assert after.engines["Session"] is before.engines["Session"]  # same version: not loaded again
+    assert after.engines["Popularity"] is not before.engines["Popularity"]
