@@ -146,7 +146,8 @@ def main() -> None:
         body = json.dumps(first).encode()
         documents = sum(len(value) for value in first.values() if isinstance(value, list))
         row("dump", f"{args.services} services, {args.users} users, {args.projects} projects, "
-                    f"{documents} items in all, {len(body) / 1e6:.1f} MB (made in {time.perf_counter() - started:.1f} s)")
+                    f"{documents} items in all, {len(body) / 1e6:.1f} MB "
+                    f"(made in {time.perf_counter() - started:.1f} s)")
         time_validation(first, not args.skip_jsonschema)
         with create_app(settings).app_context():
             url, api, worker = start_service(settings, workdir)

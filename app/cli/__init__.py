@@ -7,9 +7,8 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from app.cli.data import data_cli, seed_command
     from app.cli.db import db_cli, jobs_cli
-    from app.cli.train import hitrate_command, train_cli
-
     from app.cli.rl import regenerate_sars_command, train_rl_command
+    from app.cli.train import hitrate_command, train_cli
 
     train_cli.add_command(train_rl_command)
     db_cli.add_command(regenerate_sars_command)

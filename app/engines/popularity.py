@@ -70,7 +70,8 @@ def fit_popularity(service_ids: np.ndarray, types: np.ndarray, timestamps: np.nd
     if reference_time is None:
         reference_time = float(timestamps.max()) if timestamps.size else 0.0
     age = np.maximum(reference_time - timestamps, 0.0)  # (n,)
-    weights = type_weight_table(params.type_weights)[np.asarray(types, dtype=np.int64)] * 0.5 ** (age / params.half_life_seconds)
+    decay = 0.5 ** (age / params.half_life_seconds)
+    weights = type_weight_table(params.type_weights)[np.asarray(types, dtype=np.int64)] * decay
     counts = np.bincount(index.positions(service_ids)[0], weights=weights, minlength=len(index))  # (s,)
     popularity = counts / counts.max() if counts.size and counts.max() > 0 else counts
 

@@ -86,7 +86,8 @@ def test_rules_beyond_the_schema_are_400_too(client, db, event, path, reason):
 
 
 def test_a_non_finite_value_is_refused(client, db):
-    body = '{"events": [{"user_id": 1, "service_id": 2, "type": "rating", "value": NaN, "timestamp": "2021-03-18T19:33:21Z"}]}'
+    body = ('{"events": [{"user_id": 1, "service_id": 2, "type": "rating", "value": NaN, '
+            '"timestamp": "2021-03-18T19:33:21Z"}]}')
     response = client.post("/events", data=body, content_type="application/json")
     assert response.status_code == 400
     assert "events.0.value" in response.get_json()["errors"]

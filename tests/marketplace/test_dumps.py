@@ -109,7 +109,8 @@ def test_reads_see_the_old_snapshot_until_the_switch(ctx):
     assert len(before_switch) > 5 and all(active == old and services == 20 for _, active, services in before_switch)
     assert active_snapshot_id() == new.id
     assert len(catalog.recommendable_services()) == catalog.counts(new.id)["services"] - sum(
-        1 for s in make_dump(n_services=30, n_users=80, seed=2)["services"] if s["status"] not in ("published", "unverified")
+        1 for s in make_dump(n_services=30, n_users=80, seed=2)["services"]
+        if s["status"] not in ("published", "unverified")
     )
 
 

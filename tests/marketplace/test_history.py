@@ -30,7 +30,8 @@ def post_all(client, actions: list[dict], events: list[dict]) -> None:
 def test_a_users_history_merges_actions_and_events_in_time_order(app, client, db):
     ordered = make_journey(user_id=USER, service_id=1, start=at(10))  # click at 10, order at 11:40
     browsed = make_journey(user_id=USER, service_id=2, start=at(30), order=False)  # click only
-    events = [event("view", 3, 5), event("rating", 1, 20, value=5), event("cart", 2, 31), event("view", 9, 1, user_id=99)]
+    events = [event("view", 3, 5), event("rating", 1, 20, value=5), event("cart", 2, 31),
+              event("view", 9, 1, user_id=99)]
     post_all(client, ordered + browsed, events)
     with app.app_context():
         history = user_history(USER)

@@ -66,7 +66,8 @@ def test_journeys_start_at_a_panel_and_follow_service_pages(market):
             assert action["source"]["page_id"] == "/services"
             assert root["type"] == "recommendation_panel" and root["panel_id"] in ("v1", "v2")
             assert services[root["resource_id"]]["status"] in RECOMMENDABLE_STATUSES
-            assert action["target"]["page_id"] == service_page_id(root["resource_id"], services[root["resource_id"]]["name"])
+            service_name = services[root["resource_id"]]["name"]
+            assert action["target"]["page_id"] == service_page_id(root["resource_id"], service_name)
         else:  # a follow-up: it leaves the page the previous action arrived at
             previous = by_target_visit[action["source"]["visit_id"]]
             assert previous["unique_id"] == action["unique_id"]

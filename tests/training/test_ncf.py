@@ -48,7 +48,8 @@ def test_progress_is_reported_each_epoch_with_its_loss():
     calls = []
     config = replace(small_config(epochs=3).ncf, patience=10, refit=False)
     fit_ncf(DATA.user_rows, DATA.service_rows, DATA.order, _content(4, DATA.n_users), _content(4, DATA.n_services),
-            DATA.recommendable, config, progress=lambda step, percent, **details: calls.append((step, percent, details)))
+            DATA.recommendable, config,
+            progress=lambda step, percent, **details: calls.append((step, percent, details)))
     assert [(step, round(percent)) for step, percent, _ in calls] == [("ncf", 33), ("ncf", 67), ("ncf", 100)]
     assert [details["epoch"] for _, _, details in calls] == [1, 2, 3]
     assert all(details["loss"] > 0 for _, _, details in calls)
