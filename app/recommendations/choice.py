@@ -29,12 +29,17 @@ def fallback_chain(
     return seen
 
 
+def serving_chain(
+    requested: str | None, default: str, ready: set[str], *, logged_in: bool, has_events: bool
+) -> list[str]:
+    """The chain from its first ready engine on; the last resort (Random/RandomRanking) is always kept."""
+    chain = fallback_chain(requested, default, logged_in=logged_in, has_events=has_events)
+    first = next((i for i, engine in enumerate(chain) if engine in ready), len(chain) - 1)
+    return chain[first:]
+
+
 def choose_engine(
     requested: str | None, default: str, ready: set[str], *, logged_in: bool, has_events: bool
 ) -> str:
-    """The first ready engine of the chain; the last resort (Random/RandomRanking) is always ready."""
-    chain = fallback_chain(requested, default, logged_in=logged_in, has_events=has_events)
-    for engine in chain:
-        if engine in ready:
-            return engine
-    return chain[-1]
+    """The first ready engine of the chain."""
+    return serving_chain(requested, default, ready, logged_in=logged_in, has_events=has_events)[0]

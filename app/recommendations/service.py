@@ -18,7 +18,7 @@ from app.errors import InvalidInput
 from app.marketplace.catalog import user_by_aai_uid
 from app.marketplace.history import user_history, visitor_history
 from app.recommendation_log import log_served
-from app.recommendations.choice import choose_engine, fallback_chain, is_ranking
+from app.recommendations.choice import is_ranking, serving_chain
 from app.recommendations.serving_state import ServingState, serving_state
 
 PANEL_SIZES = {"v1": 3, "v2": 2}
@@ -76,6 +76,15 @@ def _answer(engine_name: str, state: ServingState, context: RecommendationContex
         return Recommendations.empty()
 
 
+def engines_to_try(payload: dict, asker: Asker, state: ServingState) -> list[str]:
+    """The engines that may answer, in order, starting with the one that should."""
+    return serving_chain(
+        payload.get("engine_version"), current_app.config["DEFAULT_RECOMMENDATION_ENGINE"], state.ready,
+        logged_in=asker.user_id is not None and "NCF" in state.ready,
+        has_events=len(asker.history) + len(asker.session) > 0,
+    )
+
+
 def _walk_chain(chain: list[str], state: ServingState, context: RecommendationContext, ranking: bool):
     """Answer from the first engine of the chain that returns anything; a top-k panel
     that is still short is topped up from the next engines, each item keeping its source."""
@@ -114,20 +123,14 @@ def recommend(payload: dict) -> dict:
     asker = identify(payload, state)
     candidates = state.catalog.eligible(payload.get("candidates"), payload.get("search_data"),
                                         set(payload.get("exclude") or ()) | asker.ordered)
-    requested = payload.get("engine_version")
-    default = current_app.config["DEFAULT_RECOMMENDATION_ENGINE"]
-    ranking = is_ranking(requested)
-    logged_in = asker.user_id is not None and "NCF" in state.ready
-    has_events = len(asker.history) + len(asker.session) > 0
-    first = choose_engine(requested, default, state.ready, logged_in=logged_in, has_events=has_events)
-    chain = fallback_chain(requested, default, logged_in=logged_in, has_events=has_events)
-    chain = chain[chain.index(first):]
+    ranking = is_ranking(payload.get("engine_version"))
+    chain = engines_to_try(payload, asker, state)
     context = RecommendationContext(
         candidates=candidates, k=len(candidates) if ranking else k, now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, user_features=asker.features,
     )
     ids, scores, evidence, sources = _walk_chain(chain, state, context, ranking)
-    served = sources[0] if sources else first
+    served = sources[0] if sources else chain[0]
     long, short = explain_all(evidence, {"services": state.catalog.names, "categories": state.category_names})
     model_version = state.model_versions.get(served)
     recommendation_id = log_served(
@@ -146,11 +149,7 @@ def score(payload: dict) -> dict:
     state = serving_state()
     asker = identify(payload, state)
     service_ids = np.asarray(payload["service_ids"], dtype=np.int64)
-    requested = payload.get("engine_version")
-    default = current_app.config["DEFAULT_RECOMMENDATION_ENGINE"]
-    logged_in = asker.user_id is not None and "NCF" in state.ready
-    engine_name = choose_engine(requested, default, state.ready, logged_in=logged_in,
-                                has_events=len(asker.history) + len(asker.session) > 0)
+    engine_name = engines_to_try(payload, asker, state)[0]
     context = RecommendationContext(
         candidates=service_ids, k=len(service_ids), now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, user_features=asker.features,
