@@ -59,11 +59,13 @@ def plan_run(engine: str, snapshot_id: str | None, config) -> tuple[str, str, di
 class StepClock:
     """Times each step and reports overall progress to the job."""
 
+    spans = STEP_SPANS  # step → its share of the overall percent
+
     def __init__(self, progress: Callable):
         self.progress, self.steps, self.curve = progress, [], []
 
     def run(self, name: str, work: Callable, **details):
-        self.progress(name, STEP_SPANS[name][0], **details)
+        self.progress(name, self.spans[name][0], **details)
         began = time.perf_counter()
         result = work()
         self.steps.append({"step": name, "seconds": round(time.perf_counter() - began, 3)})
@@ -74,7 +76,7 @@ class StepClock:
         if "loss" in details and "epoch" in details:
             self.curve.append({"phase": step, "epoch": details["epoch"], "loss": details["loss"],
                                "hr@10": details.get("validation_hr_at_10") or details.get("hr@10")})
-        low, high = STEP_SPANS["train"]
+        low, high = self.spans["train"]
         self.progress("train", low + (high - low) * percent / 100, phase=step, **details)
 
 

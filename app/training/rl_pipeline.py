@@ -19,7 +19,6 @@ Idempotent per (snapshot, config): a finished run for the same pair is returned 
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -67,16 +66,11 @@ class RLTrainingConfig:
 class RLStepClock(StepClock):
     """StepClock with the RL pipeline's steps; keeps TD3's critic-loss curve."""
 
-    def run(self, name: str, work: Callable, **details):
-        self.progress(name, RL_STEP_SPANS[name][0], **details)
-        began = time.perf_counter()
-        result = work()
-        self.steps.append({"step": name, "seconds": round(time.perf_counter() - began, 3)})
-        return result
+    spans = RL_STEP_SPANS
 
     def training_progress(self, step: str, percent: float, **details) -> None:
         """Map TD3's percent into the train span (reported every `log_every` updates)."""
-        low, high = RL_STEP_SPANS["train"]
+        low, high = self.spans["train"]
         self.progress("train", low + (high - low) * percent / 100, phase=step, **details)
 
 
