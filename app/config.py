@@ -71,6 +71,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         },
         "ACTIVATE_ONLY_IF_NOT_WORSE": _bool(env("ACTIVATE_ONLY_IF_NOT_WORSE"), True),
         "RL_SARS_SETTLE_SECONDS": int(env("RL_SARS_SETTLE_SECONDS", "3600")),
+        "RL_EXPLORATION_EPSILON": float(env("RL_EXPLORATION_EPSILON", "0")),
         "RETRAIN_CHECK_SECONDS": int(env("RETRAIN_CHECK_SECONDS", "900")),
         "RETRAIN_AFTER_INTERACTIONS": int(env("RETRAIN_AFTER_INTERACTIONS", "10000")),
         "RETRAIN_AFTER_SECONDS": int(env("RETRAIN_AFTER_SECONDS", str(7 * 24 * 3600))),
@@ -83,6 +84,8 @@ def check_settings(settings: Mapping) -> None:
     """Fail fast on settings that cannot work; production needs its secrets set."""
     if settings["APP_ENV"] not in ENVIRONMENTS:
         raise ConfigurationError(f"APP_ENV must be one of {ENVIRONMENTS}, not {settings['APP_ENV']!r}")
+    if not 0.0 <= settings["RL_EXPLORATION_EPSILON"] <= 1.0:
+        raise ConfigurationError(f"RL_EXPLORATION_EPSILON must be in [0, 1], not {settings['RL_EXPLORATION_EPSILON']}")
     if settings["APP_ENV"] != "production":
         return
     explicit = set(settings.get("EXPLICIT_SETTINGS", ()))

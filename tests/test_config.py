@@ -53,6 +53,12 @@ def test_unknown_environment_is_rejected():
         check_settings(load_settings({"APP_ENV": "staging"}))
 
 
+@pytest.mark.parametrize("rate", ["-0.1", "1.5"])
+def test_an_exploration_rate_outside_zero_to_one_is_rejected(rate):
+    with pytest.raises(ConfigurationError, match="RL_EXPLORATION_EPSILON"):
+        check_settings(load_settings({"RL_EXPLORATION_EPSILON": rate}))
+
+
 def test_dotenv_file_is_read_and_the_real_environment_wins(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("DEFAULT_RECOMMENDATION_ENGINE=Popularity\nLOG_LEVEL=DEBUG\n")
     monkeypatch.chdir(tmp_path)

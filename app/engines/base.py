@@ -85,6 +85,9 @@ class Recommendations:
     ids: np.ndarray  # (n,) int64
     scores: np.ndarray  # (n,) float64, descending
     evidence: tuple[Evidence, ...]  # (n,)
+    # (n,) the chance that this engine shows each item for this context, what off-policy
+    # evaluation divides by; None: each is certain (a deterministic engine).
+    probabilities: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> Recommendations:
@@ -137,7 +140,8 @@ class Engine(ABC):
             scored = np.flatnonzero(scores > 0)
             chosen = scored[ranked_positions(scores[scored], context.k)]
         ids, chosen_scores = candidates[chosen], scores[chosen]
-        return Recommendations(ids, chosen_scores, tuple(self._evidence(context, ids, chosen_scores)))
+        return Recommendations(ids, chosen_scores, tuple(self._evidence(context, ids, chosen_scores)),
+                               self._show_probabilities(context, ids))
 
     def recommend_batch(self, contexts: Sequence[RecommendationContext]) -> list[Recommendations]:
         """`recommend` for each context; engines override it where batching is faster."""
@@ -155,6 +159,10 @@ class Engine(ABC):
     @abstractmethod
     def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
         """(n,) int64 ids → (n,) float64 finite scores, higher is better."""
+
+    def _show_probabilities(self, context: RecommendationContext, ids: np.ndarray) -> np.ndarray | None:
+        """(n,) chance of showing each of the returned ids; None when the answer is certain."""
+        return None
 
     @abstractmethod
     def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> Sequence[Evidence]:

@@ -46,6 +46,12 @@ class Random(Engine):
     def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> tuple[Evidence, ...]:
         return (Evidence(EvidenceKind.RANDOM),) * ids.size
 
+    def _show_probabilities(self, context: RecommendationContext, ids: np.ndarray) -> np.ndarray | None:
+        if self.ranking or ids.size == 0:
+            return None  # a ranking shows every candidate
+        # Every k-subset of the candidates is equally likely, so each is shown with chance k / c.
+        return np.full(ids.size, ids.size / context.candidates.size)
+
 
 class RandomRanking(Random):
     """Every candidate, in random order."""

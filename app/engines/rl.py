@@ -10,15 +10,21 @@ earlier slot. Training lives in app/rl; here only numpy runs.
 Scores encode the slate: the service in slot j scores (K - j) + sigmoid(affinity),
 so the base engine's top-k reproduces the slate; a candidate left out scores
 sigmoid(its best affinity) < 1, and a service without an embedding scores 0.
+
+Exploration is epsilon-greedy over whole panels: with chance epsilon the panel is K
+distinct candidates drawn uniformly (among those with an embedding), else the
+actor's slate. Unlike noise on the actor's weights, this gives every shown
+service an exact inclusion probability, (1 - epsilon)·[in the actor's slate] +
+epsilon·K / n, which the serving log keeps for off-policy evaluation.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from app.engines.base import Evidence, EvidenceKind, RecommendationContext
+from app.engines.base import Evidence, EvidenceKind, RecommendationContext, Recommendations
 from app.engines.catalogue import IdIndex
 from app.engines.fitted import FittedEngine
 
@@ -29,7 +35,6 @@ class RLParams:
 
     k_max: int = 3  # slots the actor was trained for; a request for fewer uses the first ones
     history_length: int = 10  # the last N services of the history make the state
-    exploration_noise: float = 0.0  # std of Gaussian noise on the actor's weights; 0 serves deterministically
     user_feature_fields: tuple[str, ...] = ("categories", "scientific_domains")
 
 
@@ -126,7 +131,9 @@ class RLModel:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], params: Mapping) -> RLModel:
         """The model `to_arrays()` and `params()` describe."""
-        hyperparameters = RLParams(**{**params, "user_feature_fields": tuple(params["user_feature_fields"])})
+        known = {f.name for f in fields(RLParams)}  # versions saved before a field was dropped still load
+        hyperparameters = RLParams(**{name: value for name, value in params.items() if name in known}
+                                   | {"user_feature_fields": tuple(params["user_feature_fields"])})
         encoder = StateEncoder(**{name: np.asarray(arrays[name]) for name in _ENCODER_ARRAYS},
                                history_length=hyperparameters.history_length,
                                user_feature_fields=hyperparameters.user_feature_fields)
@@ -135,13 +142,19 @@ class RLModel:
         biases = tuple(np.asarray(arrays[f"actor_bias_{i}"], np.float32) for i in range(layers))
         return cls(hyperparameters, encoder, weights, biases)
 
-    def slot_weights(self, state: np.ndarray, k: int, seed: int | None = None) -> np.ndarray:
-        """(2d,) state → (min(k, k_max), d) weight vectors, with exploration noise when configured."""
-        weights = actor_forward(self.actor_weight, self.actor_bias, state[None], self.hyperparameters.k_max)[0]
-        noise = self.hyperparameters.exploration_noise
-        if noise > 0:
-            weights = weights + np.random.default_rng(seed).normal(0.0, noise, weights.shape).astype(np.float32)
-        return weights[:k]
+    def slot_weights(self, state: np.ndarray, k: int) -> np.ndarray:
+        """(2d,) state → (min(k, k_max), d) weight vectors."""
+        return actor_forward(self.actor_weight, self.actor_bias, state[None], self.hyperparameters.k_max)[0][:k]
+
+
+@dataclass(frozen=True, eq=False)
+class Slate:
+    """One panel: the shown candidates in slot order, with what scoring and logging need."""
+
+    ids: np.ndarray  # (m,) int64, m <= k
+    affinities: np.ndarray  # (m,) dot(slot weight, embedding) of each shown service
+    probabilities: np.ndarray  # (m,) chance that the policy shows each
+    best: np.ndarray  # (c,) every candidate's best affinity over the slots, nan without an embedding
 
 
 class RL(FittedEngine):
@@ -149,38 +162,54 @@ class RL(FittedEngine):
 
     name = "RL"
 
-    def __init__(self, model: RLModel | None = None):
+    def __init__(self, model: RLModel | None = None, exploration_epsilon: float = 0.0):
         super().__init__(model)
-        self.deterministic = model is None or model.hyperparameters.exploration_noise == 0
+        if not 0.0 <= exploration_epsilon <= 1.0:
+            raise ValueError(f"exploration_epsilon must be in [0, 1], not {exploration_epsilon}")
+        self.exploration_epsilon = exploration_epsilon
+        self.deterministic = exploration_epsilon == 0
 
-    def _slate(self, context: RecommendationContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Chosen candidate ids (<=k,), their affinities, and every candidate's best affinity (c,) (nan: unknown)."""
+    def recommend(self, context: RecommendationContext) -> Recommendations:
+        """The slate, drawn once (scoring it through the base class would draw twice)."""
+        self._require_ready()
+        slate = self._slate(context)
+        scores = self._slate_scores(slate)
+        evidence = tuple(self._evidence(context, slate.ids, scores))
+        return Recommendations(slate.ids, scores, evidence, slate.probabilities if not self.deterministic else None)
+
+    def _slate(self, context: RecommendationContext) -> Slate:
         encoder = self.model.encoder
         state = encoder.state(context.user_features, context.interactions.service_ids)  # (2d,)
-        weights = self.model.slot_weights(state, context.k, context.seed)  # (k, d)
+        weights = self.model.slot_weights(state, context.k).astype(np.float64)  # (k, d)
         embeddings, known = encoder.embeddings_of(context.candidates)  # (c, d), (c,)
-        positions, affinities = select_services(weights, embeddings, known)
-        best = (weights.astype(np.float64) @ embeddings.T.astype(np.float64)).max(axis=0) if weights.size \
-            else np.zeros(known.size)
-        return context.candidates[positions], affinities, np.where(known, best, np.nan)
+        affinity = weights @ embeddings.T.astype(np.float64)  # (k, c)
+        greedy, _ = select_services(weights, embeddings, known)
+        epsilon, n = self.exploration_epsilon, int(known.sum())
+        shown = greedy
+        if epsilon > 0:
+            rng = np.random.default_rng(context.seed)
+            if rng.random() < epsilon:
+                shown = rng.choice(np.flatnonzero(known), greedy.size, replace=False)
+        probabilities = (1.0 - epsilon) * np.isin(shown, greedy) + epsilon * (greedy.size / n if n else 1.0)
+        slots = np.arange(shown.size)
+        best = affinity.max(axis=0) if weights.size else np.zeros(known.size)
+        return Slate(context.candidates[shown], affinity[slots, shown], probabilities, np.where(known, best, np.nan))
+
+    @staticmethod
+    def _slate_scores(slate: Slate) -> np.ndarray:
+        """Slot j of m scores (m - j) + sigmoid(affinity): descending, and above every left-out candidate."""
+        return (slate.ids.size - np.arange(slate.ids.size)) + _sigmoid(slate.affinities)
 
     def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
-        chosen, affinities, best = self._slate(context)
-        k = chosen.size
-        scores = np.zeros(service_ids.size)
-        by_candidate = dict(zip(context.candidates.tolist(), best.tolist()))
-        slot_of = {int(s): j for j, s in enumerate(chosen)}
-        for i, service in enumerate(service_ids.tolist()):
-            if service in slot_of:
-                j = slot_of[service]
-                scores[i] = (k - j) + _sigmoid(affinities[j])
-            elif not np.isnan(by_candidate.get(service, np.nan)):
-                scores[i] = _sigmoid(by_candidate[service])
-        return scores
+        slate = self._slate(context)
+        in_slate = dict(zip(slate.ids.tolist(), self._slate_scores(slate).tolist()))
+        left_out = dict(zip(context.candidates.tolist(), _sigmoid(np.nan_to_num(slate.best, nan=-np.inf)).tolist()))
+        # A service that is no candidate, or has no embedding, scores 0.
+        return np.array([in_slate.get(s, left_out.get(s, 0.0)) for s in service_ids.tolist()], dtype=np.float64)
 
     def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> list[Evidence]:
         return [Evidence(EvidenceKind.PERSONAL, strength=float(score)) for score in scores]
 
 
-def _sigmoid(x: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-x)))
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

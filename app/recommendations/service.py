@@ -85,22 +85,26 @@ def engines_to_try(payload: dict, asker: Asker, state: ServingState) -> list[str
     )
 
 
-def _walk_chain(chain: list[str], state: ServingState, context: RecommendationContext, ranking: bool):
+def _walk_chain(chain: list[str], state: ServingState, context: RecommendationContext, ranking: bool) -> dict:
     """Answer from the first engine of the chain that returns anything; a top-k panel
-    that is still short is topped up from the next engines, each item keeping its source."""
-    ids, scores, evidence, sources = [], [], [], []
+    that is still short is topped up from the next engines, each item keeping its source
+    and the chance its engine had of showing it."""
+    answered = {"ids": [], "scores": [], "evidence": [], "sources": [], "probabilities": []}
     for name in chain:
+        ids = answered["ids"]
         remaining = context.candidates[~np.isin(context.candidates, np.asarray(ids, dtype=np.int64))]
         if len(remaining) == 0 or (not ranking and len(ids) >= context.k):
             break
         answer = _answer(name, state, _with_candidates(context, remaining, context.k - len(ids)))
-        ids += answer.ids.tolist()
-        scores += answer.scores.tolist()
-        evidence += list(answer.evidence)
-        sources += [name] * len(answer)
+        answered["ids"] += answer.ids.tolist()
+        answered["scores"] += answer.scores.tolist()
+        answered["evidence"] += list(answer.evidence)
+        answered["sources"] += [name] * len(answer)
+        certain = answer.probabilities is None
+        answered["probabilities"] += [1.0] * len(answer) if certain else answer.probabilities.tolist()
         if ranking and len(answer):
             break
-    return ids, scores, evidence, sources
+    return answered
 
 
 def _with_candidates(context: RecommendationContext, candidates: np.ndarray, k: int) -> RecommendationContext:
@@ -108,12 +112,6 @@ def _with_candidates(context: RecommendationContext, candidates: np.ndarray, k: 
         candidates=candidates, k=k, now=context.now, user_id=context.user_id, unique_id=context.unique_id,
         history=context.history, session=context.session, user_features=context.user_features, seed=context.seed,
     )
-
-
-def _shown_probabilities(sources: list[str], eligible: int, k: int) -> list[float]:
-    """Probability with which the serving policy showed each item (for off-policy evaluation)."""
-    uniform = min(1.0, k / eligible) if eligible else 1.0
-    return [uniform if source == "Random" else 1.0 for source in sources]
 
 
 def recommend(payload: dict) -> dict:
@@ -129,14 +127,14 @@ def recommend(payload: dict) -> dict:
         candidates=candidates, k=len(candidates) if ranking else k, now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, user_features=asker.features,
     )
-    ids, scores, evidence, sources = _walk_chain(chain, state, context, ranking)
+    answered = _walk_chain(chain, state, context, ranking)
+    ids, scores, sources = answered["ids"], answered["scores"], answered["sources"]
     served = sources[0] if sources else chain[0]
-    long, short = explain_all(evidence, {"services": state.catalog.names, "categories": state.category_names})
+    long, short = explain_all(answered["evidence"],
+                              {"services": state.catalog.names, "categories": state.category_names})
     model_version = state.model_versions.get(served)
-    recommendation_id = log_served(
-        {**payload, "user_id": asker.user_id}, ids, scores, served, model_version,
-        probabilities=_shown_probabilities(sources, len(candidates), k),
-    )
+    recommendation_id = log_served({**payload, "user_id": asker.user_id}, ids, scores, served, model_version,
+                                   probabilities=answered["probabilities"])
     return {
         "panel_id": panel, "recommendations": ids, "scores": [round(float(s), 6) for s in scores],
         "explanations": long, "explanations_short": short, "engine_version": served,

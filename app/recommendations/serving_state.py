@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from flask import Flask
+from flask import Flask, current_app
 
 from app import model_registry
 from app.engines import (
@@ -46,8 +46,12 @@ BUILDERS = {
     "Popularity": lambda arrays, params: {"Popularity": Popularity(PopularityModel.from_arrays(arrays, params))},
     "Session": lambda arrays, params: {"Session": Session(SessionModel.from_arrays(arrays, params))},
     "NCF": lambda arrays, params: _ncf_engines(NCFModel.from_arrays(arrays, params)),
-    "RL": lambda arrays, params: {"RL": RL(RLModel.from_arrays(arrays, params))},
+    "RL": lambda arrays, params: {"RL": RL(RLModel.from_arrays(arrays, params), _rl_exploration())},
 }
+
+
+def _rl_exploration() -> float:
+    return current_app.config["RL_EXPLORATION_EPSILON"]
 
 
 def _ncf_engines(model: NCFModel) -> dict[str, Engine]:
@@ -219,14 +223,10 @@ class ServingStateHolder:
 
 
 def _app_of_caller() -> Flask:
-    from flask import current_app
-
     return current_app._get_current_object()
 
 
 def serving_state() -> ServingState:
-    from flask import current_app
-
     return current_app.extensions["serving_state"].current()
 
 

@@ -50,7 +50,7 @@ def export_rl_model(agent: TD3Agent, encoder: StateEncoder) -> RLModel:
     weights = tuple(layer.weight.detach().numpy().T.astype(np.float32).copy() for layer in linear)
     biases = tuple(layer.bias.detach().numpy().astype(np.float32).copy() for layer in linear)
     params = RLParams(k_max=agent.config.k, history_length=encoder.history_length,
-                      exploration_noise=agent.config.exploration_noise, user_feature_fields=encoder.user_feature_fields)
+                      user_feature_fields=encoder.user_feature_fields)
     return RLModel(params, encoder, weights, biases)
 
 

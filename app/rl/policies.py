@@ -44,14 +44,15 @@ def inclusion_probability(items: np.ndarray, top: np.ndarray, epsilon: float, re
 
 
 def engine_policy(engine: Engine) -> Policy:
-    """An engine as a simulator policy; propensities are 1 (deterministic engines) for what it shows."""
+    """An engine as a simulator policy; propensities are the engine's own (1 where it is certain)."""
 
     def policy(request: PanelRequest) -> tuple[np.ndarray, np.ndarray]:
         history = Interactions(np.array(request.history, np.int64), np.zeros(len(request.history), np.int8),
                                np.arange(len(request.history), dtype=np.float64))
         context = RecommendationContext(candidates=request.candidates, k=request.k, now=0.0, user_id=request.user_id,
                                         history=history, user_features=request.user_features, seed=request.seed)
-        shown = engine.recommend(context).ids
-        return shown, np.ones(shown.size)
+        answer = engine.recommend(context)
+        certain = answer.probabilities is None
+        return answer.ids, np.ones(answer.ids.size) if certain else answer.probabilities
 
     return policy

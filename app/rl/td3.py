@@ -48,7 +48,6 @@ class TD3Config:
     steps: int = 2000
     log_every: int = 100
     seed: int = 0
-    exploration_noise: float = 0.0  # serving only: std of noise on the actor's weights (0: deterministic)
 
 
 class Actor(nn.Module):

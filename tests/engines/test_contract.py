@@ -42,6 +42,7 @@ ENGINES = {
     "NCF": lambda toy: NCF(toy_ncf_model(toy)),
     "NCFRanking": lambda toy: NCFRanking(toy_ncf_model(toy)),
     "RL": lambda toy: RL(toy_rl_model(toy)),
+    "RL exploring": lambda toy: RL(toy_rl_model(toy), exploration_epsilon=0.5),
 }
 # Ranking engines that answer nothing for a visitor they cannot model (no trained row, no known
 # features), so that the caller falls back, rather than a ranking that means nothing.
@@ -113,6 +114,15 @@ class TestEngineContract:
         scores = engine.recommend(context).scores
         assert np.isfinite(scores).all()
         assert (np.diff(scores) <= 0).all()
+
+    def test_show_probabilities_are_chances(self, engine, context):
+        """Off-policy evaluation divides by them: one per item, in (0, 1]; only a certain answer omits them."""
+        answer = engine.recommend(context)
+        if answer.probabilities is None:
+            assert engine.deterministic or engine.ranking or len(answer) == 0
+        else:
+            assert answer.probabilities.shape == answer.ids.shape
+            assert ((answer.probabilities > 0) & (answer.probabilities <= 1)).all()
 
     def test_scores_agree_with_score(self, engine, context):
         if not engine.deterministic and context.seed is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
@@ -18,7 +19,7 @@ torch.set_num_threads(1)
 TOY = toy_marketplace()
 
 
-def toy_rl_model(toy, exploration_noise: float = 0.0) -> RLModel:
+def toy_rl_model(toy) -> RLModel:
     """An untrained (seeded) actor over the toy catalogue: services embedded by category plus noise."""
     categories = toy.categories
     rng = np.random.default_rng(5)
@@ -26,7 +27,7 @@ def toy_rl_model(toy, exploration_noise: float = 0.0) -> RLModel:
                    for i, s in enumerate(categories.service_ids)}
     embeddings = np.tanh(np.eye(4)[[c[0] for c in category_of.values()]] + 0.3 * rng.normal(size=(len(category_of), 4)))
     encoder = state_encoder(categories.service_ids, embeddings, {"categories": category_of})
-    agent = TD3Agent(encoder.state_size, 4, TD3Config(k=3, hidden=16, seed=2, exploration_noise=exploration_noise))
+    agent = TD3Agent(encoder.state_size, 4, TD3Config(k=3, hidden=16, seed=2))
     return export_rl_model(agent, encoder)
 
 
@@ -63,12 +64,47 @@ def test_state_follows_history_and_features():
 
 def test_deterministic_without_exploration_and_seeded_with_it():
     assert RL(toy_rl_model(TOY)).deterministic
-    exploring = RL(toy_rl_model(TOY, exploration_noise=2.0))
+    assert RL(toy_rl_model(TOY)).recommend(_context(3, history=TOY.history_of(3))).probabilities is None
+    exploring = RL(toy_rl_model(TOY), exploration_epsilon=0.5)
     assert not exploring.deterministic
     seeded = _context(3, seed=11, history=TOY.history_of(3))
     np.testing.assert_array_equal(exploring.recommend(seeded).ids, exploring.recommend(seeded).ids)
     answers = {tuple(exploring.recommend(replace(seeded, seed=s)).ids) for s in range(10)}
     assert len(answers) > 1
+
+
+def test_logged_probabilities_are_how_often_each_service_is_shown():
+    """Over many draws, a service appears about as often as the probability the engine reports for it."""
+    epsilon, draws = 0.3, 4000
+    engine = RL(toy_rl_model(TOY), exploration_epsilon=epsilon)
+    context = _context(3, user_id=1, history=TOY.history_of(1))
+    greedy = RL(toy_rl_model(TOY)).recommend(context).ids
+    shown_count, reported = {}, {}
+    for seed in range(draws):
+        answer = engine.recommend(replace(context, seed=seed))
+        assert np.unique(answer.ids).size == 3 and np.isin(answer.ids, TOY.services).all()
+        for service, probability in zip(answer.ids.tolist(), answer.probabilities.tolist()):
+            shown_count[service] = shown_count.get(service, 0) + 1
+            assert reported.setdefault(service, probability) == probability  # a function of the context only
+    n = TOY.services.size  # every toy service has an embedding; the unseen candidates are never drawn
+    for service, probability in reported.items():
+        expected = (1 - epsilon) * (service in greedy) + epsilon * 3 / n
+        assert probability == pytest.approx(expected)
+        standard_error = np.sqrt(probability * (1 - probability) / draws)
+        assert abs(shown_count[service] / draws - probability) < 4 * standard_error + 1e-9
+
+
+def test_exploration_rate_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="exploration_epsilon"):
+        RL(toy_rl_model(TOY), exploration_epsilon=1.5)
+
+
+def test_a_version_saved_with_parameters_since_dropped_still_loads():
+    model = toy_rl_model(TOY)
+    old_params = {**model.params(), "exploration_noise": 0.0}
+    loaded = RLModel.from_arrays(model.to_arrays(), old_params)
+    context = _context(3, user_id=1, history=TOY.history_of(1))
+    np.testing.assert_array_equal(RL(loaded).recommend(context).ids, RL(model).recommend(context).ids)
 
 
 def test_arrays_round_trip_through_safetensors():
