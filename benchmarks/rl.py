@@ -9,6 +9,8 @@
 3. On-policy: each policy serves `--episodes` panels to the same simulated users (same seed).
 4. Off-policy: item-level IPS and SNIPS of each policy's mean item reward from the logged panels,
    beside the truth on those same logged contexts (Monte Carlo journeys from the simulator).
+5. The same estimates from a log served by RL itself exploring (RL_EXPLORATION_EPSILON = ε),
+   with the show probabilities the engine reports, as the serving log keeps them.
 """
 from __future__ import annotations
 
@@ -68,12 +70,13 @@ def train_ncf_engine(marketplace, pairs) -> NCF:
     return NCF(train_ncf(data, config).model)
 
 
-def train_policies(marketplace, logged, config: TD3Config) -> tuple[dict, dict]:
-    """Each policy and its training seconds."""
+def train_policies(marketplace, logged, config: TD3Config) -> tuple[dict, dict, object]:
+    """Each policy, its training seconds, and the exported RL model."""
     policies, seconds = {"Random": uniform_policy}, {"Random": 0.0}
     started = time.perf_counter()
     agent, report = fit_td3(logged.batch, config)
-    policies["RL"] = engine_policy(RL(export_rl_model(agent, marketplace.encoder())))
+    rl_model = export_rl_model(agent, marketplace.encoder())
+    policies["RL"] = engine_policy(RL(rl_model))
     seconds["RL"] = time.perf_counter() - started
     print(f"TD3 critic loss {report.critic_loss[0]:.4f} → {report.critic_loss[-1]:.4f}, "
           f"mean Q {report.mean_q[0]:.3f} → {report.mean_q[-1]:.3f}")
@@ -87,7 +90,7 @@ def train_policies(marketplace, logged, config: TD3Config) -> tuple[dict, dict]:
     started = time.perf_counter()
     policies["NCF"] = engine_policy(train_ncf_engine(marketplace, pairs))
     seconds["NCF"] = time.perf_counter() - started
-    return policies, seconds
+    return policies, seconds, rl_model
 
 
 def off_policy(policy, logged, marketplace, table, uniform: bool = False):
@@ -115,6 +118,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--gamma", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=0, help="of the agent's initialisation and minibatches")
+    parser.add_argument("--anchor-alpha", type=float, default=TD3Config.anchor_alpha,
+                        help="Q weight against staying near the anchor policy; 0 or less: plain TD3")
+    parser.add_argument("--no-history-skip", action="store_true", help="an actor without the history prior")
     args = parser.parse_args()
     torch.set_num_threads(1)
     table = load_reward_table()
@@ -125,8 +132,10 @@ def main() -> None:
     logged = simulate_panels(epsilon_greedy_policy(popularity, EPSILON), logging_market, args.logged, K, seed=1)
     print(f"logged {args.logged} panels (ε-greedy popularity, ε={EPSILON}): mean reward {logged.mean_reward:.4f}")
     start_market = synthetic_marketplace(users=args.users, seed=0)  # the users as they were before the log
-    policies, seconds = train_policies(start_market, logged,
-                                       TD3Config(k=K, steps=args.steps, gamma=args.gamma, batch_size=128, seed=0))
+    config = TD3Config(k=K, steps=args.steps, gamma=args.gamma, batch_size=128, seed=args.seed,
+                       anchor_alpha=args.anchor_alpha if args.anchor_alpha > 0 else None,
+                       history_skip=not args.no_history_skip)
+    policies, seconds, rl_model = train_policies(start_market, logged, config)
     print("\n| policy | sim reward/panel (RMS) | sim item reward | IPS item reward [95% CI] | "
           "SNIPS item reward [95% CI] | truth on logged contexts | training s |")
     print("|---|---|---|---|---|---|---|")
@@ -137,6 +146,16 @@ def main() -> None:
         print(f"| {name} | {run.mean_reward:.4f} | {run.mean_item_reward:.4f} | {ips_estimate.value:.4f} "
               f"[{ips_estimate.low:.4f}, {ips_estimate.high:.4f}] | {snips_estimate.value:.4f} "
               f"[{snips_estimate.low:.4f}, {snips_estimate.high:.4f}] | {truth:.4f} | {seconds[name]:.1f} |")
+    exploring = simulate_panels(engine_policy(RL(rl_model, exploration_epsilon=EPSILON)),
+                                synthetic_marketplace(users=args.users, seed=0), args.logged, K, seed=3)
+    print(f"\nFrom {args.logged} panels served by RL exploring (ε={EPSILON}, its own logged probabilities):")
+    print("| policy | IPS item reward [95% CI] | SNIPS item reward [95% CI] | truth on logged contexts |")
+    print("|---|---|---|---|")
+    for name in ("RL", "Popularity"):
+        ips_estimate, snips_estimate, truth = off_policy(policies[name], exploring,
+                                                       synthetic_marketplace(users=args.users), table)
+        print(f"| {name} | {ips_estimate.value:.4f} [{ips_estimate.low:.4f}, {ips_estimate.high:.4f}] | "
+              f"{snips_estimate.value:.4f} [{snips_estimate.low:.4f}, {snips_estimate.high:.4f}] | {truth:.4f} |")
 
 
 if __name__ == "__main__":

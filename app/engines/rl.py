@@ -35,6 +35,7 @@ class RLParams:
 
     k_max: int = 3  # slots the actor was trained for; a request for fewer uses the first ones
     history_length: int = 10  # the last N services of the history make the state
+    history_skip: bool = False  # the actor adds the state's history half to each slot before tanh
     user_feature_fields: tuple[str, ...] = ("categories", "scientific_domains")
 
 
@@ -92,13 +93,15 @@ def select_services(weights: np.ndarray, embeddings: np.ndarray, eligible: np.nd
 
 
 def actor_forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], states: np.ndarray,
-                  k: int) -> np.ndarray:
+                  k: int, history_skip: bool = False) -> np.ndarray:
     """(b, 2d) states → (b, k, d) weight vectors: ReLU between layers, tanh at the end (as the torch actor)."""
     x = states.astype(np.float32)
     for weight, bias in zip(weights[:-1], biases[:-1]):
         x = np.maximum(x @ weight + bias, 0.0)
-    out = np.tanh(x @ weights[-1] + biases[-1])  # (b, k * d)
-    return out.reshape(states.shape[0], k, -1)
+    out = (x @ weights[-1] + biases[-1]).reshape(states.shape[0], k, -1)  # (b, k, d)
+    if history_skip:
+        out = out + states[:, None, out.shape[2]:].astype(np.float32)
+    return np.tanh(out)
 
 
 _ENCODER_ARRAYS = ("service_ids", "service_embeddings", "feature_field", "feature_value", "feature_vectors")
@@ -144,7 +147,9 @@ class RLModel:
 
     def slot_weights(self, state: np.ndarray, k: int) -> np.ndarray:
         """(2d,) state → (min(k, k_max), d) weight vectors."""
-        return actor_forward(self.actor_weight, self.actor_bias, state[None], self.hyperparameters.k_max)[0][:k]
+        hyperparameters = self.hyperparameters
+        return actor_forward(self.actor_weight, self.actor_bias, state[None], hyperparameters.k_max,
+                             hyperparameters.history_skip)[0][:k]
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ def export_rl_model(agent: TD3Agent, encoder: StateEncoder) -> RLModel:
     weights = tuple(layer.weight.detach().numpy().T.astype(np.float32).copy() for layer in linear)
     biases = tuple(layer.bias.detach().numpy().astype(np.float32).copy() for layer in linear)
     params = RLParams(k_max=agent.config.k, history_length=encoder.history_length,
-                      user_feature_fields=encoder.user_feature_fields)
+                      history_skip=agent.config.history_skip, user_feature_fields=encoder.user_feature_fields)
     return RLModel(params, encoder, weights, biases)
 
 
@@ -69,7 +69,12 @@ def load_agent(directory: str | Path) -> TD3Agent:
     """The agent `save_agent` wrote (optimiser state is not kept: resume trains with fresh moments)."""
     directory = Path(directory)
     saved = json.loads((directory / "config.json").read_text())
-    agent = TD3Agent(saved["state_size"], saved["embedding_size"], TD3Config(**saved["config"]))
+    # An agent saved before the history prior and the anchor existed was trained without them;
+    # one saved with a field since dropped still loads.
+    saved_config = {"history_skip": False, "anchor_alpha": None, **saved["config"]}
+    known = {f.name for f in fields(TD3Config)}
+    config = TD3Config(**{name: value for name, value in saved_config.items() if name in known})
+    agent = TD3Agent(saved["state_size"], saved["embedding_size"], config)
     tensors = load_file(str(directory / "agent.safetensors"))
     for name in _NETWORKS:
         prefix = f"{name}."

@@ -19,8 +19,10 @@ def _tensors(batch, rows=slice(0, 64)):
 
 
 def test_learns_a_planted_bandit_better_than_random():
+    """Plain TD3 (no history prior, no anchor): the best services here have nothing to do with history."""
     batch, embeddings, panel_reward = planted_bandit()
-    agent, report = fit_td3(batch, TD3Config(k=K, hidden=32, steps=800, batch_size=64, seed=1))
+    config = TD3Config(k=K, hidden=32, steps=800, batch_size=64, seed=1, history_skip=False, anchor_alpha=None)
+    agent, report = fit_td3(batch, config)
     ids = np.arange(SERVICES)
     weights = agent.act(batch.states[:200])  # (200, K, d)
     chosen = np.stack([select_ids(w, ids, embeddings)[0] for w in weights])  # (200, K)
@@ -30,6 +32,31 @@ def test_learns_a_planted_bandit_better_than_random():
     best = float(np.sort(single)[-K:].mean())
     assert learned > random + 0.5 * (best - random), (learned, random, best)
     assert len(report.critic_loss) == len(report.mean_q) == 8 and report.critic_loss[-1] < report.critic_loss[0]
+
+
+def _residual(agent, states) -> float:
+    """Mean square of the actor's move away from its history prior."""
+    with torch.no_grad():
+        return float(agent.actor.layers(torch.as_tensor(states)).pow(2).mean())
+
+
+def test_an_anchored_actor_stays_nearer_its_history_prior():
+    batch, _, _ = planted_bandit()
+    common = {"k": K, "hidden": 32, "steps": 400, "batch_size": 64, "seed": 1}
+    anchored, _ = fit_td3(batch, TD3Config(**common, anchor_alpha=0.1))
+    free, _ = fit_td3(batch, TD3Config(**common, anchor_alpha=None))
+    assert _residual(anchored, batch.states) < 0.5 * _residual(free, batch.states)
+
+
+def test_without_the_prior_the_anchor_is_the_logged_action():
+    """TD3+BC: a strongly anchored actor proposes actions nearer the logged ones than a free one."""
+    batch, _, _ = planted_bandit()
+    common = {"k": K, "hidden": 32, "steps": 400, "batch_size": 64, "seed": 1, "history_skip": False}
+    distances = []
+    for alpha in (0.01, None):
+        agent, _ = fit_td3(batch, TD3Config(**common, anchor_alpha=alpha))
+        distances.append(float(((agent.act(batch.states) - batch.actions) ** 2).mean()))
+    assert distances[0] < distances[1]
 
 
 def test_target_networks_move_only_by_polyak_steps():
@@ -78,3 +105,18 @@ def test_saved_agent_and_exported_actor_answer_as_the_torch_actor(tmp_path):
     expected = agent.act(states)
     for state, weights in zip(states, expected):
         np.testing.assert_allclose(model.slot_weights(state, K), weights, atol=1e-5)
+
+
+def test_an_agent_saved_before_the_history_prior_loads_without_it(tmp_path):
+    import json
+
+    batch, embeddings, _ = planted_bandit(rows=64)
+    save_agent(TD3Agent(2 * embeddings.shape[1], embeddings.shape[1], TD3Config(k=K, hidden=16)), tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    for name in ("history_skip", "anchor_alpha"):
+        del saved["config"][name]
+    saved["config"]["exploration_noise"] = 0.0  # a field since dropped
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = load_agent(tmp_path)
+    assert loaded.config.history_skip is False and loaded.config.anchor_alpha is None
+    assert loaded.actor.history_skip is False
