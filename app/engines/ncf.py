@@ -100,23 +100,27 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 class NCFScorer:
-    """The model with its service-side work done once: score a user against any service rows."""
+    """The model with its service-side work done once: score a user against any service rows.
+
+    float32 throughout, with the sigmoid in float64. A service's score must not depend
+    on which other services are scored with it (or their order): matrix-matrix products
+    give each row the same result whatever the other rows (measured), but numpy's
+    matrix-vector products do not, so the two dot products with a vector are einsums.
+    """
 
     def __init__(self, model: NCFModel):
         self.model = model
         m, cu = model.user_mlp.shape[1], model.user_content.shape[1]
-        # float64 from here on: float32 products round differently with the number of candidates
-        # (BLAS blocking), and a service's score must not depend on which others are scored with it.
-        first = model.mlp_weight[0].astype(np.float64)  # (2m + cu + ci, h1)
+        first = model.mlp_weight[0].astype(np.float32)  # (2m + cu + ci, h1)
         # Its rows take, in order: user id embedding, service id embedding, user content, service content.
         self.first_user_id, self.first_user_content = first[:m], first[2 * m:2 * m + cu]
         self.service_first = (model.service_mlp @ first[m:2 * m] + model.service_content @ first[2 * m + cu:]
-                              + model.mlp_bias[0]).astype(np.float64)  # (s, h1)
+                              + model.mlp_bias[0]).astype(np.float32)  # (s, h1)
         g = model.service_gmf.shape[1]
-        self.service_gmf_weighted = (model.service_gmf * model.head_weight[:g]).astype(np.float64)  # (s, g)
-        self.layers = [(w.astype(np.float64), b.astype(np.float64))
+        self.service_gmf_weighted = (model.service_gmf * model.head_weight[:g]).astype(np.float32)  # (s, g)
+        self.layers = [(w.astype(np.float32), b.astype(np.float32))
                        for w, b in zip(model.mlp_weight[1:], model.mlp_bias[1:])]
-        self.head_mlp = model.head_weight[g:].astype(np.float64)  # (h_last,)
+        self.head_mlp = model.head_weight[g:].astype(np.float32)  # (h_last,)
         vectors = np.concatenate([model.service_gmf, model.service_mlp], axis=1)  # (s, g + m)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.service_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)  # for evidence
@@ -125,8 +129,8 @@ class NCFScorer:
         """GMF factors (g,) and first-layer part (h1,) of the user in `row`, or (b, g) and (b, h1) of
         an array of rows; row -1 with `content` (cu,) for a user without a trained row."""
         content = self.model.user_content[row] if content is None else content
-        first = self.model.user_mlp[row] @ self.first_user_id + content.astype(np.float64) @ self.first_user_content
-        return self.model.user_gmf[row].astype(np.float64), first
+        first = self.model.user_mlp[row] @ self.first_user_id + content.astype(np.float32) @ self.first_user_content
+        return self.model.user_gmf[row].astype(np.float32), first.astype(np.float32)
 
     def encode_features(self, features) -> np.ndarray | None:
         """Declared features {field: ids} → (cu,) content embedding; None when no value is known."""
@@ -144,12 +148,16 @@ class NCFScorer:
         return np.tanh(x @ model.user_encoder_weight[-1] + model.user_encoder_bias[-1])
 
     def scores(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """(b, g) and (b, h1) float64 user vectors, (c,) service rows → (b, c) float64 scores in (0, 1)."""
-        hidden = np.maximum(self.service_first[rows][None, :, :] + user_first[:, None, :], 0.0)  # (b, c, h1)
+        """(b, g) and (b, h1) float32 user vectors, (c,) service rows → (b, c) float64 scores in (0, 1)."""
+        hidden = self.service_first[rows][None, :, :] + user_first[:, None, :]  # (b, c, h1), a fresh array
+        np.maximum(hidden, 0.0, out=hidden)
         for weight, bias in self.layers:
-            hidden = np.maximum(hidden @ weight + bias, 0.0)  # (b, c, h)
-        logits = user_gmf @ self.service_gmf_weighted[rows].T + hidden @ self.head_mlp + self.model.head_bias[0]
-        return _sigmoid(logits)  # (b, c)
+            hidden = hidden @ weight
+            hidden += bias
+            np.maximum(hidden, 0.0, out=hidden)  # (b, c, h)
+        logits = (np.einsum("ck,bk->bc", self.service_gmf_weighted[rows], user_gmf)
+                  + np.einsum("bch,h->bc", hidden, self.head_mlp) + self.model.head_bias[0])
+        return _sigmoid(logits.astype(np.float64))  # (b, c)
 
 
 class NCF(FittedEngine):

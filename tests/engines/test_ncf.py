@@ -16,7 +16,7 @@ from app.engines import (
     Interactions,
     RecommendationContext,
 )
-from app.engines.ncf import NCF, NCFModel, NCFRanking
+from app.engines.ncf import NCF, NCFModel, NCFParams, NCFRanking
 from app.training.autoencoder import encode, fit_autoencoder
 from app.training.dataset import interaction_data, interaction_data_from_dump
 from app.training.ncf import fit_ncf
@@ -152,3 +152,34 @@ def test_without_a_model_the_engines_are_not_ready():
         assert not engine.ready
         with pytest.raises(EngineNotReady):
             engine.recommend(_context(user_id=1))
+
+
+def _random_model(services: int, users: int = 50, seed: int = 0) -> NCFModel:
+    """Serving-sized layers (64-d ids, 128-d service content, MLP 64-32-16) with random weights."""
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape):
+        return (rng.standard_normal(shape) * 0.1).astype(np.float32)
+
+    sizes = (64 + 64 + 16 + 128, 64, 32, 16)
+    return NCFModel(
+        hyperparameters=NCFParams(), user_ids=np.arange(users, dtype=np.int64),
+        service_ids=np.arange(services, dtype=np.int64) * 3, user_gmf=normal(users + 1, 64),
+        user_mlp=normal(users + 1, 64), user_content=normal(users, 16), service_gmf=normal(services, 64),
+        service_mlp=normal(services, 64), service_content=normal(services, 128),
+        mlp_weight=tuple(normal(a, b) for a, b in zip(sizes, sizes[1:])), mlp_bias=tuple(normal(b) for b in sizes[1:]),
+        head_weight=normal(64 + 16), head_bias=normal(1), user_encoder_weight=(normal(4, 8), normal(8, 16)),
+        user_encoder_bias=(normal(8), normal(16)), user_vocabulary_field=np.zeros(4, np.int64),
+        user_vocabulary_value=np.arange(4, dtype=np.int64), user_vocabulary_column=np.arange(4, dtype=np.int64),
+    )
+
+
+def test_a_services_score_does_not_depend_on_the_others_scored_with_it():
+    """Bit for bit: BLAS matrix-vector kernels round a row differently with its neighbours."""
+    model = _random_model(services=5000)
+    engine, rng = NCF(model), np.random.default_rng(1)
+    context = RecommendationContext(candidates=model.service_ids, k=3, now=NOW, user_id=7)
+    everything = engine.score(context, model.service_ids)
+    for _ in range(50):
+        ids = rng.choice(model.service_ids, int(rng.integers(1, 3000)), replace=False)
+        np.testing.assert_array_equal(engine.score(context, ids), everything[ids // 3])
