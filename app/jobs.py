@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from app.errors import BrokerUnavailable, JobNotFound
 from app.observability import metrics
-from app.storage.jobs import ACTIVE_STATES, Job, utcnow
+from app.storage.jobs import ACTIVE_STATES, FINISHED_STATES, Job, utcnow
 
 
 def _celery():
@@ -39,12 +39,8 @@ def start_job(task: Task, *args, key: str | None = None) -> Job:
     return job
 
 
-def job_status(job_id: str) -> dict:
-    """State, step, percent, result or error of a job the API started."""
-    job = Job.objects(id=job_id).first()
-    if job is None:
-        raise JobNotFound(job_id)
-    status = {
+def _recorded_status(job: Job) -> dict:
+    return {
         "id": job.id,
         "name": job.name,
         "state": job.state,
@@ -56,20 +52,36 @@ def job_status(job_id: str) -> dict:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
     }
+
+
+def job_status(job_id: str) -> dict:
+    """State, step, percent, result or error of a job the API started."""
+    job = Job.objects(id=job_id).first()
+    if job is None:
+        raise JobNotFound(job_id)
     if job.finished:
-        return status
+        return _recorded_status(job)
     # Still running as far as the record knows: the result backend has live progress.
     live = _celery().AsyncResult(job.id)
-    status["state"] = live.state
-    info = live.info
-    if live.state == "PROGRESS" and isinstance(info, dict):
+    state, info = live.state, live.info
+    if state in FINISHED_STATES:
+        # The worker stores the result before it updates the record, and the record was read
+        # first: read it again. It now shows the start at least (that came before the result).
+        job.reload()
+        if job.finished:
+            return _recorded_status(job)
+    status = _recorded_status(job)
+    status["state"] = state
+    if state == "PROGRESS" and isinstance(info, dict):
         status["step"] = info.get("step")
         status["percent"] = info.get("percent")
         status["progress"] = info
-    elif live.state == "SUCCESS":
+    elif state == "SUCCESS":
         status.update(percent=100, result=info if isinstance(info, dict) else {"value": info})
-    elif live.state == "FAILURE":
+    elif state == "FAILURE":
         status["error"] = f"{type(info).__name__}: {info}"
+    if state in FINISHED_STATES:
+        status["finished_at"] = live.date_done
     return status
 
 
