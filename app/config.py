@@ -72,6 +72,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "ACTIVATE_ONLY_IF_NOT_WORSE": _bool(env("ACTIVATE_ONLY_IF_NOT_WORSE"), True),
         "RL_SARS_SETTLE_SECONDS": int(env("RL_SARS_SETTLE_SECONDS", "3600")),
         "RL_EXPLORATION_EPSILON": float(env("RL_EXPLORATION_EPSILON", "0")),
+        "HISTORY_CACHE_REDIS_URL": env("HISTORY_CACHE_REDIS_URL", redis_url),
+        "HISTORY_CACHE_TTL_SECONDS": int(env("HISTORY_CACHE_TTL_SECONDS", str(24 * 3600))),
         "RETRAIN_CHECK_SECONDS": int(env("RETRAIN_CHECK_SECONDS", "900")),
         "RETRAIN_AFTER_INTERACTIONS": int(env("RETRAIN_AFTER_INTERACTIONS", "10000")),
         "RETRAIN_AFTER_SECONDS": int(env("RETRAIN_AFTER_SECONDS", str(7 * 24 * 3600))),

@@ -78,12 +78,14 @@ def client(app):
 @pytest.fixture
 def db(app):
     """The test database, emptied before the test."""
+    from app.marketplace import recent_history
     from app.storage import database
 
     with app.app_context():
         database_ = database()
         for name in database_.list_collection_names():
             database_[name].delete_many({})
+        recent_history.forget_all()  # its copies of what was just deleted
         yield database_
 
 

@@ -8,6 +8,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app import jobs
+from app.marketplace import recent_history
 from app.marketplace.dumps import DUMP_BUCKET, WriterLease
 from app.storage import all_documents, database
 from app.storage.interactions import Event, ServedRecommendation, UserAction
@@ -60,6 +61,7 @@ def drop_marketplace(everything: bool = False) -> dict[str, int]:
         for document in all_documents():
             if document._get_collection_name() in names:
                 document.ensure_indexes()
+        recent_history.forget_all()  # its copies of the dropped interactions
     finally:
         lease.release()
     return dropped

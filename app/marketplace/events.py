@@ -7,6 +7,7 @@ import math
 from datetime import datetime, timezone
 
 from app.errors import InvalidInput
+from app.marketplace import recent_history
 from app.marketplace.user_actions import interaction_id, parse_timestamp
 from app.storage.interactions import EVENT_TYPES, DurableInserts, Event
 
@@ -63,4 +64,6 @@ def store_events(events: list[dict]) -> int:
             errors[path + "timestamp"] = str(exc)
     if errors:
         raise InvalidInput("Input payload validation failed", errors)
-    return EVENT_WRITES.insert(docs)
+    stored = EVENT_WRITES.insert(docs)
+    recent_history.note_written(recent_history.event_items(docs))
+    return stored

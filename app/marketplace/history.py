@@ -36,7 +36,7 @@ class Interaction(NamedTuple):
     timestamp: datetime
 
 
-class _OrderServices:
+class OrderServices:
     """Services of orders without a root, looked up once per visit."""
 
     def __init__(self):
@@ -48,7 +48,7 @@ class _OrderServices:
         return self._known[visit_id]
 
 
-def _action_interaction(doc: dict, order_services: _OrderServices) -> dict | None:
+def action_interaction(doc: dict, order_services: OrderServices) -> dict | None:
     is_order = doc.get("action", {}).get("order", False)
     service_id = doc.get("service_id")
     if service_id is None and is_order:
@@ -60,7 +60,7 @@ def _action_interaction(doc: dict, order_services: _OrderServices) -> dict | Non
             "type": "order" if is_order else "click", "value": None, "timestamp": doc["timestamp"]}
 
 
-def _event_interaction(doc: dict) -> dict:
+def event_interaction(doc: dict) -> dict:
     return {"id": doc["_id"], "origin": "event", "user_id": doc.get("user_id"),
             "unique_id": doc.get("unique_id"), "service_id": doc["service_id"],
             "type": doc["type"], "value": doc.get("value"), "timestamp": doc["timestamp"]}
@@ -68,34 +68,47 @@ def _event_interaction(doc: dict) -> dict:
 
 def _interactions(query: dict, direction: int, limit: int = 0) -> tuple[Iterable[dict], Iterable[dict]]:
     """Actions and events matching `query`, each sorted by time, as interaction dicts."""
-    order_services = _OrderServices()
+    order_services = OrderServices()
     sort = [("timestamp", direction)]  # the index order: a limit stops the scan early
     actions = UserAction._get_collection().find({**query, **ABOUT_A_SERVICE}, ACTION_FIELDS)
     events = Event._get_collection().find(query, EVENT_FIELDS)
     actions = actions.sort(sort).limit(limit).batch_size(5000)
     events = events.sort(sort).limit(limit).batch_size(5000)
-    from_actions = (item for doc in actions if (item := _action_interaction(doc, order_services)))
-    return from_actions, map(_event_interaction, events)
+    from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
+    return from_actions, map(event_interaction, events)
 
 
-def _history(who: dict, limit: int) -> list[Interaction]:
+def _latest(who: dict, limit: int) -> list[dict]:
+    """The latest `limit` interaction dicts of one user or visitor, oldest first."""
     if limit <= 0:
         return []
     from_actions, from_events = _interactions(who, DESCENDING, limit)
     newest_first = heapq.merge(from_actions, from_events, key=lambda item: item["timestamp"], reverse=True)
-    latest = [Interaction(item["service_id"], item["type"], item["timestamp"])
-              for _, item in zip(range(limit), newest_first)]
-    return latest[::-1]
+    return [item for _, item in zip(range(limit), newest_first)][::-1]
+
+
+def _history(items: list[dict]) -> list[Interaction]:
+    return [Interaction(item["service_id"], item["type"], item["timestamp"]) for item in items]
+
+
+def latest_of_user(user_id: int, limit: int = 100) -> list[dict]:
+    """The logged-in user's latest `limit` interactions as dicts (with their ids), oldest first."""
+    return _latest({"user_id": int(user_id)}, limit)
+
+
+def latest_of_visitor(unique_id: str, limit: int = 100) -> list[dict]:
+    """The latest `limit` interactions of one browser session as dicts (with their ids), oldest first."""
+    return _latest({"unique_id": unique_id.lower()}, limit)
 
 
 def user_history(user_id: int, limit: int = 100) -> list[Interaction]:
     """The logged-in user's latest `limit` interactions, oldest first."""
-    return _history({"user_id": int(user_id)}, limit)
+    return _history(latest_of_user(user_id, limit))
 
 
 def visitor_history(unique_id: str, limit: int = 100) -> list[Interaction]:
     """The latest `limit` interactions of one browser session (`unique_id`), oldest first."""
-    return _history({"unique_id": unique_id.lower()}, limit)
+    return _history(latest_of_visitor(unique_id, limit))
 
 
 def all_interactions(since: datetime | None = None) -> Iterator[dict]:

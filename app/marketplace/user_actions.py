@@ -16,6 +16,7 @@ import json
 from datetime import datetime, timezone
 
 from app.errors import InvalidInput
+from app.marketplace import recent_history
 from app.storage.interactions import DurableInserts, UserAction
 from app.storage.marketplace import MarketUser
 from app.storage.snapshots import active_snapshot_id
@@ -122,4 +123,6 @@ def store_user_actions(actions: list[dict], *, single: bool = False) -> int:
     if errors:
         raise InvalidInput("Input payload validation failed", errors)
     _resolve_users(docs)
-    return ACTION_WRITES.insert(docs)
+    stored = ACTION_WRITES.insert(docs)
+    recent_history.note_written(recent_history.action_items(docs))
+    return stored

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from app.errors import InvalidInput
+from app.marketplace import recent_history
 from app.recommendation_log import flush_served
 from app.storage.interactions import DURABLE, Event, ServedRecommendation, UserAction
 from app.storage.marketplace import MarketUser
@@ -67,6 +68,7 @@ def delete_user_data(user_id: int) -> dict:
         deleted[name] += _delete(document, anonymous) if sessions else 0
     for name, document in COLLECTIONS.items():
         deleted[name] += _delete(document, {"user_id": user_id})
+    recent_history.forget([user_id], sessions)
     stale = 0
     if any(deleted.values()):
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -15,14 +15,14 @@ from flask import current_app
 
 from app.engines import EngineNotReady, Interactions, RecommendationContext, Recommendations, explain_all
 from app.errors import InvalidInput
+from app.marketplace import recent_history
 from app.marketplace.catalog import user_by_aai_uid
-from app.marketplace.history import user_history, visitor_history
 from app.recommendation_log import log_served
 from app.recommendations.choice import is_ranking, serving_chain
 from app.recommendations.serving_state import ServingState, serving_state
 
 PANEL_SIZES = {"v1": 3, "v2": 2}
-HISTORY_LIMIT = 100
+HISTORY_LIMIT = recent_history.KEPT
 FEATURE_FACETS = ("categories", "scientific_domains")
 
 
@@ -54,9 +54,7 @@ def identify(payload: dict, state: ServingState) -> Asker:
     if user_id is None and payload.get("aai_uid"):
         user_id = user_by_aai_uid(payload["aai_uid"])
     unique_id = payload.get("unique_id")
-    records = user_history(user_id, HISTORY_LIMIT) if user_id is not None else []
-    if unique_id:
-        records = sorted([*records, *visitor_history(unique_id, HISTORY_LIMIT)], key=lambda r: r[2])
+    records = recent_history.recent(user_id, unique_id, HISTORY_LIMIT)
     session = [(e["service_id"], e["type"], _parse_time(e["timestamp"])) for e in payload.get("session") or []]
     dump_user = state.dump_users.features(user_id)  # of the snapshot the catalogue was built from
     features = {f: tuple(dump_user.get(f) or ()) for f in FEATURE_FACETS if dump_user.get(f)}
