@@ -170,22 +170,42 @@ class RecommendationMix:
     """POST /recommendations bodies as a marketplace sends them: logged-in users asking NCF for
     a panel (v1 or v2) of all services or of their search results (20-200 candidates), a few
     rankings of search results, and anonymous visitors (some with stored events), with and
-    without candidates. Standard library only: the locust file uses it as well."""
+    without candidates. Standard library only: the locust file uses it as well.
+
+    Requests come in browsing sessions: a session (a user or an anonymous visitor, with one
+    `unique_id`) makes `views_per_session` requests on average, interleaved with other
+    sessions' requests; `views_per_session=1` makes every request a new session."""
 
     # kind → share of requests
     KINDS = {"user_panel": 40, "user_candidates": 15, "user_ranking": 5, "visitor_panel": 25,
              "visitor_candidates": 15}
+    ACTIVE_SESSIONS = 1000  # sessions a returning request may belong to
 
-    def __init__(self, user_ids, service_ids, visitor_ids, seed: int = 0):
+    def __init__(self, user_ids, service_ids, visitor_ids, seed: int = 0, views_per_session: float = 1.0):
         """Ids are sequences (lists or ranges: a range of 100k ids costs nothing per client)."""
         import random
+        from collections import deque
 
         self.rng = random.Random(seed)
         self.user_ids, self.service_ids, self.visitor_ids = user_ids, service_ids, visitor_ids
         self.kinds, self.weights = list(self.KINDS), list(self.KINDS.values())
+        self.views_per_session = views_per_session
+        self.sessions = {"user": deque(maxlen=self.ACTIVE_SESSIONS), "visitor": deque(maxlen=self.ACTIVE_SESSIONS)}
 
     def _uuid(self) -> str:
         return random_uuid(self.rng)
+
+    def _session(self, who: str) -> tuple[int | None, str]:
+        """(user id or None, unique_id): a new session with chance 1 / views_per_session, else an active one."""
+        active = self.sessions[who]
+        if active and self.rng.random() >= 1.0 / self.views_per_session:
+            return self.rng.choice(active)
+        if who == "user":
+            session = (self.rng.choice(self.user_ids), self._uuid())
+        else:
+            session = (None, self.rng.choice(self.visitor_ids))
+        active.append(session)
+        return session
 
     def payload(self, kind: str | None = None) -> tuple[str, dict]:
         """(kind, request body) of one request; `kind` None picks one by its share."""
@@ -193,8 +213,9 @@ class RecommendationMix:
 
         rng = self.rng
         kind = kind or rng.choices(self.kinds, self.weights)[0]
+        user_id, unique_id = self._session("user" if kind.startswith("user") else "visitor")
         body = {
-            "unique_id": rng.choice(self.visitor_ids) if kind.startswith("visitor") else self._uuid(),
+            "unique_id": unique_id,
             "client_id": "search_service" if kind == "user_ranking" else "marketplace",
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "visit_id": self._uuid(),
@@ -203,8 +224,8 @@ class RecommendationMix:
             "engine_version": "NCFRanking" if kind == "user_ranking" else "NCF",
             "search_data": {},
         }
-        if kind.startswith("user"):
-            body["user_id"] = rng.choice(self.user_ids)
+        if user_id is not None:
+            body["user_id"] = user_id
         if kind.endswith("candidates") or kind.endswith("ranking"):
             body["candidates"] = rng.sample(self.service_ids, rng.randint(20, 200))
             body["search_data"] = {"q": "", "categories": []}

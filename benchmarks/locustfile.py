@@ -49,7 +49,7 @@ class MarketplaceBackEnd(HttpUser):
 
     def on_start(self):
         # Each simulated client draws its own sequence; seeded so a run can be repeated.
-        self.mix = RecommendationMix(USERS, SERVICES, VISITORS, seed=id(self) % 2**32)
+        self.mix = RecommendationMix(USERS, SERVICES, VISITORS, seed=id(self) % 2**32, views_per_session=5)
         token = os.environ.get("MARKETREC_TOKEN")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 

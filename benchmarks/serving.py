@@ -19,7 +19,10 @@ alone (`engine.recommend(context)`) for a logged-in user and every eligible
 service. Then the API under gunicorn (2 workers, one torch/BLAS thread each,
 once per `--threads` value) driven by an asyncio keep-alive client on this same
 machine with a mix of requests (benchmarks/harness.py RecommendationMix) at each
-connection count. Everything shares the machine's 2 cores; the load average is
+connection count. Requests come in browsing sessions of `--views-per-session`
+requests on average (the first view of a session reads its history from
+MongoDB, later ones from the Redis copy); the in-process figures include the
+first views alone. Everything shares the machine's 2 cores; the load average is
 printed beside every figure.
 """
 from __future__ import annotations
@@ -136,14 +139,16 @@ def time_calls(function, arguments: list) -> list[float]:
     return times
 
 
-def in_process(mix: harness.RecommendationMix, calls: int) -> dict[str, float]:
-    """p50 (ms) of the whole request path without HTTP, over the mix and for NCF panels of
-    logged-in users, and of the NCF engine's scoring alone for such a panel."""
+def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, calls: int) -> dict[str, float]:
+    """p50 (ms) of the whole request path without HTTP, over the mix, over a mix where every
+    request starts a session (no cached history), and for NCF panels of logged-in users,
+    and of the NCF engine's scoring alone for such a panel."""
     started = time.perf_counter()
     build_state(current_stamp())
     row("serving state built (each worker, at boot)", f"{time.perf_counter() - started:.1f} s")
     state = serving_state()
     mixed = [mix.payload()[1] for _ in range(calls)]
+    first_views = [cold.payload()[1] for _ in range(calls)]
     panels = [mix.payload("user_panel")[1] for _ in range(calls)]
     for payload in mixed[:20]:
         service.recommend(payload)  # first calls pay for imports and caches
@@ -157,6 +162,7 @@ def in_process(mix: harness.RecommendationMix, calls: int) -> dict[str, float]:
     engine = state.engines["NCF"]
     figures = {
         "recommend(), the mix": harness.median(time_calls(service.recommend, mixed)),
+        "recommend(), first views of sessions only": harness.median(time_calls(service.recommend, first_views)),
         "recommend(), NCF panels of users": harness.median(time_calls(service.recommend, panels)),
         "NCF engine.recommend() alone": harness.median(time_calls(engine.recommend, contexts)),
     }
@@ -230,6 +236,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 8], help="gunicorn threads per worker")
     parser.add_argument("--calls", type=int, default=400, help="in-process calls per figure")
+    parser.add_argument("--views-per-session", type=float, default=5.0,
+                        help="requests per browsing session on average (1: every request a new session)")
     args = parser.parse_args()
     os.chdir(ROOT)
     workdir = Path(tempfile.mkdtemp(prefix="marketrec-serving-bench-"))
@@ -241,8 +249,10 @@ def main() -> None:
     try:
         with create_app(settings).app_context():
             ids = seed_marketplace(args, rng, visitor_ids)
-            mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=1)
-            reference = in_process(mix, args.calls)
+            mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=1,
+                                            views_per_session=args.views_per_session)
+            cold = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=2)
+            reference = in_process(mix, cold, args.calls)
         pids = {"client": os.getpid()}
         if "MONGODB_URI" not in os.environ:  # started here, first
             pids["database"] = procs[0].pid
