@@ -5,7 +5,7 @@ consistent dataset even while a new dump is being ingested.
 """
 from __future__ import annotations
 
-from app.storage.marketplace import DUMP_COLLECTIONS, MarketUser, Service
+from app.storage.marketplace import DUMP_COLLECTIONS, MarketUser, Service, count_items
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id, get_snapshot
 
 # Bookkeeping fields left out of what readers get.
@@ -34,11 +34,8 @@ def user_by_aai_uid(aai_uid: str) -> int | None:
 
 
 def counts(snapshot_id: str) -> dict:
-    """Documents stored per dump key for a snapshot, counted in the database."""
-    return {
-        key: document._get_collection().count_documents({"snapshot_id": snapshot_id})
-        for key, document in DUMP_COLLECTIONS.items()
-    }
+    """Items stored per dump key for a snapshot, counted in the database."""
+    return {key: count_items(key, snapshot_id) for key in DUMP_COLLECTIONS}
 
 
 def snapshot_summary(snapshot: DatasetSnapshot, active_id: str | None) -> dict:

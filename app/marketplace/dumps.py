@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import logging
+import time
 
 from flask import current_app
 from gridfs import GridFSBucket
@@ -35,6 +36,7 @@ from app.storage.marketplace import (
     collection_of,
     delete_snapshot_documents,
     document_batches,
+    drop_retired_indexes,
 )
 from app.storage.snapshots import (
     ActiveSnapshot,
@@ -220,7 +222,8 @@ def _referenced_ids(value) -> list | tuple:
 def ingest_snapshot(snapshot_id: str, progress=_noop) -> dict:
     """Write a stored dump's documents into its snapshot, then make it active unless
     a dump received later wins. Safe to re-run at any point: a re-run deletes the
-    documents an interrupted run left before writing them again."""
+    documents an interrupted run left before writing them again. When it wrote the
+    documents, the outcome has the seconds each step took ("seconds")."""
     get_snapshot(snapshot_id)
     if active_snapshot_id() == snapshot_id:
         return _outcome(snapshot_id, "unchanged")
@@ -246,9 +249,10 @@ def _ingest_holding_lease(snapshot_id: str, lease: WriterLease, progress) -> dic
         return _outcome(snapshot_id, "unchanged")
     if _superseded(snapshot_id):
         return _outcome(snapshot_id, "superseded")
+    seconds = {}
     if not snapshot.complete:
         try:
-            finished = _write_documents(snapshot, lease, progress)
+            finished = _write_documents(snapshot, lease, progress, seconds)
         except LeaseLost:
             raise
         except Exception as exc:
@@ -258,33 +262,58 @@ def _ingest_holding_lease(snapshot_id: str, lease: WriterLease, progress) -> dic
             raise
         if not finished:
             return _outcome(snapshot_id, "superseded")
-    return _switch(snapshot_id, progress)
+    outcome = _switch(snapshot_id, progress)
+    if seconds:
+        outcome["seconds"] = seconds
+    return outcome
 
 
-def _write_documents(snapshot: DatasetSnapshot, lease: WriterLease, progress) -> bool:
-    """All documents of the snapshot, in bulk; False if a later dump made them moot."""
+def _write_documents(snapshot: DatasetSnapshot, lease: WriterLease, progress, seconds: dict) -> bool:
+    """All documents of the snapshot, in bulk; False if a later dump made them moot.
+    `seconds` gets the time each step took: loading, checking references, deleting,
+    writing each dump key (building its documents and inserting them), and
+    bookkeeping (status, progress, lease)."""
+    mark = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        seconds[step] = seconds.get(step, 0.0) + now - mark
+        mark = now
+
     DatasetSnapshot.objects(id=snapshot.id).update_one(
         set__status="ingesting", set__has_documents=True, unset__ingested_at=True, unset__error=True
     )
     progress("loading", 1)
+    lap("bookkeeping")
     dump = raw_dump(snapshot.id)
+    lap("loading")
     progress("checking references", 5)
     problems = find_problems(dump)
+    lap("checking references")
     if snapshot.has_documents:  # (as read before this run claimed it)
         progress("deleting an interrupted run's documents", 8)
         delete_snapshot_documents(snapshot.id, go_on=lease.renew)
+        lap("deleting")
+    drop_retired_indexes()
+    lap("bookkeeping")
     total, written = sum(len(dump[key]) for key in DUMP_KEYS), 0
-    for key, batch in document_batches(dump, snapshot.id):
+    for key, batch, items in document_batches(dump, snapshot.id):
         collection_of(key).insert_many(batch, ordered=False)
-        written += len(batch)
+        lap(key)
+        written += items
         progress(f"writing {key}", 10 + 80 * written / max(total, 1), written=written, total=total)
         lease.renew()
         if _superseded(snapshot.id):
             return False
+        lap("bookkeeping")
     counts = {key: len(dump[key]) for key in DUMP_KEYS}
     DatasetSnapshot.objects(id=snapshot.id).update_one(
         set__status="ready", set__counts=counts, set__problems=problems, set__ingested_at=utcnow()
     )
+    lap("bookkeeping")
+    seconds.update({step: round(value, 2) for step, value in seconds.items()})
+    log.info("dump written", extra={"snapshot_id": snapshot.id, "seconds": seconds})
     if problems:
         log.warning("dump has dangling references", extra={"snapshot_id": snapshot.id, "problems": list(problems)})
     return True

@@ -3,32 +3,48 @@
 `marketplace_id` is the integer id in the marketplace's database; it is unique
 only within a snapshot. Ingestion writes these collections in bulk with pymongo;
 the classes declare the fields and indexes and serve reads.
+
+Every index costs each insert its share (SecantusDB: ~17k documents/s without a
+secondary index, ~6k/s with one, ~4k/s with two), so the two big collections
+carry fewer: a user's `_id` is "<snapshot_id>:<marketplace_id>", which keeps ids
+unique per snapshot without a second unique index, and projects are stored in
+groups of PROJECTS_PER_DOCUMENT, which nothing reads one by one.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from mongoengine import BooleanField, Document, IntField, ListField, StringField
+from mongoengine import (
+    BooleanField,
+    DictField,
+    Document,
+    IntField,
+    ListField,
+    StringField,
+)
 
 RECOMMENDABLE_STATUSES = ("published", "unverified")
-WRITE_BATCH = 5000  # documents per insert_many / ids per ranged delete
+WRITE_BATCH = 5000  # dump items per insert_many / key values per ranged delete
+PROJECTS_PER_DOCUMENT = 1000  # ~70 KB of BSON per group: far below the 16 MB limit
+
+
+_UNIQUE_PER_SNAPSHOT = {"fields": ["snapshot_id", "marketplace_id"], "unique": True}
 
 
 class MarketplaceDocument(Document):
     snapshot_id = StringField(required=True)
     marketplace_id = IntField(required=True)
 
-    meta = {
-        "abstract": True,
-        "indexes": [{"fields": ["snapshot_id", "marketplace_id"], "unique": True}],
-    }
+    # Indexes are declared per class: an abstract class's indexes are merged into
+    # every subclass's, and users must not have this one.
+    meta = {"abstract": True}
 
 
 class NamedDocument(MarketplaceDocument):
     name = StringField()
     description = StringField()
 
-    meta = {"abstract": True}
+    meta = {"abstract": True, "indexes": [_UNIQUE_PER_SNAPSHOT]}
 
 
 class Service(MarketplaceDocument):
@@ -56,25 +72,32 @@ class Service(MarketplaceDocument):
     life_cycle_statuses = ListField(IntField())
     research_steps = ListField(IntField())
 
-    meta = {"collection": "services", "indexes": [("snapshot_id", "recommendable")]}
+    meta = {"collection": "services", "indexes": [_UNIQUE_PER_SNAPSHOT, ("snapshot_id", "recommendable")]}
 
 
 class MarketUser(MarketplaceDocument):
+    # "<snapshot_id>:<marketplace_id>" (user_key): unique per snapshot through the
+    # _id index, so users need no (snapshot_id, marketplace_id) index of their own.
+    id = StringField(primary_key=True)
     aai_uid = StringField()
     scientific_domains = ListField(IntField())
     categories = ListField(IntField())
     accessed_services = ListField(IntField())  # in the order the user took them
 
+    # Reads by snapshot (all its users) use this index's prefix; deletions go by
+    # ranges of aai_uid within a snapshot.
     meta = {"collection": "users", "indexes": [("snapshot_id", "aai_uid")]}
 
 
-class Project(MarketplaceDocument):
-    user_id = IntField()
-    services = ListField(IntField())
+class ProjectGroup(MarketplaceDocument):
+    """Up to PROJECTS_PER_DOCUMENT consecutive projects of a dump in one document:
+    nothing reads a project by itself, and one document per project made projects
+    the slowest part of an ingestion. `marketplace_id` is the first project's id,
+    which keeps groups unique per snapshot and deletable by ranges like the rest."""
 
-    # No index on user_id: projects are read whole per snapshot (the unique index's
-    # prefix), and each extra index slows ingestion by about a third on SecantusDB.
-    meta = {"collection": "projects"}
+    projects = ListField(DictField())  # {"marketplace_id", "user_id", "services"} each, in dump order
+
+    meta = {"collection": "projects", "indexes": [_UNIQUE_PER_SNAPSHOT]}
 
 
 class Category(NamedDocument):
@@ -123,7 +146,7 @@ class ResearchStep(NamedDocument):
 DUMP_COLLECTIONS = {
     "services": Service,
     "users": MarketUser,
-    "projects": Project,
+    "projects": ProjectGroup,
     "categories": Category,
     "scientific_domains": ScientificDomain,
     "platforms": Platform,
@@ -150,25 +173,56 @@ def _item_fields(cls: type[MarketplaceDocument]) -> tuple[tuple[str, object], ..
 
 
 _ITEM_FIELDS = {key: _item_fields(cls) for key, cls in DUMP_COLLECTIONS.items()}
+_ITEM_FIELDS["projects"] = (("user_id", None), ("services", []))  # of each project in a group
+
+
+def user_key(snapshot_id: str, marketplace_id: int) -> str:
+    """The `_id` of a user document (snapshot ids never contain ":")."""
+    return f"{snapshot_id}:{marketplace_id}"
 
 
 def to_document(key: str, item: dict, snapshot_id: str) -> dict:
     """The stored form of one dump item: its declared fields only (extra keys are
-    dropped), keyed by snapshot and marketplace id."""
+    dropped), keyed by snapshot and marketplace id. A project's form is an entry
+    of its group (see project_group)."""
     document = {"snapshot_id": snapshot_id, "marketplace_id": item["id"]}
     for name, missing in _ITEM_FIELDS[key]:
         document[name] = item.get(name, missing)
     if key == "services":
         document["recommendable"] = document["status"] in RECOMMENDABLE_STATUSES
+    elif key == "users":
+        document["_id"] = user_key(snapshot_id, item["id"])
     return document
 
 
-def document_batches(dump: dict, snapshot_id: str, size: int = WRITE_BATCH) -> Iterator[tuple[str, list[dict]]]:
-    """(dump key, documents) in batches for insert_many, collection by collection."""
+def project_group(projects: list[dict], snapshot_id: str) -> dict:
+    """The stored form of consecutive projects of a dump: one document."""
+    entries = []
+    for item in projects:
+        entry = {"marketplace_id": item["id"]}
+        for name, missing in _ITEM_FIELDS["projects"]:
+            entry[name] = item.get(name, missing)
+        entries.append(entry)
+    return {"snapshot_id": snapshot_id, "marketplace_id": projects[0]["id"], "projects": entries}
+
+
+def document_batches(dump: dict, snapshot_id: str, size: int = WRITE_BATCH
+                     ) -> Iterator[tuple[str, list[dict], int]]:
+    """(dump key, documents, dump items they hold) in batches of about `size` items
+    for insert_many, collection by collection."""
     for key in DUMP_COLLECTIONS:
         items = dump[key]
+        if key == "projects":
+            per_batch = max(1, size // PROJECTS_PER_DOCUMENT) * PROJECTS_PER_DOCUMENT
+            for start in range(0, len(items), per_batch):
+                chunk = items[start:start + per_batch]
+                groups = [project_group(chunk[first:first + PROJECTS_PER_DOCUMENT], snapshot_id)
+                          for first in range(0, len(chunk), PROJECTS_PER_DOCUMENT)]
+                yield key, groups, len(chunk)
+            continue
         for start in range(0, len(items), size):
-            yield key, [to_document(key, item, snapshot_id) for item in items[start:start + size]]
+            batch = [to_document(key, item, snapshot_id) for item in items[start:start + size]]
+            yield key, batch, len(batch)
 
 
 def collection_of(key: str):
@@ -176,18 +230,54 @@ def collection_of(key: str):
     return DUMP_COLLECTIONS[key]._get_collection()
 
 
+def count_items(key: str, snapshot_id: str) -> int:
+    """Dump items stored for a snapshot under a dump key (projects: inside their groups;
+    a project stored alone, as earlier versions did, counts as one)."""
+    collection = collection_of(key)
+    if key != "projects":
+        return collection.count_documents({"snapshot_id": snapshot_id})
+    total = collection.aggregate([
+        {"$match": {"snapshot_id": snapshot_id}},
+        {"$group": {"_id": None, "items": {"$sum": {"$size": {"$ifNull": ["$projects", [None]]}}}}},
+    ])
+    return next(iter(total), {"items": 0})["items"]
+
+
+# The indexed field (after snapshot_id) whose ranges delete a snapshot's documents,
+# and the type of its values.
+_RANGE_FIELD = {key: ("aai_uid", str) if key == "users" else ("marketplace_id", int) for key in DUMP_COLLECTIONS}
+
+# Indexes earlier versions declared and these classes no longer do: each one only
+# slows every insert.
+RETIRED_INDEXES = {"users": "snapshot_id_1_marketplace_id_1"}
+
+
+def drop_retired_indexes() -> None:
+    """Drop the retired indexes a database created by an earlier version still has.
+    Called by the writer-lease holder before it writes."""
+    for key, name in RETIRED_INDEXES.items():
+        collection = collection_of(key)
+        if name in collection.index_information():
+            collection.drop_index(name)
+
+
 def delete_snapshot_documents(snapshot_id: str, go_on: Callable[[], bool] = lambda: True,
                               size: int = WRITE_BATCH) -> bool:
-    """Delete every document of a snapshot, one range of ids at a time (a large
-    `$in` or one huge delete would hold the database for long). After each range
-    `go_on()` may stop it: returns False then, True when all are gone."""
+    """Delete every document of a snapshot, one range of an indexed field at a time
+    (a large `$in` or one huge delete would hold the database for long; SecantusDB
+    answers an `$in` of ids, or a range of `_id`, by scanning the collection). After
+    each range `go_on()` may stop it: returns False then, True when all are gone."""
     for key in DUMP_COLLECTIONS:
         collection = collection_of(key)
-        cursor = collection.find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "_id": 0})
-        ids = sorted(document["marketplace_id"] for document in cursor)
-        for start in range(0, len(ids), size):
-            first, last = ids[start], ids[min(start + size, len(ids)) - 1]
-            collection.delete_many({"snapshot_id": snapshot_id, "marketplace_id": {"$gte": first, "$lte": last}})
+        field, kind = _RANGE_FIELD[key]
+        cursor = collection.find({"snapshot_id": snapshot_id}, {field: 1, "_id": 0})
+        values = sorted({value for document in cursor
+                         if isinstance(value := document.get(field), kind) and not isinstance(value, bool)})
+        for start in range(0, len(values), size):
+            first, last = values[start], values[min(start + size, len(values)) - 1]
+            collection.delete_many({"snapshot_id": snapshot_id, field: {"$gte": first, "$lte": last}})
             if not go_on():
                 return False
+        # Whatever has no such value (a user without aai_uid) is left: a few at most.
+        collection.delete_many({"snapshot_id": snapshot_id})
     return True

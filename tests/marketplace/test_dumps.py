@@ -114,6 +114,14 @@ def test_reads_see_the_old_snapshot_until_the_switch(ctx):
     )
 
 
+def test_an_ingestion_reports_the_seconds_of_its_steps(ctx):
+    snapshot = dumps.store_dump(make_dump(n_services=10, n_users=20, seed=1))
+    seconds = dumps.ingest_snapshot(snapshot.id)["seconds"]
+    assert {"loading", "checking references", "bookkeeping", *DUMP_COLLECTIONS} <= set(seconds)
+    assert all(value >= 0 for value in seconds.values())
+    assert "seconds" not in dumps.ingest_snapshot(snapshot.id)  # unchanged: nothing written
+
+
 def test_dangling_references_are_reported_not_fatal(ctx):
     dump = make_dump(n_services=10, n_users=20, seed=1)
     dump["services"][0]["categories"].append(9999)
