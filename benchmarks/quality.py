@@ -9,7 +9,10 @@ latest one is held out (users with one rating of 4+ are not tested). Every model
 is scored the same way: HR@10 and NDCG@10 among 100 sampled services the user
 never took, and over the full catalogue minus the user's training services.
 EASE's λ is chosen on a validation split of the training data (each user's
-latest training interaction), as NCF's epoch count is. `--holdout random` holds
+latest training interaction), as NCF's epoch count is. One NCF row per
+`--members` value: 1 is the default config; more averages that many members into
+one wider served network (app/training/ncf.py), and its training seconds count all
+of them. `--holdout random` holds
 out a random interaction per user instead (a diagnostic: it shows how much of the
 difficulty comes from predicting the latest one).
 
@@ -61,6 +64,7 @@ from app.training.baselines import (
 )
 from app.training.dataset import InteractionData, interaction_data_from_dump
 from app.training.evaluation import Split, leave_last_out, ranking_metrics
+from app.training.ncf import NCFConfig
 from app.training.ncf_pipeline import NCFTrainingConfig, train_ncf
 
 EASE_L2_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0)
@@ -73,10 +77,10 @@ def load(directory: Path) -> InteractionData:
     return interaction_data_from_dump(convert_movielens(fetch_movielens(directory)).dump)
 
 
-def fit_ncf_run(data: InteractionData, threads: int) -> tuple[dict, float, object]:
+def fit_ncf_run(data: InteractionData, threads: int, members: int = 1) -> tuple[dict, float, object]:
     """NCF's metrics, training seconds (both autoencoders and NCF) and the exported model."""
     torch.set_num_threads(threads)
-    result = train_ncf(data, NCFTrainingConfig(refit_on_all=False))
+    result = train_ncf(data, NCFTrainingConfig(ncf=NCFConfig(members=members), refit_on_all=False))
     reports = result.metrics["reports"]
     seconds = sum(reports[name]["seconds"] for name in ("user_autoencoder", "service_autoencoder", "ncf"))
     return result.metrics, seconds, result.model
@@ -136,6 +140,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_MOVIELENS_DIR)
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
     parser.add_argument("--compare-threads", action="store_true", help="also time NCF with the other of 1 and 2")
+    parser.add_argument("--members", type=int, nargs="+", default=[1, 5],
+                        help="one NCF row per value: models averaged into the served one")
     parser.add_argument("--holdout", choices=("latest", "random"), default="latest",
                         help="which interaction of each user is held out")
     args = parser.parse_args()
@@ -150,16 +156,20 @@ def main() -> None:
           f"{split.test_users.size} test users, each with their {args.holdout} interaction held out")
     print(f"threads: torch {args.threads}, BLAS {os.environ['OMP_NUM_THREADS']}; "
           f"load average before: {os.getloadavg()[0]:.2f}")
-    ncf_metrics, ncf_seconds, ncf_model = fit_ncf_run(data, args.threads)
-    rows = [("NCF", ncf_metrics, ncf_seconds), *baseline_rows(data, split)]
-    print_table(rows)
-    reports = ncf_metrics["reports"]
-    print(f"NCF: {reports['ncf']['epochs']} epochs (best {reports['ncf']['best_epoch']}), refitted "
-          f"{reports['ncf']['refitted']}; autoencoders {reports['user_autoencoder']['seconds']:.1f} s + "
-          f"{reports['service_autoencoder']['seconds']:.1f} s, NCF {reports['ncf']['seconds']:.1f} s; "
-          f"load average after: {os.getloadavg()[0]:.2f}")
-    median, p95 = serving_milliseconds(ncf_model, data)
-    print(f"NCF engine, one request over all {data.n_services} services: median {median:.2f} ms, p95 {p95:.2f} ms")
+    ncf_runs = {members: fit_ncf_run(data, args.threads, members) for members in args.members}
+    rows = [(f"NCF ×{members}" if members > 1 else "NCF", metrics, seconds)
+            for members, (metrics, seconds, _) in ncf_runs.items()]
+    print_table([*rows, *baseline_rows(data, split)])
+    for members, (metrics, _, model) in ncf_runs.items():
+        reports = metrics["reports"]
+        median, p95 = serving_milliseconds(model, data)
+        print(f"NCF ×{members}: {reports['ncf']['epochs']} epochs (best {reports['ncf']['best_epoch']}), refitted "
+              f"{reports['ncf']['refitted']} as {reports['ncf']['members']} merged member(s); "
+              f"autoencoders {reports['user_autoencoder']['seconds']:.1f} s + "
+              f"{reports['service_autoencoder']['seconds']:.1f} s, NCF {reports['ncf']['seconds']:.1f} s; "
+              f"one request over all {data.n_services} services: median {median:.2f} ms, p95 {p95:.2f} ms")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    ncf_seconds = ncf_runs[args.members[0]][1]
     if args.compare_threads:
         other = 2 if args.threads == 1 else 1
         _, seconds, _ = fit_ncf_run(data, other)

@@ -14,13 +14,20 @@ recommendable services the user never took. Each user's latest training
 interaction is held out; training stops when NDCG@10 among 100 sampled negatives
 on those stops improving, and the model is trained again on every interaction
 for the best epoch count (the held-out ones are each user's most recent taste).
+
+A positive's loss weight halves every `recency_half_life` interactions the user
+made after it: what a user took lately says more about what they take next.
+The final fit trains `members` models from different seeds and serves them as
+one network, block-diagonal, whose logit is the mean of theirs: averaging
+independently initialised models cancels much of the seed-to-seed variance of
+any one, at the price of a wider network to serve.
 """
 from __future__ import annotations
 
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,7 +61,12 @@ class NCFConfig:
     validation_negatives: int = 100
     patience: int = 4  # epochs without a better validation NDCG@10 before stopping
     refit: bool = True  # after early stopping, train again with the held-out pairs for the best epoch count
-    seed: int = 0
+    seed: int = 0  # member m of the final fit uses seed + m
+    recency_half_life: float = 30.0  # in later interactions of the same user; 0 weighs every positive 1
+    # Models averaged in the final fit (the validated run trains one). More than one raises HR@10 on
+    # MovieLens (benchmarks/quality.py) but the merged network is `members` times wider, and its
+    # hidden layers cost members² times as much to serve: 1 keeps serving within its budget.
+    members: int = 1
 
 
 @dataclass
@@ -69,6 +81,7 @@ class NCFReport:
     validation_users: int
     refitted: bool  # the returned model was trained again on every pair for best_epoch epochs
     seconds: float
+    members: int = 1  # models averaged in the returned one
 
 
 class NCF(nn.Module):
@@ -111,29 +124,30 @@ def fit_ncf(users: np.ndarray, items: np.ndarray, order: np.ndarray, user_conten
     Without `epochs`: hold out each user's latest pair, stop early on it, then (with
     `config.refit`) train afresh on every pair for the best number of epochs, so the
     users' most recent interests are not left out. With `epochs`: train on every pair
-    for exactly that many epochs, e.g. the best count of an earlier, validated run."""
+    for exactly that many epochs, e.g. the best count of an earlier, validated run. Either
+    fit on every pair trains `config.members` models, returned merged into one."""
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     n_items = item_content.shape[0]
-    every_pair = _Examples.of(users, items, recommendable, config.negatives_per_positive)
+    every_pair = _Examples.of(users, items, order, recommendable, config)
     if epochs is not None:
-        model, run = _train(users, items, user_content, item_content, every_pair, config, epochs, None, progress, rng)
+        model, run = _train_members(user_content, item_content, every_pair, config, epochs, progress, "ncf", rng)
         return model, NCFReport(run.epochs, run.epochs, run.train_loss, None, None, 0, False,
-                                time.perf_counter() - started)
+                                time.perf_counter() - started, config.members)
     split = leave_last_out(users, items, order)
     taken = sp.csr_matrix((np.ones(len(users)), (users, items)), shape=(user_content.shape[0] + 1, n_items))
     validation = _Validation(split.test_users, split.test_items, *sample_negatives(
         rng, recommendable, taken.tocsr(), split.test_users, config.validation_negatives))
     # The held-out pairs may be drawn as training negatives, as the test pairs of an evaluation may.
-    training_pairs = _Examples.of(split.train_users, split.train_items, recommendable, config.negatives_per_positive)
-    model, run = _train(split.train_users, split.train_items, user_content, item_content, training_pairs, config,
-                        config.epochs, validation, progress, rng)
-    if config.refit and validation.users.size:
-        model, _ = _train(users, items, user_content, item_content, every_pair, config, run.best_epoch, None,
-                          renamed(progress, "ncf_refit"), rng)
+    training_pairs = _Examples.of(split.train_users, split.train_items, split.train_order, recommendable, config)
+    model, run = _train(user_content, item_content, training_pairs, config, config.epochs, validation, progress, rng)
+    refitted = bool(config.refit and validation.users.size)
+    if refitted:
+        model, _ = _train_members(user_content, item_content, every_pair, config, run.best_epoch, progress,
+                                  "ncf_refit", rng)
     return model, NCFReport(run.epochs, run.best_epoch, run.train_loss, run.best_hr, run.best_ndcg,
-                            int(validation.users.size), bool(config.refit and validation.users.size),
-                            time.perf_counter() - started)
+                            int(validation.users.size), refitted, time.perf_counter() - started,
+                            config.members if refitted else 1)
 
 
 @dataclass
@@ -145,17 +159,65 @@ class _Run:
     best_ndcg: float | None = None
 
 
-def _train(users, items, user_content, item_content, examples: _Examples, config: NCFConfig, epochs: int,
+def _train_members(user_content, item_content, examples: _Examples, config: NCFConfig, epochs: int,
+                   progress: Progress | None, step: str, rng) -> tuple[NCF, _Run]:
+    """`config.members` fresh models, each trained for `epochs`, merged; the first one's run.
+    Their progress is reported as `step`, `step`_2, ..."""
+    models, runs = [], []
+    for member in range(config.members):
+        model, run = _train(user_content, item_content, examples, replace(config, seed=config.seed + member),
+                            epochs, None, renamed(progress, step if member == 0 else f"{step}_{member + 1}"), rng)
+        models.append(model)
+        runs.append(run)
+    return merged(models), runs[0]
+
+
+def merged(models: list[NCF]) -> NCF:
+    """One NCF whose logit is the mean of the models' logits: their id factors side by side, their MLP
+    towers as one block-diagonal tower (sharing the content inputs), their heads averaged."""
+    if len(models) == 1:
+        return models[0]
+    first, k = models[0], len(models)
+    config = first.config
+    wide = NCF(first.user_content.numpy(), first.item_content.numpy(),
+               replace(config, gmf_dim=k * config.gmf_dim, mlp_embedding_dim=k * config.mlp_embedding_dim,
+                       mlp_layers=tuple(k * size for size in config.mlp_layers), members=1))
+    g, d = config.gmf_dim, config.mlp_embedding_dim
+    with torch.no_grad():
+        for name in ("user_gmf", "item_gmf", "user_mlp", "item_mlp"):
+            getattr(wide, name).weight.copy_(torch.cat([getattr(m, name).weight for m in models], dim=1))
+        layers = [[layer for layer in m.mlp if isinstance(layer, nn.Linear)] for m in models]
+        wide_layers = [layer for layer in wide.mlp if isinstance(layer, nn.Linear)]
+        for depth, wide_layer in enumerate(wide_layers):
+            wide_layer.weight.zero_()
+            wide_layer.bias.copy_(torch.cat([member[depth].bias for member in layers]))
+            for m, member in enumerate(layers):
+                weight = member[depth].weight  # (out, in)
+                rows = slice(m * weight.shape[0], (m + 1) * weight.shape[0])
+                if depth > 0:
+                    wide_layer.weight[rows, m * weight.shape[1]:(m + 1) * weight.shape[1]] = weight
+                    continue
+                # The first layer's inputs: user id embeddings, item id embeddings, then the shared content.
+                wide_layer.weight[rows, m * d:(m + 1) * d] = weight[:, :d]
+                wide_layer.weight[rows, k * d + m * d:k * d + (m + 1) * d] = weight[:, d:2 * d]
+                wide_layer.weight[rows, 2 * k * d:] = weight[:, 2 * d:]
+        last = config.mlp_layers[-1]
+        heads = [m.head.weight[0] for m in models]  # each (g + last,): GMF part, then MLP part
+        wide.head.weight[0] = torch.cat([h[:g] for h in heads] + [h[g:g + last] for h in heads]) / k
+        wide.head.bias.copy_(torch.stack([m.head.bias for m in models]).mean(dim=0))
+    return wide.eval()
+
+
+def _train(user_content, item_content, examples: _Examples, config: NCFConfig, epochs: int,
            validation: _Validation | None, progress: Progress | None, rng) -> tuple[NCF, _Run]:
     """A fresh model trained for up to `epochs`; with `validation`, stopped early at its best epoch."""
     torch.manual_seed(config.seed)
     model = NCF(user_content, item_content, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
     run, best_state = _Run(0, 0, float("nan")), None
     for epoch in range(1, epochs + 1):
         model.train()
-        train_loss = _train_epoch(model, optimizer, loss_fn, *examples.draw(rng, users, items), rng)
+        train_loss = _train_epoch(model, optimizer, *examples.draw(rng), rng)
         run.epochs, run.train_loss = epoch, train_loss
         hr, ndcg = validation.evaluate(model) if validation is not None else (None, None)
         if progress:
@@ -198,30 +260,63 @@ def epoch_examples(rng: np.random.Generator, users: np.ndarray, items: np.ndarra
     return all_users, all_items, labels
 
 
+def later_interactions(users: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(n,) for each interaction, how many of the same user's come after it (ties by input position)."""
+    users = np.asarray(users, np.int64)
+    by_time = np.lexsort((np.arange(users.size), order, users))  # user, then time
+    sorted_users = users[by_time]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]]) if users.size else np.zeros(0, int)
+    counts = np.diff(np.r_[starts, users.size])
+    position = np.arange(users.size) - np.repeat(starts, counts)  # within the user, oldest first
+    later = np.empty(users.size, np.int64)
+    later[by_time] = np.repeat(counts, counts) - 1 - position
+    return later
+
+
+def recency_weights(users: np.ndarray, order: np.ndarray, half_life: float) -> np.ndarray:
+    """(n,) float32 loss weights: 1 for each user's latest interaction, halving every `half_life`
+    interactions back; all 1 when `half_life` is 0."""
+    if not half_life:
+        return np.ones(len(users), np.float32)
+    return (0.5 ** (later_interactions(users, order) / half_life)).astype(np.float32)
+
+
 @dataclass
 class _Examples:
-    """What `epoch_examples` needs besides the positives."""
+    """The positives of a fit, their loss weights, and what `epoch_examples` needs to add negatives."""
 
+    users: np.ndarray  # (p,)
+    items: np.ndarray  # (p,)
+    weights: np.ndarray  # (p,) float32
     pool: np.ndarray
     taken_keys: np.ndarray
     n_items: int
     per_positive: int
 
     @classmethod
-    def of(cls, users: np.ndarray, items: np.ndarray, recommendable: np.ndarray, per_positive: int) -> _Examples:
-        """Negatives for these positive pairs: recommendable items, never one of the pairs."""
+    def of(cls, users: np.ndarray, items: np.ndarray, order: np.ndarray, recommendable: np.ndarray,
+           config: NCFConfig) -> _Examples:
+        """These positive pairs; negatives are recommendable items, never one of the pairs."""
         n_items = recommendable.size
         taken_keys = np.unique(np.asarray(users, np.int64) * n_items + items)  # sorted
-        return cls(np.flatnonzero(recommendable), taken_keys, n_items, per_positive)
+        return cls(np.asarray(users, np.int64), np.asarray(items, np.int64),
+                   recency_weights(users, order, config.recency_half_life), np.flatnonzero(recommendable),
+                   taken_keys, n_items, config.negatives_per_positive)
 
-    def draw(self, rng, users, items):
-        return epoch_examples(rng, users, items, self.pool, self.taken_keys, self.n_items, self.per_positive)
+    def draw(self, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One epoch's users, items, labels and loss weights; every negative weighs 1."""
+        users, items, labels = epoch_examples(rng, self.users, self.items, self.pool, self.taken_keys,
+                                              self.n_items, self.per_positive)
+        weights = np.r_[self.weights, np.ones(labels.size - self.weights.size, np.float32)]
+        return users, items, labels, weights
 
 
-def _train_epoch(model: NCF, optimizer, loss_fn, users, items, labels, rng) -> float:
-    """One pass in random order; each example's ids are hidden with probability `id_dropout`. Mean loss."""
+def _train_epoch(model: NCF, optimizer, users, items, labels, weights, rng) -> float:
+    """One pass in random order; each example's ids are hidden with probability `id_dropout`.
+    Mean weighted loss."""
     order = torch.as_tensor(rng.permutation(users.size))
-    users, items, labels = torch.as_tensor(users), torch.as_tensor(items), torch.as_tensor(labels)
+    users, items = torch.as_tensor(users), torch.as_tensor(items)
+    labels, weights = torch.as_tensor(labels), torch.as_tensor(weights)
     total = 0.0
     for batch in order.split(model.config.batch_size):
         u, i = users[batch], items[batch]  # (b,) each
@@ -230,7 +325,9 @@ def _train_epoch(model: NCF, optimizer, loss_fn, users, items, labels, rng) -> f
         if hide > 0:
             u = torch.where(torch.rand(u.shape) < hide, model.n_users, u)
             i = torch.where(torch.rand(i.shape) < hide, model.n_items, i)
-        loss = loss_fn(model(u, i, content_u, content_i), labels[batch])
+        losses = nn.functional.binary_cross_entropy_with_logits(model(u, i, content_u, content_i), labels[batch],
+                                                                reduction="none")  # (b,)
+        loss = (losses * weights[batch]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,15 +1,25 @@
-"""NCF training: it finds a planted preference, samples only allowed negatives, stops early."""
+"""NCF training: it finds a planted preference, samples only allowed negatives, stops early,
+weighs recent positives more and serves its members as one network."""
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from app.training.baselines import RandomBaseline
 from app.training.dataset import interaction_data_from_dump
 from app.training.evaluation import leave_last_out, ranking_metrics
-from app.training.ncf import NCFConfig, epoch_examples, fit_ncf
+from app.training.ncf import (
+    NCF,
+    NCFConfig,
+    epoch_examples,
+    fit_ncf,
+    later_interactions,
+    merged,
+    recency_weights,
+)
 from app.training.ncf_pipeline import train_ncf
 from tests.training.planted import DRAFTS, planted_dump, small_config
 
@@ -94,3 +104,45 @@ def test_the_run_gives_json_able_config_and_metrics(refit):
     assert set(json.loads(json.dumps(result.metrics))) >= {"hr@3_sampled", "ndcg@3_full", "reports"}
     assert (result.metrics["reports"]["ncf_serving"] is not None) == refit
     assert result.model.user_ids.tolist() == list(range(1, 61))
+    # The served arrays hold every member side by side.
+    assert result.model.service_gmf.shape[1] == result.config["ncf"]["members"] * result.config["ncf"]["gmf_dim"]
+
+
+def test_recency_weights_halve_every_half_life_interactions_back():
+    users = np.array([1, 0, 1, 1, 0])
+    order = np.array([2.0, 0.0, 0.0, 1.0, 1.0])
+    assert later_interactions(users, order).tolist() == [0, 1, 2, 1, 0]
+    assert recency_weights(users, order, half_life=1.0).tolist() == [1.0, 0.5, 0.25, 0.5, 1.0]
+    assert recency_weights(users, order, half_life=0.0).tolist() == [1.0] * 5
+
+
+def test_merged_members_score_the_mean_of_their_logits():
+    rng = np.random.default_rng(0)
+    user_content, item_content = rng.normal(size=(7, 3)), rng.normal(size=(9, 5))
+    config = NCFConfig(gmf_dim=4, mlp_embedding_dim=3, mlp_layers=(6, 5))
+    members = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        member = NCF(user_content, item_content, config)
+        for parameter in member.parameters():  # far from the initial near-zero values
+            torch.nn.init.normal_(parameter, std=0.5)
+        members.append(member.eval())
+    wide = merged(members)
+    users, items = torch.tensor([0, 1, 2, 7, 7]), torch.tensor([0, 3, 9, 8, 9])  # row 7 / 9: no id
+    content_u = torch.as_tensor(user_content, dtype=torch.float32)[torch.tensor([0, 1, 2, 6, 0])]
+    content_i = torch.as_tensor(item_content, dtype=torch.float32)[torch.tensor([0, 3, 1, 8, 2])]
+    with torch.no_grad():
+        mean = sum(member(users, items, content_u, content_i) for member in members) / 3
+        assert torch.allclose(wide(users, items, content_u, content_i), mean, atol=1e-5)
+    assert wide.user_gmf.weight.shape == (8, 12) and wide.config.mlp_layers == (18, 15)
+
+
+def test_the_final_fit_trains_each_member_and_serves_them_merged():
+    calls = []
+    config = replace(small_config(epochs=3).ncf, patience=10, members=2)
+    model, report = fit_ncf(DATA.user_rows, DATA.service_rows, DATA.order, _content(4, DATA.n_users),
+                            _content(4, DATA.n_services), DATA.recommendable, config,
+                            progress=lambda step, percent, **details: calls.append((step, details["epoch"])))
+    assert [step for step, _ in calls].count("ncf_refit") == report.best_epoch
+    assert [step for step, _ in calls].count("ncf_refit_2") == report.best_epoch
+    assert report.members == 2 and model.config.gmf_dim == 2 * config.gmf_dim
