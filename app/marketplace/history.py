@@ -16,16 +16,17 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import islice
 from typing import NamedTuple
 
 from pymongo import ASCENDING, DESCENDING
 
-from app.marketplace.journeys import journey_service
+from app.marketplace.journeys import journey_service, journey_services
 from app.storage.interactions import Event, UserAction
 
 # Actions that can be about a service (served by the user/visitor + timestamp indexes).
 ABOUT_A_SERVICE = {"$or": [{"service_id": {"$exists": True}}, {"action.order": True}]}
-ACTION_FIELDS = {"service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
+ACTION_FIELDS = {"service_id": 1, "order_service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
                  "user_id": 1, "unique_id": 1}
 EVENT_FIELDS = {"service_id": 1, "type": 1, "value": 1, "timestamp": 1, "user_id": 1, "unique_id": 1}
 
@@ -37,7 +38,7 @@ class Interaction(NamedTuple):
 
 
 class OrderServices:
-    """Services of orders without a root, looked up once per visit."""
+    """Services of orders without a root, looked up once per visit (many at once with `prefetch`)."""
 
     def __init__(self):
         self._known: dict[str | None, int | None] = {}
@@ -47,12 +48,22 @@ class OrderServices:
             self._known[visit_id] = journey_service(visit_id)
         return self._known[visit_id]
 
+    def prefetch(self, docs: list[dict]) -> None:
+        """Resolve the root-less orders among these action documents in a few batched queries."""
+        wanted = {doc["source"].get("visit_id") for doc in docs if doc.get("action", {}).get("order")
+                  and doc.get("service_id") is None and doc.get("order_service_id") is None}
+        wanted -= self._known.keys()
+        if wanted:
+            self._known.update(journey_services(wanted))
+
 
 def action_interaction(doc: dict, order_services: OrderServices) -> dict | None:
     is_order = doc.get("action", {}).get("order", False)
     service_id = doc.get("service_id")
     if service_id is None and is_order:
-        service_id = order_services(doc["source"].get("visit_id"))
+        service_id = doc.get("order_service_id")  # resolved when it was stored
+        if service_id is None:
+            service_id = order_services(doc["source"].get("visit_id"))
     if service_id is None:
         return None
     return {"id": doc["_id"], "origin": "user_action", "user_id": doc.get("user_id"),
@@ -74,8 +85,15 @@ def _interactions(query: dict, direction: int, limit: int = 0) -> tuple[Iterable
     events = Event._get_collection().find(query, EVENT_FIELDS)
     actions = actions.sort(sort).limit(limit).batch_size(5000)
     events = events.sort(sort).limit(limit).batch_size(5000)
-    from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
-    return from_actions, map(event_interaction, events)
+    return _resolved(actions, order_services), map(event_interaction, events)
+
+
+def _resolved(actions: Iterable[dict], order_services: OrderServices, chunk: int = 5000) -> Iterator[dict]:
+    """Interaction dicts of action documents, in order, resolving each chunk's orders together."""
+    actions = iter(actions)
+    while docs := list(islice(actions, chunk)):
+        order_services.prefetch(docs)
+        yield from (item for doc in docs if (item := action_interaction(doc, order_services)))
 
 
 def _latest(who: dict, limit: int) -> list[dict]:

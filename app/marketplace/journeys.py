@@ -21,7 +21,7 @@ IN_TIME_ORDER = [("timestamp", ASCENDING), ("_id", ASCENDING)]
 
 def public_action(doc: dict) -> dict:
     """A stored action as readers get it: `id` for `_id`, timestamps as UTC datetimes."""
-    action = {key: value for key, value in doc.items() if key not in ("_id", "received_at")}
+    action = {key: value for key, value in doc.items() if key not in ("_id", "received_at", "order_service_id")}
     action["id"] = doc["_id"]
     return action
 
@@ -64,6 +64,39 @@ def journey_tree(visit_id: str) -> dict:
             parents[doc["source"]["visit_id"]]["children"].append(child)
             frontier.append(child)
     return {"visit_id": visit_id, "branches": branches}
+
+
+LOOKUP_BATCH = 1000  # visits per $in query
+
+
+def journey_services(visit_ids) -> dict[str, int | None]:
+    """`journey_service` of many visits at once: one query per step back (per LOOKUP_BATCH
+    visits) for all of them, instead of one per step per visit. (SecantusDB answers an
+    `$in` by scanning the collection, so there it saves nothing; MongoDB uses the index.)"""
+    actions = UserAction._get_collection()
+    found: dict[str, int | None] = {}
+    walking = {visit: visit for visit in set(visit_ids) if visit}  # start → visit to look behind now
+    for _ in range(MAX_STEPS_BACK):
+        if not walking:
+            break
+        behind = sorted(set(walking.values()))
+        parents = {}
+        for start in range(0, len(behind), LOOKUP_BATCH):
+            query = {"target.visit_id": {"$in": behind[start:start + LOOKUP_BATCH]}}
+            for doc in actions.find(query, {"service_id": 1, "source.visit_id": 1, "target.visit_id": 1}):
+                parents.setdefault(doc["target"]["visit_id"], doc)
+        next_walking = {}
+        for start, visit in walking.items():
+            parent = parents.get(visit)
+            if parent is None or parent.get("service_id") is not None:
+                found[start] = None if parent is None else parent["service_id"]
+            elif parent["source"].get("visit_id"):
+                next_walking[start] = parent["source"]["visit_id"]
+            else:
+                found[start] = None
+        walking = next_walking
+    found.update(dict.fromkeys(walking))  # longer than MAX_STEPS_BACK, or a cycle
+    return found
 
 
 def journey_service(visit_id: str | None) -> int | None:

@@ -194,12 +194,12 @@ def note_written(items: Iterable[dict]) -> None:
 
 def action_items(docs: Iterable[dict]) -> list[dict]:
     """Stored user-action documents → interaction dicts for `note_written`: the ones about a service,
-    and orders without one (service_id None: their service comes from the journey, which a refill
-    from MongoDB resolves; resolving it here would cost a query per order on every import)."""
+    and orders whose journey could not give one when stored (service_id None: a refill from MongoDB
+    walks their journey again)."""
     never_asked = history.OrderServices()
     items = []
     for doc in docs:
-        if doc.get("service_id") is not None:
+        if doc.get("service_id") is not None or doc.get("order_service_id") is not None:
             items.append(history.action_interaction(doc, never_asked))
         elif doc.get("action", {}).get("order"):
             items.append({**doc, "id": doc["_id"], "service_id": None, "type": "order"})

@@ -77,6 +77,8 @@ class UserAction(Document):
     action = EmbeddedDocumentField(ActionDetails, required=True)
     # The service the action itself names (source.root.resource_id); see app/marketplace/history.py.
     service_id = IntField()
+    # An order without a service of its own: its journey's service, when known as it was stored.
+    order_service_id = IntField()
     received_at = DateTimeField(required=True)
 
     meta = {

@@ -80,3 +80,23 @@ def test_all_interactions_reads_everything_oldest_first_since_a_time(app, client
     assert [item["timestamp"] for item in recent] == [at(30), at(50), at(70)]
     assert all(item["timestamp"].tzinfo == timezone.utc or item["timestamp"].utcoffset() == timedelta(0)
                for item in everything)
+
+
+def test_an_order_stores_its_journeys_service_whether_the_journey_came_with_it_or_before(app, client, db):
+    with_it = make_journey(user_id=USER, service_id=1, start=at(0))
+    *earlier, later_order = make_journey(user_id=USER, service_id=2, start=at(10))
+    post_all(client, with_it + earlier, [])
+    post_all(client, [later_order], [])
+    orders = sorted(db["user_actions"].find({"action.order": True}), key=lambda doc: doc["timestamp"])
+    assert [doc["order_service_id"] for doc in orders] == [1, 2]
+    with app.app_context():
+        assert [(i.service_id, i.type) for i in user_history(USER) if i.type == "order"] == [(1, "order"), (2, "order")]
+
+
+def test_an_order_that_arrives_before_its_journey_is_resolved_when_read(app, client, db):
+    *journey, order = make_journey(user_id=USER, service_id=3, start=at(0))
+    post_all(client, [order], [])
+    assert "order_service_id" not in db["user_actions"].find_one({"action.order": True})
+    post_all(client, journey, [])
+    with app.app_context():
+        assert (3, "order") in [(i.service_id, i.type) for i in user_history(USER)]

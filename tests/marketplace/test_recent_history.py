@@ -82,17 +82,27 @@ def test_a_fill_that_raced_a_write_is_dropped(app, client, db):
         assert _recent(USER) == _from_database(USER) == [(3, "view", at(5).timestamp()), (4, "view", at(6).timestamp())]
 
 
-def test_an_order_without_a_root_drops_the_copy_and_the_refill_traces_its_journey(app, client, db):
+def test_an_order_resolved_as_it_is_stored_reaches_the_copy(app, client, db):
     *browsing, order = make_journey(user_id=USER, service_id=1, start=at(10))
     post_all(client, browsing, [])
     with app.app_context():
         _recent(USER)
-        assert _cached(f"user:{USER}")
     post_all(client, [order], [])
     with app.app_context():
-        assert not _cached(f"user:{USER}")
+        assert _cached(f"user:{USER}")
         assert _recent(USER) == _from_database(USER) == [
             (1, "click", at(10).timestamp()), (1, "order", (at(10) + timedelta(seconds=100)).timestamp())]
+
+
+def test_an_order_whose_journey_is_not_stored_drops_the_copy(app, client, db):
+    *browsing, order = make_journey(user_id=USER, service_id=1, start=at(10))
+    post_all(client, browsing[:1], [])
+    with app.app_context():
+        _recent(USER)
+    post_all(client, [order], [])  # its journey's middle is missing: no service for it yet
+    with app.app_context():
+        assert not _cached(f"user:{USER}")
+        assert _recent(USER) == _from_database(USER) == [(1, "click", at(10).timestamp())]
 
 
 def test_deleting_a_user_deletes_the_copies(app, client, db):
