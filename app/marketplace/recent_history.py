@@ -34,6 +34,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 
 from app.engines.interactions import seconds_since_epoch
+from app.errors import ServiceUnavailable
 from app.marketplace import history
 from app.storage import database
 
@@ -222,7 +223,10 @@ def forget(user_ids: Iterable[int] = (), unique_ids: Iterable[str] = ()) -> None
         pipeline.incr(counter)
         pipeline.expire(counter, _settings()[1])
         pipeline.delete(key)
-    pipeline.execute()  # a deletion must not leave a copy behind: let a Redis error fail the request
+    try:
+        pipeline.execute()
+    except RedisError as exc:  # a deletion must not leave a copy behind; deleting again is safe
+        raise ServiceUnavailable("the history cache is unavailable, retry later", {"history_cache": str(exc)}) from exc
 
 
 def forget_all() -> int:

@@ -61,6 +61,9 @@ def delete_user_data(user_id: int) -> dict:
     flush_served()  # this process's queued records of the user must be stored to be deleted
     identities = _identities_of(user_id)
     sessions = _sessions_of(user_id, identities)
+    # The Redis copies go before (an unavailable cache fails the request before anything is
+    # deleted) and again after (a request may have copied the data back in between).
+    recent_history.forget([user_id], sessions)
     deleted = dict.fromkeys(COLLECTIONS, 0)
     # No user_id, and no identity or the user's own (an unresolved identity of someone else stays).
     anonymous = {"unique_id": {"$in": sessions}, "user_id": None, "aai_uid": {"$in": [None, *identities]}}

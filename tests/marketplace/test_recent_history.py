@@ -145,3 +145,16 @@ def test_forget_all_drops_only_this_databases_copies(app, client, db, settings):
         assert recent_history.forget_all() >= 1
         assert not _cached(f"user:{USER}") and other.get("unrelated-key") == b"1"
         other.delete("unrelated-key")
+
+
+def test_a_deletion_the_cache_cannot_follow_is_a_503_and_a_retry_completes_it(settings, app, client, db):
+    post_all(client, [], [event("view", 3, 5)])
+    with app.app_context():
+        _recent(USER)
+    cut_off = create_app(settings | {"HISTORY_CACHE_REDIS_URL": "redis://127.0.0.1:1/0"}).test_client()
+    response = cut_off.delete(f"/users/{USER}")
+    assert response.status_code == 503 and "history_cache" in response.get_json()["errors"]
+    assert db["events"].count_documents({"user_id": USER}) == 1  # nothing deleted yet
+    assert client.delete(f"/users/{USER}").status_code == 200
+    with app.app_context():
+        assert not _cached(f"user:{USER}") and _recent(USER) == []
