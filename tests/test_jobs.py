@@ -48,3 +48,17 @@ def test_an_unreachable_broker_fails_the_job_and_says_so(app, settings, db):
     with broken.app_context():
         (job,) = Job.objects(name="marketrec.selfcheck")
         assert job.state == "FAILURE" and "not enqueued" in job.error
+
+
+def test_a_result_ahead_of_the_record_still_reports_when_the_job_ran(app, db):
+    """The worker stores the result before it updates the record: a status read in between
+    says SUCCESS with the result, its start from the record and its end from the backend."""
+    with app.app_context():
+        started = utcnow()
+        Job(id="racing-1", name="marketrec.selfcheck", state="STARTED", started_at=started).save()
+        app.extensions["celery"].backend.store_result("racing-1", {"database": "ok"}, "SUCCESS")
+        status = jobs.job_status("racing-1")
+        assert status["state"] == "SUCCESS" and status["result"] == {"database": "ok"}
+        assert status["started_at"] is not None and status["finished_at"] is not None
+        Job.objects(id="racing-1").update(state="SUCCESS", result={"database": "ok"}, finished_at=utcnow())
+        assert jobs.job_status("racing-1")["finished_at"] >= started
