@@ -1,7 +1,7 @@
 """Offline quality on MovieLens 100K: NCF against Popularity, EASE and Random, one table.
 
     .venv/bin/python benchmarks/quality.py [--data var/data/ml-100k] [--threads 1] [--compare-threads]
-                                           [--holdout latest|random]
+                                           [--members 1 5] [--distill 5] [--holdout latest|random]
 
 MovieLens goes through the marketplace converter (app/marketplace/movielens.py):
 ratings of 4 or 5 are the users' accessed services, in time order. Each user's
@@ -10,9 +10,12 @@ is scored the same way: HR@10 and NDCG@10 among 100 sampled services the user
 never took, and over the full catalogue minus the user's training services.
 EASE's λ is chosen on a validation split of the training data (each user's
 latest training interaction), as NCF's epoch count is. One NCF row per
-`--members` value: 1 is the default config; more averages that many members into
-one wider served network (app/training/ncf.py), and its training seconds count all
-of them. `--holdout random` holds
+`--members` value: that many members averaged into one wider served network
+(app/training/ncf.py; 1 is a single model), its training seconds counting all of
+them. One more row per `--distill` value: that many members distilled into one
+network of a member's size (`NCFConfig.distill`), served at a single model's cost;
+its seconds count the members and the distillation. Five distilled is the default
+config. `--holdout random` holds
 out a random interaction per user instead (a diagnostic: it shows how much of the
 difficulty comes from predicting the latest one).
 
@@ -77,10 +80,12 @@ def load(directory: Path) -> InteractionData:
     return interaction_data_from_dump(convert_movielens(fetch_movielens(directory)).dump)
 
 
-def fit_ncf_run(data: InteractionData, threads: int, members: int = 1) -> tuple[dict, float, object]:
+def fit_ncf_run(data: InteractionData, threads: int, members: int = 1,
+                distill: bool = False) -> tuple[dict, float, object]:
     """NCF's metrics, training seconds (both autoencoders and NCF) and the exported model."""
     torch.set_num_threads(threads)
-    result = train_ncf(data, NCFTrainingConfig(ncf=NCFConfig(members=members), refit_on_all=False))
+    config = NCFConfig(members=members, distill=distill)
+    result = train_ncf(data, NCFTrainingConfig(ncf=config, refit_on_all=False))
     reports = result.metrics["reports"]
     seconds = sum(reports[name]["seconds"] for name in ("user_autoencoder", "service_autoencoder", "ncf"))
     return result.metrics, seconds, result.model
@@ -142,6 +147,8 @@ def main() -> None:
     parser.add_argument("--compare-threads", action="store_true", help="also time NCF with the other of 1 and 2")
     parser.add_argument("--members", type=int, nargs="+", default=[1, 5],
                         help="one NCF row per value: models averaged into the served one")
+    parser.add_argument("--distill", type=int, nargs="*", default=[5],
+                        help="one NCF row per value: that many models distilled into one of the default size")
     parser.add_argument("--holdout", choices=("latest", "random"), default="latest",
                         help="which interaction of each user is held out")
     args = parser.parse_args()
@@ -156,20 +163,25 @@ def main() -> None:
           f"{split.test_users.size} test users, each with their {args.holdout} interaction held out")
     print(f"threads: torch {args.threads}, BLAS {os.environ['OMP_NUM_THREADS']}; "
           f"load average before: {os.getloadavg()[0]:.2f}")
-    ncf_runs = {members: fit_ncf_run(data, args.threads, members) for members in args.members}
-    rows = [(f"NCF ×{members}" if members > 1 else "NCF", metrics, seconds)
-            for members, (metrics, seconds, _) in ncf_runs.items()]
+    names = {(members, False): f"NCF ×{members}" if members > 1 else "NCF ×1" for members in args.members}
+    names |= {(members, True): f"NCF ×{members}→1" for members in args.distill if members > 1}
+    default = (NCFConfig.members, NCFConfig.distill)
+    names = {key: f"{name} (default)" if key == default else name for key, name in names.items()}
+    ncf_runs = {name: fit_ncf_run(data, args.threads, members, distill)
+                for (members, distill), name in names.items()}
+    rows = [(name, metrics, seconds) for name, (metrics, seconds, _) in ncf_runs.items()]
     print_table([*rows, *baseline_rows(data, split)])
-    for members, (metrics, _, model) in ncf_runs.items():
+    for name, (metrics, _, model) in ncf_runs.items():
         reports = metrics["reports"]
         median, p95 = serving_milliseconds(model, data)
-        print(f"NCF ×{members}: {reports['ncf']['epochs']} epochs (best {reports['ncf']['best_epoch']}), refitted "
-              f"{reports['ncf']['refitted']} as {reports['ncf']['members']} merged member(s); "
+        served = "distilled into one" if "→1" in name else "merged"
+        print(f"{name}: {reports['ncf']['epochs']} epochs (best {reports['ncf']['best_epoch']}), refitted "
+              f"{reports['ncf']['refitted']} with {reports['ncf']['members']} member(s), {served}; "
               f"autoencoders {reports['user_autoencoder']['seconds']:.1f} s + "
               f"{reports['service_autoencoder']['seconds']:.1f} s, NCF {reports['ncf']['seconds']:.1f} s; "
               f"one request over all {data.n_services} services: median {median:.2f} ms, p95 {p95:.2f} ms")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    ncf_seconds = ncf_runs[args.members[0]][1]
+    ncf_seconds = next(iter(ncf_runs.values()))[1]
     if args.compare_threads:
         other = 2 if args.threads == 1 else 1
         _, seconds, _ = fit_ncf_run(data, other)

@@ -42,5 +42,5 @@ def small_config(epochs: int = 25, seed: int = 0) -> NCFTrainingConfig:
         user_autoencoder=AutoencoderConfig(embedding_dim=8, **autoencoder),
         service_autoencoder=AutoencoderConfig(embedding_dim=8, **autoencoder),
         ncf=NCFConfig(gmf_dim=8, mlp_embedding_dim=8, mlp_layers=(16, 8), epochs=epochs, batch_size=128,
-                      learning_rate=0.01, patience=epochs, id_dropout=0.2, seed=seed),
+                      learning_rate=0.01, patience=epochs, id_dropout=0.2, seed=seed, members=1),
         k=3, refit_on_all=False)

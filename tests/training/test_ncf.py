@@ -14,6 +14,8 @@ from app.training.evaluation import leave_last_out, ranking_metrics
 from app.training.ncf import (
     NCF,
     NCFConfig,
+    _Examples,
+    distilled,
     epoch_examples,
     fit_ncf,
     later_interactions,
@@ -139,10 +141,50 @@ def test_merged_members_score_the_mean_of_their_logits():
 
 def test_the_final_fit_trains_each_member_and_serves_them_merged():
     calls = []
-    config = replace(small_config(epochs=3).ncf, patience=10, members=2)
+    config = replace(small_config(epochs=3).ncf, patience=10, members=2, distill=False)
     model, report = fit_ncf(DATA.user_rows, DATA.service_rows, DATA.order, _content(4, DATA.n_users),
                             _content(4, DATA.n_services), DATA.recommendable, config,
                             progress=lambda step, percent, **details: calls.append((step, details["epoch"])))
     assert [step for step, _ in calls].count("ncf_refit") == report.best_epoch
     assert [step for step, _ in calls].count("ncf_refit_2") == report.best_epoch
     assert report.members == 2 and model.config.gmf_dim == 2 * config.gmf_dim
+
+
+def test_a_distilled_student_learns_the_teachers_scores_at_one_members_size():
+    rng = np.random.default_rng(0)
+    content_u, content_s = rng.normal(size=(DATA.n_users, 4)), rng.normal(size=(DATA.n_services, 4))
+    config = NCFConfig(gmf_dim=4, mlp_embedding_dim=4, mlp_layers=(8,), batch_size=64, learning_rate=0.01,
+                       id_dropout=0.0, members=2, distill=True, distill_from_first=False,
+                       distill_learning_rate=0.01, distill_negatives_per_positive=8)
+    torch.manual_seed(0)
+    teacher = NCF(content_u, content_s, replace(config, gmf_dim=8, mlp_embedding_dim=8, mlp_layers=(16,)))
+    for parameter in teacher.parameters():  # scores unrelated to the labels: only soft targets teach them
+        torch.nn.init.normal_(parameter, std=0.5)
+    examples = _Examples.of(DATA.user_rows, DATA.service_rows, DATA.order, DATA.recommendable, config)
+    first = NCF(content_u, content_s, config)
+    student = distilled(teacher.eval(), first, examples, config, 60, None, np.random.default_rng(0))
+    users, items = (torch.as_tensor(grid.ravel()) for grid in np.meshgrid(np.arange(DATA.n_users),
+                                                                           np.flatnonzero(DATA.recommendable)))
+    labelled = distilled(teacher.eval(), first, examples, replace(config, distill_alpha=1.0), 60, None,
+                         np.random.default_rng(0))  # trained on the hard labels alone
+    with torch.no_grad():
+        taught, learned = teacher.score_rows(users, items), student.score_rows(users, items)
+        assert np.corrcoef(taught, learned)[0, 1] > 0.9
+        assert np.corrcoef(taught, labelled.score_rows(users, items))[0, 1] < 0.5
+    assert student.user_gmf.weight.shape == first.user_gmf.weight.shape and not student.training
+
+
+def test_with_distill_the_final_fit_serves_one_members_size():
+    calls = []
+    config = replace(small_config(epochs=3).ncf, patience=10, members=2, distill=True, distill_epochs=2)
+    model, report = fit_ncf(DATA.user_rows, DATA.service_rows, DATA.order, _content(4, DATA.n_users),
+                            _content(4, DATA.n_services), DATA.recommendable, config,
+                            progress=lambda step, percent, **details: calls.append((step, details["epoch"])))
+    assert [step for step, _ in calls].count("ncf_refit_2") == report.best_epoch
+    assert [epoch for step, epoch in calls if step == "ncf_refit_distill"] == [1, 2]
+    assert model.config.gmf_dim == config.gmf_dim and model.config.mlp_layers == config.mlp_layers
+    assert report.members == 2
+    result = train_ncf(DATA, replace(small_config(epochs=2), ncf=replace(small_config(epochs=2).ncf, members=2,
+                                                                            distill=True, distill_epochs=1)))
+    assert result.model.service_gmf.shape[1] == result.config["ncf"]["gmf_dim"]
+    assert result.config["ncf"]["distill"] is True
