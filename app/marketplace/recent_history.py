@@ -121,7 +121,7 @@ def recent(user_id: int | None, unique_id: str | None, limit: int = KEPT) -> lis
             if cached is not None:
                 _fill(client, identity, latest[-KEPT:], writes_seen)
             items = {str(i["id"]): history.Interaction(i["service_id"], i["type"], seconds_since_epoch(i["timestamp"]))
-                     for i in latest[-limit:]}
+                     for i in latest[max(len(latest) - limit, 0):]}
         by_id.update(items)
     return sorted(by_id.values(), key=lambda record: record.timestamp)
 

@@ -122,6 +122,9 @@ def test_the_limit_keeps_the_latest(app, client, db):
     with app.app_context():
         for _ in range(2):
             assert [record.service_id for record in recent_history.recent(USER, None, limit=3)] == [107, 108, 109]
+        recent_history.forget_all()
+        assert recent_history.recent(USER, None, limit=0) == []  # read from MongoDB
+        assert recent_history.recent(USER, None, limit=0) == []  # from the copy
 
 
 @pytest.mark.parametrize("change", [{"HISTORY_CACHE_TTL_SECONDS": 0},
