@@ -6,7 +6,9 @@ Requests read `current()`; at most once a second it compares a cheap stamp (the
 active snapshot id and the registry's activation counter) with the one it was
 built from. When they differ, a background thread builds the new state and swaps
 it in; requests keep using the old one meanwhile. Only the very first request of
-a process (when nothing was warmed) builds synchronously.
+a process (when nothing was warmed), and the request that notices the first
+active snapshot of a process whose state has none, build synchronously: there is
+nothing to serve meanwhile.
 """
 from __future__ import annotations
 
@@ -189,8 +191,19 @@ class ServingStateHolder:
             self._checked_at = time.monotonic()
             stamp = current_stamp()
             if stamp != state.stamp:
+                if state.catalog.snapshot_id is None and stamp[0] is not None:
+                    return self._build_first_catalogue(stamp)
                 self._rebuild_in_background(stamp)
         return state
+
+    def _build_first_catalogue(self, stamp: tuple) -> ServingState:
+        """The first snapshot a process sees: built on the request that notices it. The state it
+        replaces has nothing to serve, so waiting once beats answering empty meanwhile."""
+        with self._lock:
+            if self._state.catalog.snapshot_id is None:
+                self._state = build_state(stamp, previous=self._state)
+                log.info("serving state built for the first snapshot", extra={"snapshot_id": stamp[0]})
+            return self._state
 
     def warm(self) -> None:
         """Build the state now (gunicorn calls this before a worker takes requests)."""

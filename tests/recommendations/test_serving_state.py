@@ -66,3 +66,17 @@ def test_a_rebuild_reuses_what_did_not_change(app, db):
     assert after.catalog is before.catalog and after.dump_users is before.dump_users
     assert after.engines["Session"] is before.engines["Session"]  # same version: not loaded again
     assert after.engines["Popularity"] is not before.engines["Popularity"]
+
+
+def test_the_first_snapshot_is_served_from_the_request_that_notices_it(app, client, db):
+    from app.marketplace import dumps
+    from tests.fixtures.dumps import make_dump
+
+    holder = app.extensions["serving_state"]
+    with app.app_context():
+        holder.rebuild_now()  # warmed before any data, as a worker booting on an empty database
+        snapshot = dumps.store_dump(make_dump(n_services=40, n_users=20, seed=3), source="test")
+        dumps.ingest_snapshot(snapshot.id)
+    time.sleep(1.1)  # the stamp is compared at most once a second
+    body = client.post("/recommendations", json={**REQUEST, "engine_version": "Random"}).get_json()
+    assert len(body["recommendations"]) == 3 and holder.current().catalog.snapshot_id == snapshot.id
