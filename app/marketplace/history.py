@@ -16,12 +16,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from itertools import islice
 from typing import NamedTuple
 
 from pymongo import ASCENDING, DESCENDING
 
-from app.marketplace.journeys import journey_service, journey_services
+from app.marketplace.journeys import journey_service
 from app.storage.interactions import Event, UserAction
 
 # Actions that can be about a service (served by the user/visitor + timestamp indexes).
@@ -38,7 +37,7 @@ class Interaction(NamedTuple):
 
 
 class OrderServices:
-    """Services of orders without a root, looked up once per visit (many at once with `prefetch`)."""
+    """Services of orders without a root, looked up once per visit."""
 
     def __init__(self):
         self._known: dict[str | None, int | None] = {}
@@ -47,14 +46,6 @@ class OrderServices:
         if visit_id not in self._known:
             self._known[visit_id] = journey_service(visit_id)
         return self._known[visit_id]
-
-    def prefetch(self, docs: list[dict]) -> None:
-        """Resolve the root-less orders among these action documents in a few batched queries."""
-        wanted = {doc["source"].get("visit_id") for doc in docs if doc.get("action", {}).get("order")
-                  and doc.get("service_id") is None and doc.get("order_service_id") is None}
-        wanted -= self._known.keys()
-        if wanted:
-            self._known.update(journey_services(wanted))
 
 
 def action_interaction(doc: dict, order_services: OrderServices) -> dict | None:
@@ -85,15 +76,8 @@ def _interactions(query: dict, direction: int, limit: int = 0) -> tuple[Iterable
     events = Event._get_collection().find(query, EVENT_FIELDS)
     actions = actions.sort(sort).limit(limit).batch_size(5000)
     events = events.sort(sort).limit(limit).batch_size(5000)
-    return _resolved(actions, order_services), map(event_interaction, events)
-
-
-def _resolved(actions: Iterable[dict], order_services: OrderServices, chunk: int = 5000) -> Iterator[dict]:
-    """Interaction dicts of action documents, in order, resolving each chunk's orders together."""
-    actions = iter(actions)
-    while docs := list(islice(actions, chunk)):
-        order_services.prefetch(docs)
-        yield from (item for doc in docs if (item := action_interaction(doc, order_services)))
+    from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
+    return from_actions, map(event_interaction, events)
 
 
 def _latest(who: dict, limit: int) -> list[dict]:

@@ -8,6 +8,8 @@ actions leaving a visit the journey reached are its children, and so on.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pymongo import ASCENDING
 
 from app.storage.interactions import UserAction
@@ -66,47 +68,17 @@ def journey_tree(visit_id: str) -> dict:
     return {"visit_id": visit_id, "branches": branches}
 
 
-LOOKUP_BATCH = 1000  # visits per $in query
-
-
-def journey_services(visit_ids) -> dict[str, int | None]:
-    """`journey_service` of many visits at once: one query per step back (per LOOKUP_BATCH
-    visits) for all of them, instead of one per step per visit. (SecantusDB answers an
-    `$in` by scanning the collection, so there it saves nothing; MongoDB uses the index.)"""
-    actions = UserAction._get_collection()
-    found: dict[str, int | None] = {}
-    walking = {visit: visit for visit in set(visit_ids) if visit}  # start → visit to look behind now
-    for _ in range(MAX_STEPS_BACK):
-        if not walking:
-            break
-        behind = sorted(set(walking.values()))
-        parents = {}
-        for start in range(0, len(behind), LOOKUP_BATCH):
-            query = {"target.visit_id": {"$in": behind[start:start + LOOKUP_BATCH]}}
-            for doc in actions.find(query, {"service_id": 1, "source.visit_id": 1, "target.visit_id": 1}):
-                parents.setdefault(doc["target"]["visit_id"], doc)
-        next_walking = {}
-        for start, visit in walking.items():
-            parent = parents.get(visit)
-            if parent is None or parent.get("service_id") is not None:
-                found[start] = None if parent is None else parent["service_id"]
-            elif parent["source"].get("visit_id"):
-                next_walking[start] = parent["source"]["visit_id"]
-            else:
-                found[start] = None
-        walking = next_walking
-    found.update(dict.fromkeys(walking))  # longer than MAX_STEPS_BACK, or a cycle
-    return found
-
-
-def journey_service(visit_id: str | None) -> int | None:
+def journey_service(visit_id: str | None, unstored: Mapping[str, dict] | None = None) -> int | None:
     """The service of the journey that reached visit `visit_id`: the `service_id`
-    of the nearest action on the way back to where the journey started."""
+    of the nearest action on the way back to where the journey started. `unstored`
+    maps target visit ids to actions not stored yet (a request's own), looked at first."""
     actions = UserAction._get_collection()
+    unstored = unstored or {}
     seen = set()
     while visit_id and visit_id not in seen and len(seen) < MAX_STEPS_BACK:
         seen.add(visit_id)
-        parent = actions.find_one({"target.visit_id": visit_id}, {"service_id": 1, "source.visit_id": 1})
+        parent = unstored.get(visit_id) or actions.find_one({"target.visit_id": visit_id},
+                                                              {"service_id": 1, "source.visit_id": 1})
         if parent is None:
             return None
         if parent.get("service_id") is not None:

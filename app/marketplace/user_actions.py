@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from app.errors import InvalidInput
 from app.marketplace import recent_history
-from app.marketplace.journeys import MAX_STEPS_BACK, journey_service
+from app.marketplace.journeys import journey_service
 from app.storage.interactions import DurableInserts, UserAction
 from app.storage.marketplace import MarketUser
 from app.storage.snapshots import active_snapshot_id
@@ -115,18 +115,9 @@ def _resolve_order_services(docs: list[dict]) -> None:
     yet stays unresolved, and readers walk its journey then."""
     reached_by = {doc["target"]["visit_id"]: doc for doc in docs}
     for order in docs:
-        if order.get("service_id") is not None or not order["action"]["order"]:
-            continue
-        visit, seen = order["source"].get("visit_id"), set()
-        while visit and visit not in seen and visit in reached_by and len(seen) < MAX_STEPS_BACK:
-            seen.add(visit)
-            parent = reached_by[visit]
-            if parent.get("service_id") is not None:
-                order["order_service_id"] = parent["service_id"]
-                break
-            visit = parent["source"].get("visit_id")
-        else:
-            if visit and visit not in seen and (service := journey_service(visit)) is not None:
+        if order.get("service_id") is None and order["action"]["order"]:
+            service = journey_service(order["source"].get("visit_id"), reached_by)
+            if service is not None:
                 order["order_service_id"] = service
 
 

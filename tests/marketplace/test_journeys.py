@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.marketplace.journeys import count_nodes, journey_service, journey_services, journey_tree
+from app.marketplace.journeys import count_nodes, journey_service, journey_tree
 from tests.fixtures.journeys import (
     START,
     journey_panel_visit,
@@ -99,17 +99,3 @@ def test_an_order_is_traced_back_to_the_service_its_journey_is_about(app, post):
         assert journey_service(journey[-1]["source"]["visit_id"]) == 99
         assert journey_service(new_visit()) is None
         assert journey_service(None) is None
-
-
-def test_many_journeys_are_traced_back_at_once_as_one_at_a_time(app, client, db):
-    journeys = [make_journey(user_id=7, service_id=service, order=service % 2 == 0) for service in range(1, 7)]
-    dangling = make_action(source_visit=new_visit(), source_page="/somewhere", target_page="/projects", order=True,
-                           at=START, unique_id="5642c351-80fe-44cf-b606-304f2f338122")
-    assert client.post("/user_actions", json=[a for j in journeys for a in j] + [dangling]).status_code == 204
-    visits = [action["source"]["visit_id"] for journey in journeys for action in journey] + [
-        dangling["source"]["visit_id"], "no-such-visit", None]
-    with app.app_context():
-        together = journey_services(visits)
-        assert together == {visit: journey_service(visit) for visit in visits if visit}
-    # Every visit after a panel click leads back to it: 5 in a journey with an order, 4 without.
-    assert sum(service is not None for service in together.values()) == 3 * 5 + 3 * 4
