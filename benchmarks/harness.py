@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +42,21 @@ def start_stack(workdir: Path) -> tuple[dict, list]:
     settings = {"APP_ENV": "testing", "MONGODB_URI": mongo_uri, "REDIS_URL": redis_url,
                 "CELERY_BROKER_URL": redis_url, "CELERY_RESULT_BACKEND": redis_url, "LOG_LEVEL": "WARNING"}
     return settings, procs
+
+
+@contextmanager
+def stack(prefix: str) -> Iterator[tuple[dict, list, Path]]:
+    """`start_stack` in a fresh temporary directory: (settings, processes, directory); on the
+    way out the processes are stopped and the directory removed."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    procs = []
+    try:
+        settings, procs = start_stack(workdir)
+        yield settings, procs, workdir
+    finally:
+        for proc in reversed(procs):
+            services.stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def start_api(settings: dict, port: int, *, workers: int = 2, threads: int | None = None,

@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -150,11 +148,9 @@ def main() -> None:
     parser.add_argument("--skip-jsonschema", action="store_true", help="do not time plain jsonschema (~20 s)")
     args = parser.parse_args()
     os.chdir(ROOT)  # gunicorn.conf.py, worker.py
-    workdir = Path(tempfile.mkdtemp(prefix="marketrec-ingest-bench-"))
     row("load average before (1, 5, 15 min)", " ".join(f"{v:.2f}" for v in os.getloadavg()))
     row("database", "SecantusDB, on disk" if "MONGODB_URI" not in os.environ else "MONGODB_URI")
-    settings, procs = harness.start_stack(workdir)
-    try:
+    with harness.stack("marketrec-ingest-bench-") as (settings, procs, workdir):
         def make(seed: int) -> dict:
             return make_dump(args.services, args.users, args.projects, seed=seed, extras=True)
 
@@ -191,10 +187,6 @@ def main() -> None:
             row("peak RSS, largest worker process", f"{worker_rss.stop() / 2**20:.0f} MiB")
             row("peak RSS, largest API process", f"{api_rss.stop() / 2**20:.0f} MiB")
         row("load average after (1, 5, 15 min)", " ".join(f"{v:.2f}" for v in os.getloadavg()))
-    finally:
-        for proc in reversed(procs):
-            services.stop(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -34,9 +34,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/torch load: see ST
 import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
-import shutil  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
@@ -240,13 +238,11 @@ def main() -> None:
                         help="requests per browsing session on average (1: every request a new session)")
     args = parser.parse_args()
     os.chdir(ROOT)
-    workdir = Path(tempfile.mkdtemp(prefix="marketrec-serving-bench-"))
     rng = random.Random(0)
     visitor_ids = harness.visitor_ids(args.visitors)
     row("load average at start (1, 5, 15 min)", harness.load_average())
     row("threads", f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} here and in every API worker")
-    settings, procs = harness.start_stack(workdir)
-    try:
+    with harness.stack("marketrec-serving-bench-") as (settings, procs, workdir):
         with create_app(settings).app_context():
             ids = seed_marketplace(args, rng, visitor_ids)
             mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=1,
@@ -258,10 +254,6 @@ def main() -> None:
             pids["database"] = procs[0].pid
         serve_and_load(args, settings, workdir, mix, reference, pids)
         row("load average at the end", harness.load_average())
-    finally:
-        for proc in reversed(procs):
-            services.stop(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
