@@ -65,3 +65,42 @@ def test_a_full_queue_drops_records_instead_of_blocking():
     assert writer.append(record) is False
     assert writer.dropped == 1
     assert writer.flush(1)
+
+
+class _BatchSizes(BackgroundWriter):
+    """A writer that notes the size of each batch it stores."""
+
+    def __init__(self, **options):
+        super().__init__(ServedRecommendation, **options)
+        self.batches = []
+
+    def _write(self, batch):
+        self.batches.append(len(batch))
+        super()._write(batch)
+
+
+def _records(count):
+    return [RawBSONDocument(bson.encode(served_record(str(uuid.uuid4()), CONTEXT, [1], [0.5], "NCF", "v")))
+            for _ in range(count)]
+
+
+def test_records_queued_within_the_linger_are_written_together(app, db):
+    writer = _BatchSizes(linger=2.0)
+    for record in _records(30):
+        assert writer.append(record)
+    deadline = time.monotonic() + 10
+    while db["recommendations"].count_documents({}) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.batches == [30]
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_linger(app, db):
+    writer = _BatchSizes(linger=60.0, max_batch=10)
+    for record in _records(25):
+        writer.append(record)
+    deadline = time.monotonic() + 10
+    while db["recommendations"].count_documents({}) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writer.batches[:2] == [10, 10]
+    assert writer.flush(5)  # the last five go at once: a flush does not wait for the linger either
+    assert db["recommendations"].count_documents({}) == 25 and sum(writer.batches) == 25
