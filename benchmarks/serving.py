@@ -250,8 +250,11 @@ def main() -> None:
             cold = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=2)
             reference = in_process(mix, cold, args.calls)
         pids = {"client": os.getpid()}
-        if "MONGODB_URI" not in os.environ:  # started here, first
-            pids["database"] = procs[0].pid
+        started_here = iter(procs)  # the database first, then Redis, each unless named by the environment
+        if "MONGODB_URI" not in os.environ:
+            pids["database"] = next(started_here).pid
+        if "REDIS_URL" not in os.environ:
+            pids["redis"] = next(started_here).pid
         serve_and_load(args, settings, workdir, mix, reference, pids)
         row("load average at the end", harness.load_average())
 
