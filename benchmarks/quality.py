@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/quality.py [--data var/data/ml-100k] [--threads 1] [--compare-threads]
                                            [--members 1 5] [--distill 5] [--holdout latest|random]
+                                           [--seed 0] [--history-length L]
 
 MovieLens goes through the marketplace converter (app/marketplace/movielens.py):
 ratings of 4 or 5 are the users' accessed services, in time order. Each user's
@@ -15,7 +16,8 @@ latest training interaction), as NCF's epoch count is. One NCF row per
 them. One more row per `--distill` value: that many members distilled into one
 network of a member's size (`NCFConfig.distill`), served at a single model's cost;
 its seconds count the members and the distillation. Five distilled is the default
-config. `--holdout random` holds
+config. `--seed` seeds NCF (`NCFConfig.seed`), `--history-length` overrides
+`NCFConfig.history_length` (0: no history term). `--holdout random` holds
 out a random interaction per user instead (a diagnostic: it shows how much of the
 difficulty comes from predicting the latest one).
 
@@ -80,11 +82,11 @@ def load(directory: Path) -> InteractionData:
     return interaction_data_from_dump(convert_movielens(fetch_movielens(directory)).dump)
 
 
-def fit_ncf_run(data: InteractionData, threads: int, members: int = 1,
-                distill: bool = False) -> tuple[dict, float, object]:
+def fit_ncf_run(data: InteractionData, threads: int, members: int = 1, distill: bool = False, seed: int = 0,
+                history_length: int = NCFConfig.history_length) -> tuple[dict, float, object]:
     """NCF's metrics, training seconds (both autoencoders and NCF) and the exported model."""
     torch.set_num_threads(threads)
-    config = NCFConfig(members=members, distill=distill)
+    config = NCFConfig(members=members, distill=distill, seed=seed, history_length=history_length)
     result = train_ncf(data, NCFTrainingConfig(ncf=config, refit_on_all=False))
     reports = result.metrics["reports"]
     seconds = sum(reports[name]["seconds"] for name in ("user_autoencoder", "service_autoencoder", "ncf"))
@@ -121,11 +123,16 @@ def baseline_rows(data: InteractionData, split: Split) -> list[tuple[str, dict, 
 
 
 def serving_milliseconds(model, data: InteractionData, requests: int = 300) -> tuple[float, float]:
-    """Median and 95th percentile of one NCF request (k=3, every service a candidate), known users."""
+    """Median and 95th percentile of one NCF request (k=3, every service a candidate), known users
+    with every service they took (in time order) in the request."""
     engine, rng = NCF(model), np.random.default_rng(0)
     timings = []
     for user in rng.choice(data.users.ids, requests):
-        context = RecommendationContext(candidates=data.services.ids, k=3, now=0.0, user_id=int(user))
+        row = data.users.positions(np.array([user]))[0][0]
+        taken = np.flatnonzero(data.user_rows == row)
+        taken = taken[np.argsort(data.order[taken], kind="stable")]
+        context = RecommendationContext(candidates=data.services.ids, k=3, now=0.0, user_id=int(user),
+                                        taken=data.services.ids[data.service_rows[taken]])
         started = time.perf_counter()
         engine.recommend(context)
         timings.append(1000 * (time.perf_counter() - started))
@@ -151,6 +158,9 @@ def main() -> None:
                         help="one NCF row per value: that many models distilled into one of the default size")
     parser.add_argument("--holdout", choices=("latest", "random"), default="latest",
                         help="which interaction of each user is held out")
+    parser.add_argument("--seed", type=int, default=0, help="NCFConfig.seed")
+    parser.add_argument("--history-length", type=int, default=NCFConfig.history_length,
+                        help="NCFConfig.history_length: latest services in the user's GMF factors (0: none)")
     args = parser.parse_args()
     try:
         data = load(args.data)
@@ -161,13 +171,13 @@ def main() -> None:
     split = leave_last_out(data.user_rows, data.service_rows, data.order)
     print(f"MovieLens 100K: {data.n_users} users, {data.n_services} services, {data.user_rows.size} ratings >= 4; "
           f"{split.test_users.size} test users, each with their {args.holdout} interaction held out")
-    print(f"threads: torch {args.threads}, BLAS {os.environ['OMP_NUM_THREADS']}; "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+    print(f"threads: torch {args.threads}, BLAS {os.environ['OMP_NUM_THREADS']}; NCF seed {args.seed}, "
+          f"history length {args.history_length}; load average before: {os.getloadavg()[0]:.2f}")
     names = {(members, False): f"NCF ×{members}" if members > 1 else "NCF ×1" for members in args.members}
     names |= {(members, True): f"NCF ×{members}→1" for members in args.distill if members > 1}
     default = (NCFConfig.members, NCFConfig.distill)
     names = {key: f"{name} (default)" if key == default else name for key, name in names.items()}
-    ncf_runs = {name: fit_ncf_run(data, args.threads, members, distill)
+    ncf_runs = {name: fit_ncf_run(data, args.threads, members, distill, args.seed, args.history_length)
                 for (members, distill), name in names.items()}
     rows = [(name, metrics, seconds) for name, (metrics, seconds, _) in ncf_runs.items()]
     print_table([*rows, *baseline_rows(data, split)])
@@ -184,7 +194,7 @@ def main() -> None:
     ncf_seconds = next(iter(ncf_runs.values()))[1]
     if args.compare_threads:
         other = 2 if args.threads == 1 else 1
-        _, seconds, _ = fit_ncf_run(data, other)
+        _, seconds, _ = fit_ncf_run(data, other, seed=args.seed, history_length=args.history_length)
         print(f"NCF training with torch {other} thread(s): {seconds:.1f} s "
               f"(vs {ncf_seconds:.1f} s with {args.threads}); load average: {os.getloadavg()[0]:.2f}")
 

@@ -156,7 +156,7 @@ def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, 
         candidates = state.catalog.eligible(None, {}, asker.ordered)
         contexts.append(RecommendationContext(
             candidates=candidates, k=3, now=time.time(), user_id=asker.user_id, unique_id=asker.unique_id,
-            history=asker.history, session=asker.session, user_features=asker.features))
+            history=asker.history, session=asker.session, taken=asker.taken, user_features=asker.features))
     engine = state.engines["NCF"]
     figures = {
         "recommend(), the mix": harness.median(time_calls(service.recommend, mixed)),

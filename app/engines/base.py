@@ -35,6 +35,9 @@ class RecommendationContext:
     unique_id: str | None = None
     history: Interactions = field(default_factory=Interactions.empty)  # past interactions, oldest first
     session: Interactions = field(default_factory=Interactions.empty)  # this visit's latest events
+    # Services the user took (the marketplace's accessed services, then later orders), oldest first:
+    # what models trained on taken services see as a user's recent past.
+    taken: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     user_features: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # e.g. "categories": (3, 7)
     seed: int | None = None  # makes random engines deterministic
 
@@ -48,6 +51,7 @@ class RecommendationContext:
             raise ValueError("k must not be negative")
         features = {name: tuple(int(i) for i in ids) for name, ids in self.user_features.items()}
         object.__setattr__(self, "candidates", candidates)
+        object.__setattr__(self, "taken", np.asarray(self.taken, dtype=np.int64).reshape(-1))
         object.__setattr__(self, "user_features", features)
 
     @cached_property

@@ -7,11 +7,19 @@ part and the service GMF factors (times the head's weights) are computed once at
 load; a request is then one user vector and a few small matrix products over
 the candidates, in numpy, without torch. Arrays are stored as float32.
 
+A model trained with a history term (`history_length` L > 0) adds to user_gmf
+the mean history factors of the L services of `context.taken` taken last (each
+service once, at its latest taking; services without a trained row skipped):
+taken services, as in training, not views, which the model never learnt from.
+Models saved without the term have no such table and score as they always did.
+
 Who can be scored: a user with a trained row (with the features they had at
 training time); else a visitor whose declared features (categories, scientific
 domains) the vocabulary knows, through the user autoencoder's encoder and the
-"no id" row; else nobody, and the engines answer nothing so that the caller
-falls back to another engine. Services without a trained row score 0.
+"no id" row, or, with a history term, whose history holds a service with a
+trained row (with the content of declaring nothing when no feature is known);
+else nobody, and the engines answer nothing so that the caller falls back to
+another engine. Services without a trained row score 0.
 """
 from __future__ import annotations
 
@@ -37,6 +45,7 @@ class NCFParams:
 
     user_feature_fields: tuple[str, ...] = ("categories", "scientific_domains")  # user_vocabulary_field indexes these
     similarity_threshold: float = 0.5  # cosine above which evidence names the most similar history service
+    history_length: int = 0  # services of the history averaged into the user's GMF factors; 0: none
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +70,7 @@ class NCFModel:
     user_vocabulary_field: np.ndarray  # (v,) int64 position in user_feature_fields
     user_vocabulary_value: np.ndarray  # (v,) int64 e.g. a category id
     user_vocabulary_column: np.ndarray  # (v,) int64 column of the multi-hot input
+    service_history_gmf: np.ndarray | None = None  # (s, g) history factors; None in models without the term
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Every array by name; layered ones as `mlp_weight_0`, `mlp_weight_1`, ..."""
@@ -102,10 +112,12 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 class NCFScorer:
     """The model with its service-side work done once: score a user against any service rows.
 
-    float32 throughout, with the sigmoid in float64. A service's score must not depend
-    on which other services are scored with it (or their order): matrix-matrix products
-    give each row the same result whatever the other rows (measured), but numpy's
-    matrix-vector products do not, so the two dot products with a vector are einsums.
+    float32 throughout, with the sigmoid in float64. A service's score depends on which
+    other services are scored with it only through float32 rounding, so a candidate list
+    and the whole catalogue rank alike except between near-ties: BLAS matrix products may
+    round a row differently with its place in the block (OpenBLAS 0.3.31's AVX-512 sgemm:
+    rows six apart agree, neighbours differ in the last bit). The two products with a
+    vector are einsums, which round every row alike wherever it stands.
     """
 
     def __init__(self, model: NCFModel):
@@ -121,16 +133,46 @@ class NCFScorer:
         self.layers = [(w.astype(np.float32), b.astype(np.float32))
                        for w, b in zip(model.mlp_weight[1:], model.mlp_bias[1:])]
         self.head_mlp = model.head_weight[g:].astype(np.float32)  # (h_last,)
+        self.service_index = IdIndex(model.service_ids)
         vectors = np.concatenate([model.service_gmf, model.service_mlp], axis=1)  # (s, g + m)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.service_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)  # for evidence
 
-    def user_vector(self, row, content: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def history_length(self) -> int:
+        """How many of the latest services shift the user's GMF factors; 0 for a model without the term."""
+        return self.model.hyperparameters.history_length if self.model.service_history_gmf is not None else 0
+
+    def user_vector(self, row, content: np.ndarray | None = None,
+                    history: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """GMF factors (g,) and first-layer part (h1,) of the user in `row`, or (b, g) and (b, h1) of
-        an array of rows; row -1 with `content` (cu,) for a user without a trained row."""
+        an array of rows; row -1 with `content` (cu,) for a user without a trained row. `history`:
+        service rows taken last, (L,) or (b, L), -1 for none (see `history_vectors`)."""
         content = self.model.user_content[row] if content is None else content
         first = self.model.user_mlp[row] @ self.first_user_id + content.astype(np.float32) @ self.first_user_content
-        return self.model.user_gmf[row].astype(np.float32), first.astype(np.float32)
+        gmf = self.model.user_gmf[row].astype(np.float32)
+        if history is not None and np.size(history) and self.history_length:
+            windows = np.asarray(history, np.int64)
+            shift = self.history_vectors(windows.reshape(-1, windows.shape[-1]))  # (b, g)
+            gmf = gmf + (shift[0] if windows.ndim == 1 else shift)
+        return gmf, first.astype(np.float32)
+
+    def history_vectors(self, windows: np.ndarray) -> np.ndarray:
+        """(b, L) service rows (-1: none) → (b, g) float32 mean of their history factors, 0 for none."""
+        table = self.model.service_history_gmf
+        taken = windows >= 0  # (b, L)
+        total = (table[np.where(taken, windows, 0)] * taken[:, :, None]).sum(axis=1, dtype=np.float32)
+        return (total / np.maximum(taken.sum(axis=1), 1)[:, None]).astype(np.float32)
+
+    def history_rows(self, taken: np.ndarray) -> np.ndarray:
+        """(≤ L,) rows of the latest `history_length` distinct services of `taken` (ids, oldest first)
+        that have a trained row, oldest first; empty for a model without the term."""
+        if not self.history_length or taken.size == 0:
+            return np.empty(0, np.int64)
+        rows, known = self.service_index.positions(taken[::-1])  # latest first
+        rows = rows[known]
+        _, first = np.unique(rows, return_index=True)  # each service at its latest interaction
+        return rows[np.sort(first)[:self.history_length]][::-1]
 
     def encode_features(self, features) -> np.ndarray | None:
         """Declared features {field: ids} → (cu,) content embedding; None when no value is known."""
@@ -141,6 +183,11 @@ class NCFScorer:
         columns = np.concatenate(columns) if columns else np.empty(0, np.int64)
         if columns.size == 0:
             return None
+        return self.encode_columns(columns)
+
+    def encode_columns(self, columns: np.ndarray) -> np.ndarray:
+        """(n,) multi-hot columns set (none: a user who declared nothing) → (cu,) content embedding."""
+        model = self.model
         x = np.zeros(model.user_encoder_weight[0].shape[0], np.float32)  # (fu,)
         x[columns] = 1.0
         for weight, bias in zip(model.user_encoder_weight[:-1], model.user_encoder_bias[:-1]):
@@ -175,12 +222,15 @@ class NCF(FittedEngine):
         return self._user(context) is not None
 
     def _user(self, context: RecommendationContext) -> tuple[np.ndarray, np.ndarray] | None:
+        history = self.scorer.history_rows(context.taken)
         if context.user_id is not None:
             row, known = self.user_index.positions(np.array([context.user_id]))
             if known[0]:
-                return self.scorer.user_vector(int(row[0]))
+                return self.scorer.user_vector(int(row[0]), history=history)
         content = self.scorer.encode_features(context.user_features) if context.user_features else None
-        return None if content is None else self.scorer.user_vector(-1, content)
+        if content is None and history.size:
+            content = self.scorer.encode_columns(np.empty(0, np.int64))  # as a trained user who declared nothing
+        return None if content is None else self.scorer.user_vector(-1, content, history)
 
     def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
         scores = np.zeros(service_ids.size)  # (n,): nobody known, or a service without a row, scores 0

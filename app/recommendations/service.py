@@ -34,6 +34,7 @@ class Asker:
     session: Interactions
     features: dict[str, tuple[int, ...]]
     ordered: set[int]
+    taken: np.ndarray  # (t,) the dump's accessed services, then later orders, oldest first
 
 
 def panel_of(payload: dict) -> tuple[str, int]:
@@ -59,9 +60,10 @@ def identify(payload: dict, state: ServingState) -> Asker:
     dump_user = state.dump_users.features(user_id)  # of the snapshot the catalogue was built from
     features = {f: tuple(dump_user.get(f) or ()) for f in FEATURE_FACETS if dump_user.get(f)}
     features.update({f: tuple(v) for f, v in (payload.get("user_features") or {}).items() if f in FEATURE_FACETS})
-    ordered = {r[0] for r in records if r[1] == "order"} | set(dump_user.get("accessed_services") or ())
-    return Asker(user_id, unique_id, Interactions.from_records(records),
-                 Interactions.from_records(session), features, ordered)
+    orders = [r[0] for r in records if r[1] == "order"]  # records are oldest first
+    accessed = list(dump_user.get("accessed_services") or ())  # in the order they were taken
+    return Asker(user_id, unique_id, Interactions.from_records(records), Interactions.from_records(session),
+                 features, set(orders) | set(accessed), np.array(accessed + orders, dtype=np.int64))
 
 
 def _answer(engine_name: str, state: ServingState, context: RecommendationContext) -> Recommendations:
@@ -108,7 +110,8 @@ def _walk_chain(chain: list[str], state: ServingState, context: RecommendationCo
 def _with_candidates(context: RecommendationContext, candidates: np.ndarray, k: int) -> RecommendationContext:
     return RecommendationContext(
         candidates=candidates, k=k, now=context.now, user_id=context.user_id, unique_id=context.unique_id,
-        history=context.history, session=context.session, user_features=context.user_features, seed=context.seed,
+        history=context.history, session=context.session, taken=context.taken, user_features=context.user_features,
+        seed=context.seed,
     )
 
 
@@ -123,7 +126,8 @@ def recommend(payload: dict) -> dict:
     chain = engines_to_try(payload, asker, state)
     context = RecommendationContext(
         candidates=candidates, k=len(candidates) if ranking else k, now=time.time(), user_id=asker.user_id,
-        unique_id=asker.unique_id, history=asker.history, session=asker.session, user_features=asker.features,
+        unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
+        user_features=asker.features,
     )
     answered = _walk_chain(chain, state, context, ranking)
     ids, scores, sources = answered["ids"], answered["scores"], answered["sources"]
@@ -148,7 +152,8 @@ def score(payload: dict) -> dict:
     engine_name = engines_to_try(payload, asker, state)[0]
     context = RecommendationContext(
         candidates=service_ids, k=len(service_ids), now=time.time(), user_id=asker.user_id,
-        unique_id=asker.unique_id, history=asker.history, session=asker.session, user_features=asker.features,
+        unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
+        user_features=asker.features,
         seed=0,
     )
     values = state.engines[engine_name].score(context, service_ids)

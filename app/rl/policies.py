@@ -50,7 +50,8 @@ def engine_policy(engine: Engine) -> Policy:
         history = Interactions(np.array(request.history, np.int64), np.zeros(len(request.history), np.int8),
                                np.arange(len(request.history), dtype=np.float64))
         context = RecommendationContext(candidates=request.candidates, k=request.k, now=0.0, user_id=request.user_id,
-                                        history=history, user_features=request.user_features, seed=request.seed)
+                                        history=history, taken=history.service_ids,
+                                        user_features=request.user_features, seed=request.seed)
         answer = engine.recommend(context)
         certain = answer.probabilities is None
         return answer.ids, np.ones(answer.ids.size) if certain else answer.probabilities

@@ -7,7 +7,9 @@
 
 The model is evaluated on each user's latest interaction (held out), then, by
 default, fitted again on everything, for as many epochs as early stopping chose,
-for serving.
+for serving. With a history term (`NCFConfig.history_length`), each evaluated
+user is scored with the services they took last in the training data, as the
+serving engine scores a user with the services they took last.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from app.engines.ncf import NCFModel
 from app.training.autoencoder import AutoencoderConfig, encode, fit_autoencoder
 from app.training.dataset import InteractionData
 from app.training.evaluation import leave_last_out, ranking_metrics
-from app.training.ncf import NCFConfig, Progress, fit_ncf, renamed
+from app.training.ncf import NCFConfig, Progress, fit_ncf, latest_windows, renamed
 from app.training.ncf_export import export_ncf, ncf_score_users
 
 
@@ -60,8 +62,10 @@ def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
     model, ncf_report = fit_ncf(split.train_users, split.train_items, split.train_order, user_content,
                                 service_content, data.recommendable, config.ncf, progress)
     evaluated = export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
-    metrics = ranking_metrics(ncf_score_users(evaluated), split, data.recommendable, config.k,
-                              seed=config.evaluation_seed)
+    history = latest_windows(split.train_users, split.train_items, split.train_order, data.n_users,
+                             config.ncf.history_length, -1)  # (u, L), -1 for none
+    metrics = ranking_metrics(ncf_score_users(evaluated, history), split, data.recommendable,
+                              config.k, seed=config.evaluation_seed)
     if progress:
         progress("evaluation", 100.0, **metrics)
     served, refit_report = evaluated, None

@@ -1,7 +1,9 @@
-"""NCF engines: the exported arrays answer as the torch model does, with or without an id row."""
+"""NCF engines: the exported arrays answer as the torch model does, with or without an id row,
+with or without a history term."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -47,7 +49,7 @@ def toy_ncf_model(toy) -> NCFModel:
 
 
 @cache
-def planted():
+def planted(history_length: int = 0):
     """The planted marketplace, its fitted torch model and autoencoder, and the exported model."""
     data = interaction_data_from_dump(planted_dump())
     config = small_config()
@@ -55,7 +57,8 @@ def planted():
     service_autoencoder, _ = fit_autoencoder(data.service_features, config.service_autoencoder)
     user_content = encode(user_autoencoder, data.user_features)
     model, _ = fit_ncf(data.user_rows, data.service_rows, data.order, user_content,
-                       encode(service_autoencoder, data.service_features), data.recommendable, config.ncf)
+                       encode(service_autoencoder, data.service_features), data.recommendable,
+                       replace(config.ncf, history_length=history_length))
     exported = export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
     return data, model, user_autoencoder, exported
 
@@ -67,12 +70,23 @@ def _context(**fields) -> RecommendationContext:
     return RecommendationContext(candidates=candidates, k=5, now=NOW, **fields)
 
 
-def _torch_scores(model, users: torch.Tensor, user_content: torch.Tensor, rows: np.ndarray) -> np.ndarray:
+def _torch_scores(model, users: torch.Tensor, user_content: torch.Tensor, rows: np.ndarray,
+                  history: list[int] | None = None) -> np.ndarray:
+    """The torch model's scores; `history`: the item rows of the window (padded to its length)."""
     items = torch.as_tensor(rows)
+    window = None
+    if history is not None:
+        padded = [model.n_items] * (model.config.history_length - len(history)) + list(history)
+        window = torch.tensor([padded]).expand(items.shape[0], -1)
     with torch.inference_mode():
         logits = model(users.expand(items.shape), items, user_content.expand(items.shape[0], -1),
-                       model.item_content[items])
+                       model.item_content[items], window)
     return torch.sigmoid(logits.double()).numpy()
+
+
+def _taken(service_ids: list[int]) -> np.ndarray:
+    """Services a user took, oldest first."""
+    return np.array(service_ids, dtype=np.int64)
 
 
 def test_a_known_user_gets_the_torch_models_scores():
@@ -147,6 +161,66 @@ def test_saved_arrays_and_params_answer_alike():
     assert all(a.dtype in (np.float32, np.int64) for a in exported.to_arrays().values())
 
 
+def test_a_known_user_is_scored_with_the_latest_distinct_known_services_taken():
+    data, model, _, exported = planted(history_length=3)
+    user_row, rows = 4, np.arange(data.n_services)
+    row_of = {int(service): row for row, service in enumerate(data.services.ids)}
+    # Oldest first: 999 has no row (skipped), 103 comes again later (counts once, as the latest).
+    taken = _taken([101, 103, 102, 999, 104, 103, 999])
+    expected = _torch_scores(model, torch.tensor([user_row]), model.user_content[user_row], rows,
+                             [row_of[102], row_of[104], row_of[103]])
+    scores = NCF(exported).score(_context(user_id=int(data.users.ids[user_row]), taken=taken),
+                                 data.services.ids[rows])
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    without = _torch_scores(model, torch.tensor([user_row]), model.user_content[user_row], rows)
+    assert np.abs(expected - without).max() > 1e-4  # the history mattered
+    short = NCF(exported).score(_context(user_id=int(data.users.ids[user_row]), taken=_taken([105])),
+                                data.services.ids[rows])
+    np.testing.assert_allclose(short, _torch_scores(model, torch.tensor([user_row]), model.user_content[user_row],
+                                                    rows, [row_of[105]]), rtol=1e-5, atol=1e-6)
+    empty = NCF(exported).score(_context(user_id=int(data.users.ids[user_row])), data.services.ids[rows])
+    np.testing.assert_allclose(empty, without, rtol=1e-5, atol=1e-6)
+
+
+def test_a_visitor_known_by_taken_services_alone_gets_the_no_id_rows_score_with_them():
+    data, model, user_autoencoder, exported = planted(history_length=3)
+    rows = np.arange(data.n_services)
+    row_of = {int(service): row for row, service in enumerate(data.services.ids)}
+    nothing_declared = torch.as_tensor(encode(user_autoencoder, data.user_encoder.encode([{}])))[0]
+    expected = _torch_scores(model, torch.tensor([model.n_users]), nothing_declared, rows,
+                             [row_of[201], row_of[202]])
+    for context in (_context(taken=_taken([201, 202])), _context(user_id=555, taken=_taken([201, 202]))):
+        assert NCF(exported).knows(context)
+        np.testing.assert_allclose(NCF(exported).score(context, data.services.ids[rows]), expected,
+                                   rtol=1e-5, atol=1e-6)
+    assert not NCF(exported).knows(_context(taken=_taken([999])))  # no service with a row: nothing to go on
+
+
+def test_a_model_saved_without_a_history_term_loads_and_ignores_taken_services():
+    data, _, _, exported = planted(history_length=0)
+    arrays = {name: np.ascontiguousarray(a) for name, a in exported.to_arrays().items()}
+    assert "service_history_gmf" not in arrays
+    params = {name: value for name, value in exported.params().items() if name != "history_length"}
+    loaded = NCFModel.from_arrays(load_safetensors(save_safetensors(arrays)), json.loads(json.dumps(params)))
+    assert loaded.service_history_gmf is None and loaded.hyperparameters.history_length == 0
+    user = int(data.users.ids[4])
+    plain = NCF(exported).score(_context(user_id=user), data.services.ids)
+    np.testing.assert_array_equal(NCF(loaded).score(_context(user_id=user, taken=_taken([101, 102])),
+                                                    data.services.ids), plain)
+    assert not NCF(loaded).knows(_context(taken=_taken([101, 102])))  # a visitor with history alone
+
+
+def test_saved_arrays_and_params_with_a_history_term_answer_alike():
+    data, _, _, exported = planted(history_length=3)
+    blob = save_safetensors({name: np.ascontiguousarray(a) for name, a in exported.to_arrays().items()})
+    loaded = NCFModel.from_arrays(load_safetensors(blob), json.loads(json.dumps(exported.params())))
+    assert loaded.service_history_gmf.shape == (data.n_services, exported.service_gmf.shape[1])
+    for context in (_context(user_id=3, taken=_taken([101, 105])), _context(taken=_taken([202]))):
+        first, second = NCF(exported).recommend(context), NCF(loaded).recommend(context)
+        np.testing.assert_array_equal(first.ids, second.ids)
+        np.testing.assert_array_equal(first.scores, second.scores)
+
+
 def test_without_a_model_the_engines_are_not_ready():
     for engine in (NCF(), NCFRanking()):
         assert not engine.ready
@@ -154,7 +228,7 @@ def test_without_a_model_the_engines_are_not_ready():
             engine.recommend(_context(user_id=1))
 
 
-def _random_model(services: int, users: int = 50, seed: int = 0) -> NCFModel:
+def _random_model(services: int, users: int = 50, seed: int = 0, history_length: int = 0) -> NCFModel:
     """Serving-sized layers (64-d ids, 128-d service content, MLP 64-32-16) with random weights."""
     rng = np.random.default_rng(seed)
 
@@ -163,7 +237,7 @@ def _random_model(services: int, users: int = 50, seed: int = 0) -> NCFModel:
 
     sizes = (64 + 64 + 16 + 128, 64, 32, 16)
     return NCFModel(
-        hyperparameters=NCFParams(), user_ids=np.arange(users, dtype=np.int64),
+        hyperparameters=NCFParams(history_length=history_length), user_ids=np.arange(users, dtype=np.int64),
         service_ids=np.arange(services, dtype=np.int64) * 3, user_gmf=normal(users + 1, 64),
         user_mlp=normal(users + 1, 64), user_content=normal(users, 16), service_gmf=normal(services, 64),
         service_mlp=normal(services, 64), service_content=normal(services, 128),
@@ -171,15 +245,18 @@ def _random_model(services: int, users: int = 50, seed: int = 0) -> NCFModel:
         head_weight=normal(64 + 16), head_bias=normal(1), user_encoder_weight=(normal(4, 8), normal(8, 16)),
         user_encoder_bias=(normal(8), normal(16)), user_vocabulary_field=np.zeros(4, np.int64),
         user_vocabulary_value=np.arange(4, dtype=np.int64), user_vocabulary_column=np.arange(4, dtype=np.int64),
+        service_history_gmf=normal(services, 64) if history_length else None,
     )
 
 
-def test_a_services_score_does_not_depend_on_the_others_scored_with_it():
-    """Bit for bit: BLAS matrix-vector kernels round a row differently with its neighbours."""
-    model = _random_model(services=5000)
+@pytest.mark.parametrize("history_length", [0, 10])
+def test_a_services_score_does_not_depend_on_the_others_scored_with_it(history_length):
+    """Up to float32 rounding: BLAS kernels may round a row differently with its place in the block."""
+    model = _random_model(services=5000, history_length=history_length)
     engine, rng = NCF(model), np.random.default_rng(1)
-    context = RecommendationContext(candidates=model.service_ids, k=3, now=NOW, user_id=7)
+    context = RecommendationContext(candidates=model.service_ids, k=3, now=NOW, user_id=7,
+                                    taken=3 * np.arange(20))
     everything = engine.score(context, model.service_ids)
     for _ in range(50):
         ids = rng.choice(model.service_ids, int(rng.integers(1, 3000)), replace=False)
-        np.testing.assert_array_equal(engine.score(context, ids), everything[ids // 3])
+        np.testing.assert_allclose(engine.score(context, ids), everything[ids // 3], rtol=1e-6, atol=0)

@@ -1,5 +1,6 @@
 """NCF training: it finds a planted preference, samples only allowed negatives, stops early,
-weighs recent positives more and serves its members as one network."""
+weighs recent positives more, gives each positive the history taken before it and serves its
+members as one network."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -18,7 +19,9 @@ from app.training.ncf import (
     distilled,
     epoch_examples,
     fit_ncf,
+    history_windows,
     later_interactions,
+    latest_windows,
     merged,
     recency_weights,
 )
@@ -118,10 +121,51 @@ def test_recency_weights_halve_every_half_life_interactions_back():
     assert recency_weights(users, order, half_life=0.0).tolist() == [1.0] * 5
 
 
-def test_merged_members_score_the_mean_of_their_logits():
+def test_history_windows_hold_the_items_taken_strictly_before():
+    users = np.array([1, 0, 1, 0, 1, 1, 1])
+    items = np.array([10, 20, 11, 21, 12, 13, 14])
+    order = np.array([0.0, 5.0, 1.0, 3.0, 2.0, 2.0, 9.0])  # 12 and 13 tie: input position decides
+    windows = history_windows(users, items, order, length=2, padding=-1)
+    assert windows.tolist() == [[-1, -1], [-1, 21], [-1, 10], [-1, -1], [10, 11], [11, 12], [12, 13]]
+    assert history_windows(users, items, order, length=0, padding=-1).shape == (7, 0)
+    latest = latest_windows(users, items, order, n_users=3, length=3, padding=-1)
+    assert latest.tolist() == [[-1, 21, 20], [12, 13, 14], [-1, -1, -1]]  # user 2 took nothing
+
+
+def test_each_negative_shares_its_positives_window():
+    config = replace(small_config().ncf, history_length=3, negatives_per_positive=2)
+    examples = _Examples.of(DATA.user_rows, DATA.service_rows, DATA.order, DATA.recommendable, config)
+    users, _, labels, _, history = examples.draw(np.random.default_rng(0))
+    positives = DATA.user_rows.size
+    assert (labels[:positives] == 1).all() and history.shape == (3 * positives, 3)
+    np.testing.assert_array_equal(history[:positives], history_windows(DATA.user_rows, DATA.service_rows,
+                                                                       DATA.order, 3, DATA.n_services))
+    np.testing.assert_array_equal(history[positives:], np.repeat(history[:positives], 2, axis=0))
+    assert (users[positives:] == np.repeat(users[:positives], 2)).all()
+
+
+def test_the_history_shifts_the_users_gmf_factors_by_their_mean():
+    rng = np.random.default_rng(0)
+    config = NCFConfig(gmf_dim=4, mlp_embedding_dim=3, mlp_layers=(6,), history_length=3)
+    model = NCF(rng.normal(size=(5, 2)), rng.normal(size=(6, 2)), config).eval()
+    torch.nn.init.normal_(model.history_gmf.weight, std=1.0)
+    plain = NCF(rng.normal(size=(5, 2)), rng.normal(size=(6, 2)), replace(config, history_length=0))
+    assert [name for name in model.state_dict() if name not in plain.state_dict()] == ["history_gmf.weight"]
+    history = torch.tensor([[6, 6, 6], [6, 1, 4], [0, 2, 3]])  # row 6 pads
+    expected = torch.stack([torch.zeros(4), model.history_gmf.weight[[1, 4]].mean(0),
+                            model.history_gmf.weight[[0, 2, 3]].mean(0)])
+    with torch.no_grad():
+        torch.testing.assert_close(model.history_vector(history), expected)
+        users, items = torch.tensor([0, 1, 2]), torch.tensor([3, 3, 3])
+        # No history and a window of padding alone score alike.
+        assert model.score_rows(users[:1], items[:1], history[:1]) == model.score_rows(users[:1], items[:1])
+
+
+@pytest.mark.parametrize("history_length", [0, 2])
+def test_merged_members_score_the_mean_of_their_logits(history_length):
     rng = np.random.default_rng(0)
     user_content, item_content = rng.normal(size=(7, 3)), rng.normal(size=(9, 5))
-    config = NCFConfig(gmf_dim=4, mlp_embedding_dim=3, mlp_layers=(6, 5))
+    config = NCFConfig(gmf_dim=4, mlp_embedding_dim=3, mlp_layers=(6, 5), history_length=history_length)
     members = []
     for seed in range(3):
         torch.manual_seed(seed)
@@ -133,10 +177,13 @@ def test_merged_members_score_the_mean_of_their_logits():
     users, items = torch.tensor([0, 1, 2, 7, 7]), torch.tensor([0, 3, 9, 8, 9])  # row 7 / 9: no id
     content_u = torch.as_tensor(user_content, dtype=torch.float32)[torch.tensor([0, 1, 2, 6, 0])]
     content_i = torch.as_tensor(item_content, dtype=torch.float32)[torch.tensor([0, 3, 1, 8, 2])]
+    history = torch.tensor([[9, 9], [9, 4], [0, 8], [2, 2], [5, 1]])[:, :history_length]  # row 9 pads
     with torch.no_grad():
-        mean = sum(member(users, items, content_u, content_i) for member in members) / 3
-        assert torch.allclose(wide(users, items, content_u, content_i), mean, atol=1e-5)
+        mean = sum(member(users, items, content_u, content_i, history) for member in members) / 3
+        assert torch.allclose(wide(users, items, content_u, content_i, history), mean, atol=1e-5)
     assert wide.user_gmf.weight.shape == (8, 12) and wide.config.mlp_layers == (18, 15)
+    if history_length:
+        assert wide.history_gmf.weight.shape == (10, 12)
 
 
 def test_the_final_fit_trains_each_member_and_serves_them_merged():
@@ -188,3 +235,22 @@ def test_with_distill_the_final_fit_serves_one_members_size():
                                                                             distill=True, distill_epochs=1)))
     assert result.model.service_gmf.shape[1] == result.config["ncf"]["gmf_dim"]
     assert result.config["ncf"]["distill"] is True
+
+
+def test_with_a_history_term_members_and_the_student_carry_it_to_serving():
+    calls = []
+    config = replace(small_config(epochs=3).ncf, patience=10, members=2, distill=True, distill_epochs=2,
+                     history_length=3)
+    model, _ = fit_ncf(DATA.user_rows, DATA.service_rows, DATA.order, _content(4, DATA.n_users),
+                       _content(4, DATA.n_services), DATA.recommendable, config,
+                       progress=lambda step, percent, **details: calls.append(step))
+    assert calls.count("ncf_refit_distill") == 2
+    assert model.history_gmf.weight.shape == (DATA.n_services + 1, config.gmf_dim)
+    training = replace(small_config(epochs=2), ncf=replace(config, distill_epochs=1))
+    result = train_ncf(DATA, training)
+    assert result.model.service_history_gmf.shape == (DATA.n_services, config.gmf_dim)
+    assert result.model.hyperparameters.history_length == 3 == result.config["ncf"]["history_length"]
+    # A history term that is trained (not left at its initial values) changes the evaluation.
+    without = train_ncf(DATA, replace(training, ncf=replace(training.ncf, history_length=0)))
+    assert without.model.service_history_gmf is None and without.model.hyperparameters.history_length == 0
+    assert result.metrics["ndcg@3_full"] != without.metrics["ndcg@3_full"]
