@@ -196,7 +196,12 @@ class NCFScorer:
 
     def scores(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(b, g) and (b, h1) float32 user vectors, (c,) service rows → (b, c) float64 scores in (0, 1)."""
-        hidden = self.service_first[rows][None, :, :] + user_first[:, None, :]  # (b, c, h1), a fresh array
+        if user_first.shape[0] == 1:  # one user, as in serving: add to the fresh gathered rows in place
+            hidden = np.take(self.service_first, rows, axis=0)  # (c, h1)
+            hidden += user_first[0]
+            hidden = hidden[None]  # (1, c, h1)
+        else:
+            hidden = self.service_first[rows][None, :, :] + user_first[:, None, :]  # (b, c, h1), a fresh array
         np.maximum(hidden, 0.0, out=hidden)
         for weight, bias in self.layers:
             hidden = hidden @ weight
