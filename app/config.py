@@ -72,6 +72,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "ACTIVATE_ONLY_IF_NOT_WORSE": _bool(env("ACTIVATE_ONLY_IF_NOT_WORSE"), True),
         "RL_SARS_SETTLE_SECONDS": int(env("RL_SARS_SETTLE_SECONDS", "3600")),
         "RL_EXPLORATION_EPSILON": float(env("RL_EXPLORATION_EPSILON", "0")),
+        "NCF_SCORE_CACHE_MB": float(env("NCF_SCORE_CACHE_MB", "32")),
         "HISTORY_CACHE_REDIS_URL": env("HISTORY_CACHE_REDIS_URL", redis_url),
         "HISTORY_CACHE_TTL_SECONDS": int(env("HISTORY_CACHE_TTL_SECONDS", str(24 * 3600))),
         "RETRAIN_CHECK_SECONDS": int(env("RETRAIN_CHECK_SECONDS", "900")),
@@ -88,6 +89,8 @@ def check_settings(settings: Mapping) -> None:
         raise ConfigurationError(f"APP_ENV must be one of {ENVIRONMENTS}, not {settings['APP_ENV']!r}")
     if not 0.0 <= settings["RL_EXPLORATION_EPSILON"] <= 1.0:
         raise ConfigurationError(f"RL_EXPLORATION_EPSILON must be in [0, 1], not {settings['RL_EXPLORATION_EPSILON']}")
+    if settings["NCF_SCORE_CACHE_MB"] < 0:
+        raise ConfigurationError(f"NCF_SCORE_CACHE_MB must not be negative, not {settings['NCF_SCORE_CACHE_MB']}")
     if settings["APP_ENV"] != "production":
         return
     explicit = set(settings.get("EXPLICIT_SETTINGS", ()))

@@ -15,14 +15,15 @@ would take far longer than the measurement.
 
 Then, in this process: the whole request path without HTTP (`recommend(payload)`
 in an app context, served-recommendation log on) and the NCF engine's scoring
-alone (`engine.recommend(context)`) for a logged-in user and every eligible
-service. Then the API under gunicorn (2 workers, one torch/BLAS thread each,
+alone (`engine.recommend(context)`, with no score cache) for a logged-in user and
+every eligible service. Then the API under gunicorn (2 workers, one torch/BLAS thread each,
 once per `--threads` value) driven by an asyncio keep-alive client on this same
 machine with a mix of requests (benchmarks/harness.py RecommendationMix) at each
 connection count. Requests come in browsing sessions of `--views-per-session`
 requests on average (the first view of a session reads its history from
-MongoDB, later ones from the Redis copy); the in-process figures include the
-first views alone. Everything shares the machine's 2 cores; the load average is
+MongoDB, later ones from the Redis copy, and a logged-in user's later panels
+find their NCF scores kept: NCF_SCORE_CACHE_MB); the in-process figures include
+the first views alone. Everything shares the machine's 2 cores; the load average is
 printed beside every figure.
 """
 from __future__ import annotations
@@ -45,7 +46,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import create_app, model_registry  # noqa: E402
-from app.engines import NCFModel, NCFParams, RecommendationContext  # noqa: E402
+from app.engines import NCF, NCFModel, NCFParams, RecommendationContext  # noqa: E402
+from app.engines.score_cache import ScoreCache  # noqa: E402
 from app.marketplace.dumps import ingest_snapshot, store_dump  # noqa: E402
 from app.marketplace.events import store_events  # noqa: E402
 from app.recommendation_log import flush_served  # noqa: E402
@@ -157,7 +159,7 @@ def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, 
         contexts.append(RecommendationContext(
             candidates=candidates, k=3, now=time.time(), user_id=asker.user_id, unique_id=asker.unique_id,
             history=asker.history, session=asker.session, taken=asker.taken, user_features=asker.features))
-    engine = state.engines["NCF"]
+    engine = NCF(state.engines["NCF"].model, ScoreCache(0))  # scoring itself: nothing kept between calls
     figures = {
         "recommend(), the mix": harness.median(time_calls(service.recommend, mixed)),
         "recommend(), first views of sessions only": harness.median(time_calls(service.recommend, first_views)),

@@ -59,6 +59,11 @@ def test_an_exploration_rate_outside_zero_to_one_is_rejected(rate):
         check_settings(load_settings({"RL_EXPLORATION_EPSILON": rate}))
 
 
+def test_a_negative_score_cache_is_rejected():
+    with pytest.raises(ConfigurationError, match="NCF_SCORE_CACHE_MB"):
+        check_settings(load_settings({"NCF_SCORE_CACHE_MB": "-1"}))
+
+
 def test_dotenv_file_is_read_and_the_real_environment_wins(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("DEFAULT_RECOMMENDATION_ENGINE=Popularity\nLOG_LEVEL=DEBUG\n")
     monkeypatch.chdir(tmp_path)

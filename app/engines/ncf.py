@@ -35,6 +35,7 @@ from app.engines.base import (
 )
 from app.engines.catalogue import IdIndex
 from app.engines.fitted import FittedEngine
+from app.engines.score_cache import ScoreCache
 
 _LAYERED = ("mlp_weight", "mlp_bias", "user_encoder_weight", "user_encoder_bias")  # saved as name_0, name_1, ...
 
@@ -217,21 +218,29 @@ class NCF(FittedEngine):
 
     name = "NCF"
 
-    def __init__(self, model: NCFModel | None = None):
+    def __init__(self, model: NCFModel | None = None, cache: ScoreCache | None = None):
+        """`cache`: where a trained user's scores over the whole catalogue are kept between requests
+        (engines of the same model may share one); by default one of its own."""
         super().__init__(model)
         self.user_index = IdIndex(model.user_ids if model is not None else np.empty(0, np.int64))
         self.scorer = NCFScorer(model) if model is not None else None
+        self.cache = cache if cache is not None else ScoreCache()
 
     def knows(self, context: RecommendationContext) -> bool:
         """Whether the model can score this visitor (a trained row or known features)."""
         return self._user(context) is not None
 
+    def _trained_row(self, context: RecommendationContext) -> int | None:
+        if context.user_id is None:
+            return None
+        row, known = self.user_index.positions(np.array([context.user_id]))
+        return int(row[0]) if known[0] else None
+
     def _user(self, context: RecommendationContext) -> tuple[np.ndarray, np.ndarray] | None:
         history = self.scorer.history_rows(context.taken)
-        if context.user_id is not None:
-            row, known = self.user_index.positions(np.array([context.user_id]))
-            if known[0]:
-                return self.scorer.user_vector(int(row[0]), history=history)
+        row = self._trained_row(context)
+        if row is not None:
+            return self.scorer.user_vector(row, history=history)
         content = self.scorer.encode_features(context.user_features) if context.user_features else None
         if content is None and history.size:
             content = self.scorer.encode_columns(np.empty(0, np.int64))  # as a trained user who declared nothing
@@ -239,11 +248,26 @@ class NCF(FittedEngine):
 
     def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
         scores = np.zeros(service_ids.size)  # (n,): nobody known, or a service without a row, scores 0
-        user = self._user(context)
         rows, known = self.index.positions(service_ids)
-        if user is not None and known.any():
-            scores[known] = self.scorer.scores(user[0][None], user[1][None], rows[known])[0]
+        if not known.any():
+            return scores
+        row = self._trained_row(context)
+        if row is not None:  # a trained user's scores depend on nothing else than their row and takings
+            key = (row, tuple(self.scorer.history_rows(context.taken).tolist()))
+            every = self.cache.get(key)
+            if every is None and 2 * np.count_nonzero(known) >= self.scorer.service_first.shape[0]:
+                every = self._scores_of(context, np.arange(self.scorer.service_first.shape[0]))
+                self.cache.put(key, every)
+            if every is not None:
+                scores[known] = every[rows[known]]
+                return scores
+        scores[known] = self._scores_of(context, rows[known])
         return scores
+
+    def _scores_of(self, context: RecommendationContext, rows: np.ndarray) -> np.ndarray:
+        """(r,) scores of these service rows for the context's user (0 for a user the model cannot score)."""
+        user = self._user(context)
+        return np.zeros(rows.size) if user is None else self.scorer.scores(user[0][None], user[1][None], rows)[0]
 
     def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> list[Evidence]:
         """The history service most like each chosen one (cosine of their id factors), when alike enough."""

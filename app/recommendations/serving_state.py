@@ -35,6 +35,7 @@ from app.engines import (
     Session,
     SessionModel,
 )
+from app.engines.score_cache import ScoreCache
 from app.marketplace.catalog import recommendable_services
 from app.recommendations.catalog_index import CatalogIndex
 from app.storage import database
@@ -57,7 +58,8 @@ def _rl_exploration() -> float:
 
 
 def _ncf_engines(model: NCFModel) -> dict[str, Engine]:
-    return {"NCF": NCF(model), "NCFRanking": NCFRanking(model)}
+    cache = ScoreCache(int(current_app.config["NCF_SCORE_CACHE_MB"] * 2**20))  # one model, one user's scores
+    return {"NCF": NCF(model, cache), "NCFRanking": NCFRanking(model, cache)}
 
 
 class DumpUsers:

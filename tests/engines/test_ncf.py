@@ -19,6 +19,7 @@ from app.engines import (
     RecommendationContext,
 )
 from app.engines.ncf import NCF, NCFModel, NCFParams, NCFRanking
+from app.engines.score_cache import ScoreCache
 from app.training.autoencoder import encode, fit_autoencoder
 from app.training.dataset import interaction_data, interaction_data_from_dump
 from app.training.ncf import fit_ncf
@@ -253,10 +254,30 @@ def _random_model(services: int, users: int = 50, seed: int = 0, history_length:
 def test_a_services_score_does_not_depend_on_the_others_scored_with_it(history_length):
     """Up to float32 rounding: BLAS kernels may round a row differently with its place in the block."""
     model = _random_model(services=5000, history_length=history_length)
-    engine, rng = NCF(model), np.random.default_rng(1)
+    engine, rng = NCF(model, ScoreCache(0)), np.random.default_rng(1)  # nothing kept: every call scores
     context = RecommendationContext(candidates=model.service_ids, k=3, now=NOW, user_id=7,
                                     taken=3 * np.arange(20))
     everything = engine.score(context, model.service_ids)
     for _ in range(50):
         ids = rng.choice(model.service_ids, int(rng.integers(1, 3000)), replace=False)
         np.testing.assert_allclose(engine.score(context, ids), everything[ids // 3], rtol=1e-6, atol=0)
+
+
+def test_a_trained_users_scores_over_the_catalogue_are_kept_for_their_next_requests():
+    model = _random_model(services=2000, history_length=10)
+    engine, uncached = NCF(model, ScoreCache()), NCF(model, ScoreCache(0))
+    context = RecommendationContext(candidates=model.service_ids, k=3, now=NOW, user_id=7, taken=[3, 6, 9])
+    few = model.service_ids[[5, 50, 500]]
+    engine.score(context, few)  # under half the catalogue: scored alone, nothing kept
+    assert len(engine.cache) == 0
+    everything = engine.score(context, model.service_ids)
+    assert len(engine.cache) == 1
+    np.testing.assert_array_equal(engine.score(context, few), everything[[5, 50, 500]])  # looked up
+    assert engine.cache.hits == 1
+    np.testing.assert_allclose(everything, uncached.score(context, model.service_ids), rtol=1e-6, atol=0)
+    # Another taking, another user, or a visitor: not the kept scores.
+    for other in (replace(context, taken=np.array([3, 6, 12])), replace(context, user_id=8),
+                  replace(context, user_id=None, user_features={"categories": (1,)})):
+        np.testing.assert_allclose(engine.score(other, few), uncached.score(other, few), rtol=1e-6, atol=0)
+    assert engine.cache.hits == 1
+    assert len(engine.cache) == 1  # a visitor without a trained row is never kept
