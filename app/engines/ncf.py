@@ -138,6 +138,7 @@ class NCFScorer:
         vectors = np.concatenate([model.service_gmf, model.service_mlp], axis=1)  # (s, g + m)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.service_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)  # for evidence
+        self.nothing_declared = self.encode_columns(np.empty(0, np.int64))  # (cu,) content of no features
 
     @property
     def history_length(self) -> int:
@@ -236,14 +237,18 @@ class NCF(FittedEngine):
         row, known = self.user_index.positions(np.array([context.user_id]))
         return int(row[0]) if known[0] else None
 
-    def _user(self, context: RecommendationContext) -> tuple[np.ndarray, np.ndarray] | None:
-        history = self.scorer.history_rows(context.taken)
-        row = self._trained_row(context)
+    def _who(self, context: RecommendationContext) -> tuple[int | None, np.ndarray]:
+        """The user's trained row (None without one) and the rows of the services they took last."""
+        return self._trained_row(context), self.scorer.history_rows(context.taken)
+
+    def _user(self, context: RecommendationContext, who: tuple[int | None, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray] | None:
+        row, history = who if who is not None else self._who(context)
         if row is not None:
             return self.scorer.user_vector(row, history=history)
         content = self.scorer.encode_features(context.user_features) if context.user_features else None
         if content is None and history.size:
-            content = self.scorer.encode_columns(np.empty(0, np.int64))  # as a trained user who declared nothing
+            content = self.scorer.nothing_declared  # as a trained user who declared nothing
         return None if content is None else self.scorer.user_vector(-1, content, history)
 
     def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
@@ -251,22 +256,26 @@ class NCF(FittedEngine):
         rows, known = self.index.positions(service_ids)
         if not known.any():
             return scores
-        row = self._trained_row(context)
+        who = self._who(context)
+        row, history = who
         if row is not None:  # a trained user's scores depend on nothing else than their row and takings
-            key = (row, tuple(self.scorer.history_rows(context.taken).tolist()))
+            key = (row, tuple(history.tolist()))
             every = self.cache.get(key)
-            if every is None and 2 * np.count_nonzero(known) >= self.scorer.service_first.shape[0]:
-                every = self._scores_of(context, np.arange(self.scorer.service_first.shape[0]))
+            catalogue = self.model.service_ids.size
+            if every is None and 2 * np.count_nonzero(known) >= catalogue:
+                every = self._scores_of(context, who, np.arange(catalogue))
                 self.cache.put(key, every)
             if every is not None:
                 scores[known] = every[rows[known]]
                 return scores
-        scores[known] = self._scores_of(context, rows[known])
+        scores[known] = self._scores_of(context, who, rows[known])
         return scores
 
-    def _scores_of(self, context: RecommendationContext, rows: np.ndarray) -> np.ndarray:
-        """(r,) scores of these service rows for the context's user (0 for a user the model cannot score)."""
-        user = self._user(context)
+    def _scores_of(self, context: RecommendationContext, who: tuple[int | None, np.ndarray],
+                   rows: np.ndarray) -> np.ndarray:
+        """(r,) scores of these service rows for the context's user, as `_who` found them (0 for a
+        user the model cannot score)."""
+        user = self._user(context, who)
         return np.zeros(rows.size) if user is None else self.scorer.scores(user[0][None], user[1][None], rows)[0]
 
     def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> list[Evidence]:
