@@ -8,11 +8,10 @@ string, a float or an operator object such as {"$gt": 0} is rejected here.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask_restx import Model, fields
 from jsonschema import Draft4Validator, FormatChecker
 
+from app.schema_check import compile_checker
 from app.wire_fields import INT64_MAX, NullableString
 
 
@@ -111,107 +110,8 @@ def dump_json_schema() -> dict:
     return {**DUMP.__schema__, "definitions": definitions}
 
 
-# --- A compiled check of the same schema ------------------------------------
-# jsonschema takes about 20 s on a dump of 10k services, 100k users and 200k
-# projects (benchmarks/ingest_dump.py). The check below compiles the schema once
-# into plain Python closures and only answers valid or not, in about a tenth
-# of the time; jsonschema then runs only on an invalid dump, to name its bad
-# fields. It knows the keywords these models produce and refuses any other, so
-# a future field type cannot slip through unchecked.
-
-_IS_TYPE = {
-    "string": lambda value: type(value) is str,
-    "integer": lambda value: type(value) is int,  # JSON parsing gives int; bool is not int here
-    "number": lambda value: type(value) in (int, float),
-    "boolean": lambda value: type(value) is bool,
-    "array": lambda value: type(value) is list,
-    "object": lambda value: type(value) is dict,
-    "null": lambda value: value is None,
-}
-_ANNOTATIONS = {"description", "title", "example", "default", "readOnly"}
-_HANDLED = {"type", "required", "properties", "items", "$ref", "minimum", "maximum"}
-
-
-class UnsupportedSchema(ValueError):
-    """The schema uses a keyword the compiled check does not implement."""
-
-
-def compile_checker(schema: dict) -> Callable[[object], bool]:
-    """A function telling whether a value is valid against `schema` (a subset of draft 4)."""
-    definitions = schema.get("definitions", {})
-    compiled: dict = {}
-
-    def by_ref(ref: str):
-        name = ref.removeprefix("#/definitions/")
-        if name not in compiled:
-            compiled[name] = None  # a definition that refers to itself gets the late lookup below
-            compiled[name] = build(definitions[name])
-        return compiled[name] or (lambda value: compiled[name](value))
-
-    def build(node: dict):
-        unknown = set(node) - _HANDLED - _ANNOTATIONS - {"definitions"}
-        unknown = {key for key in unknown if not key.startswith("x-")}
-        if unknown:
-            raise UnsupportedSchema(f"keywords not supported by the compiled check: {sorted(unknown)}")
-        if "$ref" in node:
-            return by_ref(node["$ref"])
-        return _fuse(node, _type_check(node.get("type")), build)
-
-    for name in definitions:
-        by_ref(f"#/definitions/{name}")
-    return build(schema)
-
-
-def _type_check(declared):
-    if declared is None:
-        return None
-    if isinstance(declared, str):
-        return _IS_TYPE[declared]
-    checks = tuple(_IS_TYPE[name] for name in declared)
-    return lambda value: any(check(value) for check in checks)
-
-
-def _fuse(node: dict, is_type, build):
-    """One closure for a node; the common shapes get a specialised one (speed)."""
-    if "items" in node:
-        item = build(node["items"])
-        if node.get("type") == "array":
-            return lambda value: type(value) is list and all(map(item, value))
-        return _both(is_type, lambda value: type(value) is not list or all(map(item, value)))
-    if "required" in node or "properties" in node:
-        required = tuple(node.get("required", ()))
-        properties = tuple((key, build(sub)) for key, sub in node.get("properties", {}).items())
-        any_type_ok = is_type is None
-
-        def check_object(value):
-            if type(value) is not dict:
-                return any_type_ok or is_type(value)
-            for key in required:
-                if key not in value:
-                    return False
-            for key, check in properties:
-                if key in value and not check(value[key]):
-                    return False
-            return True
-
-        return check_object
-    if "minimum" in node or "maximum" in node:
-        low, high = node.get("minimum", float("-inf")), node.get("maximum", float("inf"))
-        if node.get("type") == "integer":
-            return lambda value: type(value) is int and low <= value <= high
-
-        def in_range(value):
-            return type(value) not in (int, float) or low <= value <= high
-
-        return _both(is_type, in_range)
-    return is_type or (lambda value: True)
-
-
-def _both(first, second):
-    if first is None:
-        return second
-    return lambda value: first(value) and second(value)
-
+# The compiled check (app/schema_check.py) answers valid or not in about a tenth
+# of jsonschema's time; jsonschema runs only on what it rejects, to name the fields.
 
 # --- Naming the bad fields ---------------------------------------------------
 
