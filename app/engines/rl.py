@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -55,9 +56,13 @@ class StateEncoder:
     def state_size(self) -> int:
         return 2 * self.service_embeddings.shape[1]
 
+    @cached_property
+    def service_index(self) -> IdIndex:
+        return IdIndex(self.service_ids)
+
     def embeddings_of(self, service_ids) -> tuple[np.ndarray, np.ndarray]:
         """(n, d) embeddings of the given ids (zeros where unknown) and (n,) known mask."""
-        rows, known = IdIndex(self.service_ids).positions(np.asarray(service_ids, dtype=np.int64).reshape(-1))
+        rows, known = self.service_index.positions(np.asarray(service_ids, dtype=np.int64).reshape(-1))
         return np.where(known[:, None], self.service_embeddings[rows], 0.0).astype(np.float32), known
 
     def state(self, user_features: Mapping[str, Sequence[int]], history_ids) -> np.ndarray:

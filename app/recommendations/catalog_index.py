@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+
+from app.engines.catalogue import IdIndex
 
 # search_data key → the service field it filters on.
 FACETS = {
@@ -56,6 +59,10 @@ class CatalogIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @cached_property
+    def row_index(self) -> IdIndex:
+        return IdIndex(self.ids)  # ids are sorted and unique: its rows are this index's rows
+
     def _facet_mask(self, facet_field: str, wanted: list) -> np.ndarray:
         mask = np.zeros(len(self.ids), dtype=bool)
         for value in wanted:
@@ -72,11 +79,11 @@ class CatalogIndex:
     ) -> np.ndarray:
         """Recommendable ids ∩ candidates (when given) ∩ filters (only without candidates),
         minus `exclude`; OR within a facet, AND across facets, every `q` word must appear."""
-        mask = np.ones(len(self.ids), dtype=bool)
         candidates = list(candidates or ())
         if candidates:
-            mask &= np.isin(self.ids, np.asarray(candidates, dtype=np.int64))
+            mask = self._rows_mask(candidates)
         else:
+            mask = np.ones(len(self.ids), dtype=bool)
             for key, facet_field in FACETS.items():
                 wanted = (search_data or {}).get(key)
                 if wanted in (None, [], ""):
@@ -87,5 +94,12 @@ class CatalogIndex:
                 mask &= np.array([all(w in text for w in words) for text in self.text], dtype=bool)
         exclude = list(exclude)
         if exclude:
-            mask &= ~np.isin(self.ids, np.asarray(exclude, dtype=np.int64))
+            mask &= ~self._rows_mask(exclude)
         return self.ids[mask]
+
+    def _rows_mask(self, ids: list[int]) -> np.ndarray:
+        """(n,) True at the rows of the given ids that are in the catalogue."""
+        rows, known = self.row_index.positions(np.asarray(ids, dtype=np.int64))
+        mask = np.zeros(len(self.ids), dtype=bool)
+        mask[rows[known]] = True
+        return mask

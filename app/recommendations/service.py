@@ -92,7 +92,7 @@ def _walk_chain(chain: list[str], state: ServingState, context: RecommendationCo
     answered = {"ids": [], "scores": [], "evidence": [], "sources": [], "probabilities": []}
     for name in chain:
         ids = answered["ids"]
-        remaining = context.candidates[~np.isin(context.candidates, np.asarray(ids, dtype=np.int64))]
+        remaining = context.candidates[~np.isin(context.candidates, ids)] if ids else context.candidates
         if len(remaining) == 0 or (not ranking and len(ids) >= context.k):
             break
         answer = _answer(name, state, _with_candidates(context, remaining, context.k - len(ids)))
