@@ -20,7 +20,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     from flask import Flask
 
     from app import cli, observability, storage
-    from app.api import init_api
+    from app.api import NoSessions, init_api
     from app.celery_app import celery_init_app
     from app.config import check_settings, load_settings
     from app.recommendations import serving_state
@@ -35,6 +35,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.config.from_mapping(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BYTES"]
     app.config["SWAGGER_UI_DOC_EXPANSION"] = "list"  # operations visible without clicking
+    app.session_interface = NoSessions()
 
     observability.init_app(app)
     storage.init_app(app)

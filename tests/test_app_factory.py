@@ -31,3 +31,14 @@ def test_swagger_document_lists_every_endpoint(client, app):
         if rule.endpoint.startswith("api.") and rule.endpoint not in ("api.specs", "api.doc", "api.root")
     }
     assert routed and routed <= documented, routed - documented
+
+
+def test_no_session_cookie_is_read_or_set(client, app):
+    from flask import session
+    from flask.sessions import NullSession
+
+    client.set_cookie("session", "forged.value.here")
+    response = client.get("/swagger.json")
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    with app.test_request_context("/", headers={"Cookie": "session=forged.value.here"}):
+        assert isinstance(session._get_current_object(), NullSession) and not session
