@@ -55,6 +55,13 @@ def log_requests(app: Flask, on_response=None) -> None:
         seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule else "<unmatched>"
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if log.isEnabledFor(logging.INFO):  # the line's fields cost more to gather than to skip
+            _log_line(response, endpoint, seconds)
+        if on_response:
+            on_response(request.method, endpoint, response.status_code, seconds)
+        return response
+
+    def _log_line(response, endpoint: str, seconds: float) -> None:
         log.info(
             "%s %s %s",
             request.method,
@@ -69,6 +76,3 @@ def log_requests(app: Flask, on_response=None) -> None:
                 "request_id": g.get("request_id"),
             },
         )
-        if on_response:
-            on_response(request.method, endpoint, response.status_code, seconds)
-        return response
