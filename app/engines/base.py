@@ -43,10 +43,12 @@ class RecommendationContext:
 
     def __post_init__(self):
         candidates = np.asarray(self.candidates, dtype=np.int64).reshape(-1)
-        # Duplicates would come back as duplicates; keep each id's first place.
-        _, first = np.unique(candidates, return_index=True)
-        if first.size != candidates.size:
-            candidates = candidates[np.sort(first)]
+        # Duplicates would come back as duplicates; keep each id's first place. Ids in increasing
+        # order (what the catalogue gives) have none, and are told apart without sorting.
+        if not (candidates[1:] > candidates[:-1]).all():
+            _, first = np.unique(candidates, return_index=True)
+            if first.size != candidates.size:
+                candidates = candidates[np.sort(first)]
         if self.k < 0:
             raise ValueError("k must not be negative")
         features = {name: tuple(int(i) for i in ids) for name, ids in self.user_features.items()}
