@@ -174,6 +174,9 @@ def _all_of(checks: list[Check]) -> Check:
         return lambda value: True
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:  # the common case (a type and its kind's keywords), without a generator
+        first, second = checks
+        return lambda value: first(value) and second(value)
     return lambda value: all(check(value) for check in checks)
 
 
