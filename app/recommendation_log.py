@@ -46,6 +46,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.errors import BulkWriteError, ConnectionFailure
 from pymongo.write_concern import WriteConcern
 
+from app.storage.connection import database_without_write_retries
 from app.storage.interactions import DUPLICATE_KEY, ServedRecommendation
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,9 @@ class BackgroundWriter:
                 self._drained.notify_all()
 
     def _write(self, batch: list[RawBSONDocument]) -> None:
-        collection = self._document._get_collection().with_options(write_concern=ACKNOWLEDGED)
+        name = self._document._get_collection().name  # mongoengine makes the indexes on first use
+        # Its own retries below are idempotent (records carry their ids): the driver's are not needed.
+        collection = database_without_write_retries()[name].with_options(write_concern=ACKNOWLEDGED)
         for attempt in range(WRITE_ATTEMPTS):
             try:
                 collection.insert_many(batch, ordered=False)

@@ -104,3 +104,18 @@ def test_a_full_batch_is_written_without_waiting_for_the_linger(app, db):
     assert writer.batches[:2] == [10, 10]
     assert writer.flush(5)  # the last five go at once: a flush does not wait for the linger either
     assert db["recommendations"].count_documents({}) == 25 and sum(writer.batches) == 25
+
+
+def test_the_log_writes_through_a_client_that_leaves_retries_to_it(app, db):
+    from app.storage import database
+    from app.storage.connection import database_without_write_retries
+
+    with app.app_context():
+        assert database().client.options.retry_writes is True  # every other write keeps the driver's retry
+        assert database_without_write_retries().client.options.retry_writes is False
+        assert database_without_write_retries().name == database().name
+        writer = _BatchSizes(linger=0.0)
+        for record in _records(3):
+            writer.append(record)
+        assert writer.flush(10)
+        assert db["recommendations"].count_documents({}) == 3
