@@ -22,7 +22,7 @@ class IdIndex:
 
     def __init__(self, ids: np.ndarray):
         self.ids = np.unique(np.asarray(ids, dtype=np.int64))  # (s,) sorted
-        self._table = None  # built on the first lookup: (span + 1,) int32 row by id - ids[0], -1 for none
+        self._table = None  # built on the first lookup: (span + 2,) int32 rows by slot, -1 for none
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -37,22 +37,23 @@ class IdIndex:
             positions = np.minimum(np.searchsorted(self.ids, ids), self.ids.size - 1)
             known = self.ids[positions] == ids
             return np.where(known, positions, 0), known
-        low, high = self.ids[0], self.ids[-1]
-        with np.errstate(over="ignore"):  # ids far out of range may wrap; np.where drops them
-            offsets = np.where((ids >= low) & (ids <= high), ids - low, table.size - 1)  # else: the sentinel -1
-        rows = table[offsets]
+        # Entry 0 and the last entry are -1: `clip` sends every id out of range to one of them.
+        # An id far out of range may wrap around in the subtraction, but never onto a slot in
+        # range: only the id of that slot lands there.
+        rows = table.take(ids - self._shift, mode="clip")
         known = rows >= 0
-        rows[~known] = 0
-        return rows.astype(np.int64), known
+        return np.maximum(rows, 0).astype(np.int64), known
 
     def _build_table(self):
         """The id → row table, or False where the ids are too sparse for one."""
-        span = int(self.ids[-1]) - int(self.ids[0]) + 1
-        if span > max(self.DENSE_SPAN_PER_ID * self.ids.size, self.DENSE_SPAN_ANYWAY) or self.ids.size >= 2**31:
+        low, span = int(self.ids[0]), int(self.ids[-1]) - int(self.ids[0]) + 1
+        too_wide = span > max(self.DENSE_SPAN_PER_ID * self.ids.size, self.DENSE_SPAN_ANYWAY)
+        if too_wide or low - 1 < np.iinfo(np.int64).min or self.ids.size >= 2**31:
             self._table = False
             return False
-        table = np.full(span + 1, -1, dtype=np.int32)  # the last entry: the sentinel for ids out of range
-        table[self.ids - self.ids[0]] = np.arange(self.ids.size, dtype=np.int32)
+        self._shift = np.int64(low - 1)  # id → its slot: id - (lowest - 1)
+        table = np.full(span + 2, -1, dtype=np.int32)
+        table[self.ids - self._shift] = np.arange(self.ids.size, dtype=np.int32)
         self._table = table
         return table
 

@@ -284,19 +284,19 @@ class NCF(FittedEngine):
         history_ids = np.unique(context.interactions.service_ids)
         history_rows, history_known = self.index.positions(history_ids)
         history_ids, history_rows = history_ids[history_known], history_rows[history_known]
+        if history_ids.size == 0:
+            return [Evidence(EvidenceKind.PERSONAL, strength=score) for score in scores.tolist()]
         unit = self.scorer.service_unit
         similarity = unit[rows] @ unit[history_rows].T  # (n, h)
         similarity[ids[:, None] == history_ids[None, :]] = -1.0  # a service is not evidence for itself
         threshold = self.model.hyperparameters.similarity_threshold
-        evidence = []
-        for i in range(ids.size):
-            best = int(np.argmax(similarity[i])) if history_ids.size else -1
-            if known[i] and best >= 0 and similarity[i, best] >= threshold:
-                evidence.append(Evidence(EvidenceKind.SIMILAR_TO_VIEWED, service_id=int(history_ids[best]),
-                                         strength=float(similarity[i, best])))
-            else:
-                evidence.append(Evidence(EvidenceKind.PERSONAL, strength=float(scores[i])))
-        return evidence
+        best = np.argmax(similarity, axis=1)  # (n,)
+        alike = similarity[np.arange(ids.size), best]  # (n,)
+        similar = known & (alike >= threshold)
+        return [Evidence(EvidenceKind.SIMILAR_TO_VIEWED, service_id=service, strength=strength) if is_similar
+                else Evidence(EvidenceKind.PERSONAL, strength=score)
+                for is_similar, service, strength, score
+                in zip(similar.tolist(), history_ids[best].tolist(), alike.tolist(), scores.tolist())]
 
 
 class NCFRanking(NCF):
