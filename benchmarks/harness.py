@@ -156,9 +156,14 @@ class CpuUse:
         self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
         self.machine, self.started = machine_busy_seconds(), time.monotonic()
 
+    def cores(self) -> dict[str, float]:
+        """Cores each process used since the phase began."""
+        elapsed = time.monotonic() - self.started
+        return {name: (cpu_seconds(pid) - self.start[name]) / elapsed for name, pid in self.pids.items()}
+
     def __str__(self) -> str:
         elapsed = time.monotonic() - self.started
-        used = {name: (cpu_seconds(pid) - self.start[name]) / elapsed for name, pid in self.pids.items()}
+        used = self.cores()
         machine = (machine_busy_seconds() - self.machine) / elapsed
         return ("cores used: " + ", ".join(f"{name} {value:.2f}" for name, value in used.items())
                 + f"; whole machine {machine:.2f} of {os.cpu_count()}")

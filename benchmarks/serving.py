@@ -204,6 +204,15 @@ def report_http(results: list, elapsed: float, reference: dict[str, float]) -> f
     return p50
 
 
+def cpu_per_request(cores: dict[str, float], per_second: float) -> str:
+    """Milliseconds of CPU per answered request: the API workers together, and each other process."""
+    workers = sum(value for name, value in cores.items() if name.startswith("worker"))
+    others = {name: value for name, value in cores.items() if not name.startswith("worker")}
+    parts = [f"workers {workers / per_second * 1000:.2f}"]
+    parts += [f"{name} {value / per_second * 1000:.2f}" for name, value in others.items()]
+    return "CPU per request (ms): " + ", ".join(parts)
+
+
 def serve_and_load(args, settings: dict, workdir: Path, mix, reference: dict[str, float], pids: dict) -> None:
     for threads in args.threads:
         port = services.free_port()
@@ -218,9 +227,11 @@ def serve_and_load(args, settings: dict, workdir: Path, mix, reference: dict[str
                 cpu = harness.CpuUse({**pids, **workers})
                 results, elapsed = harness.run_load("127.0.0.1", port, lambda: _wire(mix), connections,
                                                     args.seconds, keep_body=True)
+                used, cores = str(cpu), cpu.cores()  # before the answers are read below
                 print(f"  {connections} connection(s), {args.seconds:g} s, load average before {load}:")
                 report_http(results, elapsed, reference)
-                print(f"    {cpu}")
+                answered = sum(status == 200 for _, status, _, _ in results) / elapsed
+                print(f"    {used}\n    {cpu_per_request(cores, answered)}")
         finally:
             services.stop(api)
 
