@@ -72,7 +72,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "ACTIVATE_ONLY_IF_NOT_WORSE": _bool(env("ACTIVATE_ONLY_IF_NOT_WORSE"), True),
         "RL_SARS_SETTLE_SECONDS": int(env("RL_SARS_SETTLE_SECONDS", "3600")),
         "RL_EXPLORATION_EPSILON": float(env("RL_EXPLORATION_EPSILON", "0")),
-        "NCF_SCORE_CACHE_MB": float(env("NCF_SCORE_CACHE_MB", "32")),
+        "NCF_SCORE_CACHE_MB": float(env("NCF_SCORE_CACHE_MB", "64")),
         "HISTORY_CACHE_REDIS_URL": env("HISTORY_CACHE_REDIS_URL", redis_url),
         "HISTORY_CACHE_TTL_SECONDS": int(env("HISTORY_CACHE_TTL_SECONDS", str(24 * 3600))),
         "RETRAIN_CHECK_SECONDS": int(env("RETRAIN_CHECK_SECONDS", "900")),

@@ -198,6 +198,10 @@ class NCFScorer:
 
     def scores(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(b, g) and (b, h1) float32 user vectors, (c,) service rows → (b, c) float64 scores in (0, 1)."""
+        return _sigmoid(self.logits(user_gmf, user_first, rows).astype(np.float64))
+
+    def logits(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(b, c) float32 logits of `scores`: half the bytes to keep, the same scores once turned into them."""
         if user_first.shape[0] == 1:  # one user, as in serving: add to the fresh gathered rows in place
             hidden = np.take(self.service_first, rows, axis=0)  # (c, h1)
             hidden += user_first[0]
@@ -209,9 +213,8 @@ class NCFScorer:
             hidden = hidden @ weight
             hidden += bias
             np.maximum(hidden, 0.0, out=hidden)  # (b, c, h)
-        logits = (np.einsum("ck,bk->bc", self.service_gmf_weighted[rows], user_gmf)
-                  + np.einsum("bch,h->bc", hidden, self.head_mlp) + self.model.head_bias[0])
-        return _sigmoid(logits.astype(np.float64))  # (b, c)
+        return (np.einsum("ck,bk->bc", self.service_gmf_weighted[rows], user_gmf)
+                + np.einsum("bch,h->bc", hidden, self.head_mlp) + self.model.head_bias[0])  # (b, c)
 
 
 class NCF(FittedEngine):
@@ -260,13 +263,14 @@ class NCF(FittedEngine):
         row, history = who
         if row is not None:  # a trained user's scores depend on nothing else than their row and takings
             key = (row, tuple(history.tolist()))
-            every = self.cache.get(key)
+            every = self.cache.get(key)  # (s,) float32 logits over the whole catalogue
             catalogue = self.model.service_ids.size
             if every is None and 2 * np.count_nonzero(known) >= catalogue:
-                every = self._scores_of(context, who, np.arange(catalogue))
+                user_gmf, user_first = self._user(context, who)
+                every = self.scorer.logits(user_gmf[None], user_first[None], np.arange(catalogue))[0]
                 self.cache.put(key, every)
             if every is not None:
-                scores[known] = every[rows[known]]
+                scores[known] = _sigmoid(every[rows[known]].astype(np.float64))
                 return scores
         scores[known] = self._scores_of(context, who, rows[known])
         return scores

@@ -1,4 +1,4 @@
-"""The latest users' scores over a whole catalogue, kept by the engine that computed them.
+"""The latest users' scores (or logits) over a whole catalogue, kept by the engine that computed them.
 
 A browsing user asks for panels again and again (a page, the next page, a search
 result) while nothing that their scores depend on changes: the model, their
@@ -14,7 +14,7 @@ from collections.abc import Hashable
 
 import numpy as np
 
-DEFAULT_BUDGET_BYTES = 32 * 2**20
+DEFAULT_BUDGET_BYTES = 64 * 2**20
 
 
 class ScoreCache:

@@ -281,3 +281,13 @@ def test_a_trained_users_scores_over_the_catalogue_are_kept_for_their_next_reque
         np.testing.assert_allclose(engine.score(other, few), uncached.score(other, few), rtol=1e-6, atol=0)
     assert engine.cache.hits == 1
     assert len(engine.cache) == 1  # a visitor without a trained row is never kept
+
+
+def test_the_kept_scores_are_float32_logits_and_give_the_same_scores():
+    model = _random_model(services=2000, history_length=10)
+    context = RecommendationContext(candidates=model.service_ids, k=3, now=NOW, user_id=7, taken=[3, 6, 9])
+    engine, uncached = NCF(model, ScoreCache(2000 * 4)), NCF(model, ScoreCache(0))  # room for 2,000 float32
+    everything = engine.score(context, model.service_ids)
+    assert len(engine.cache) == 1
+    np.testing.assert_array_equal(engine.score(context, model.service_ids), everything)
+    np.testing.assert_array_equal(everything, uncached.score(context, model.service_ids))
