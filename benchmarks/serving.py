@@ -16,8 +16,11 @@ would take far longer than the measurement.
 Then, in this process: the whole request path without HTTP (`recommend(payload)`
 in an app context, served-recommendation log on) and the NCF engine's scoring
 alone (`engine.recommend(context)`, with no score cache) for a logged-in user and
-every eligible service. Then the API under gunicorn (2 workers, one torch/BLAS thread each,
-once per `--threads` value) driven by an asyncio keep-alive client on this same
+every eligible service; and the CPU per request of the whole WSGI app called
+directly, one request at a time, with the database's CPU meanwhile (the figure
+that moves least between runs: use it to compare versions of the code). Then
+the API under gunicorn (2 workers, one torch/BLAS thread each, once per
+`--threads` value) driven by an asyncio keep-alive client on this same
 machine with a mix of requests (benchmarks/harness.py RecommendationMix) at each
 connection count. Requests come in browsing sessions of `--views-per-session`
 requests on average (the first view of a session reads its history from
@@ -42,6 +45,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from flask import current_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -139,7 +143,8 @@ def time_calls(function, arguments: list) -> list[float]:
     return times
 
 
-def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, calls: int) -> dict[str, float]:
+def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, calls: int,
+               database_pid: int | None = None) -> dict[str, float]:
     """p50 (ms) of the whole request path without HTTP, over the mix, over a mix where every
     request starts a session (no cached history), and for NCF panels of logged-in users,
     and of the NCF engine's scoring alone for such a panel."""
@@ -170,7 +175,38 @@ def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, 
     for name, value in figures.items():
         row(f"in process: {name}", f"p50 {value:6.2f} ms  (load {harness.load_average()})")
     row("  eligible services in an NCF panel", f"{contexts[0].candidates.size}")
+    row("in process: WSGI app, CPU per request, the mix", wsgi_cpu(mix, calls * 5, database_pid))
     return figures
+
+
+def wsgi_cpu(mix: harness.RecommendationMix, calls: int, database_pid: int | None) -> str:
+    """CPU per request of the whole WSGI app (Flask, flask-restx, validation, serving, log) in this
+    process, one request at a time and no HTTP server, and of the database meanwhile: the figure
+    that changes least from run to run on a shared machine, to compare versions of the code."""
+    import io
+
+    app = current_app._get_current_object()
+    bodies = [json.dumps(mix.payload()[1]).encode() for _ in range(calls)]
+
+    def call(body: bytes) -> None:
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/recommendations", "SERVER_NAME": "bench",
+                   "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                   "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "CONTENT_TYPE": "application/json",
+                   "CONTENT_LENGTH": str(len(body))}
+        statuses = []
+        b"".join(app.wsgi_app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+        assert statuses[0].startswith("200"), statuses
+
+    database_before = harness.cpu_seconds(database_pid) if database_pid else 0.0
+    started = time.process_time()
+    for body in bodies:
+        call(body)
+    here = (time.process_time() - started) / calls * 1000
+    flush_served()
+    text = f"this process {here:.2f} ms"
+    if database_pid:
+        text += f", database {(harness.cpu_seconds(database_pid) - database_before) / calls * 1000:.2f} ms"
+    return text
 
 
 def wait_until_serving(port: int, mix: harness.RecommendationMix, api) -> None:
@@ -256,18 +292,18 @@ def main() -> None:
     row("load average at start (1, 5, 15 min)", harness.load_average())
     row("threads", f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} here and in every API worker")
     with harness.stack("marketrec-serving-bench-") as (settings, procs, workdir):
-        with create_app(settings).app_context():
-            ids = seed_marketplace(args, rng, visitor_ids)
-            mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=1,
-                                            views_per_session=args.views_per_session)
-            cold = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=2)
-            reference = in_process(mix, cold, args.calls)
         pids = {"client": os.getpid()}
         started_here = iter(procs)  # the database first, then Redis, each unless named by the environment
         if "MONGODB_URI" not in os.environ:
             pids["database"] = next(started_here).pid
         if "REDIS_URL" not in os.environ:
             pids["redis"] = next(started_here).pid
+        with create_app(settings).app_context():
+            ids = seed_marketplace(args, rng, visitor_ids)
+            mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=1,
+                                            views_per_session=args.views_per_session)
+            cold = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], visitor_ids, seed=2)
+            reference = in_process(mix, cold, args.calls, pids.get("database"))
         serve_and_load(args, settings, workdir, mix, reference, pids)
         row("load average at the end", harness.load_average())
 
