@@ -33,11 +33,14 @@ class QuicklyCheckedModel(Model):
             compiled = self.__dict__["_compiled"] = (format_checker, self._compile(format_checker))
         return compiled[1]
 
-    def _compile(self, format_checker) -> Callable[[object], bool]:
+    def json_schema(self) -> dict:
+        """The model's schema with the models it refers to as definitions, as jsonschema reads it."""
         models = {**ns.models, **scores_ns.models}
-        schema = {**self.__schema__, "definitions": {name: model.__schema__ for name, model in models.items()}}
+        return {**self.__schema__, "definitions": {name: model.__schema__ for name, model in models.items()}}
+
+    def _compile(self, format_checker) -> Callable[[object], bool]:
         try:
-            return compile_checker(schema, format_checker)
+            return compile_checker(self.json_schema(), format_checker)
         except UnsupportedSchema:  # a keyword the compiled check lacks: jsonschema decides every time
             return lambda data: False
 
