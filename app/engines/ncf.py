@@ -196,24 +196,29 @@ class NCFScorer:
             x = np.maximum(x @ weight + bias, 0.0)
         return np.tanh(x @ model.user_encoder_weight[-1] + model.user_encoder_bias[-1])
 
-    def scores(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """(b, g) and (b, h1) float32 user vectors, (c,) service rows → (b, c) float64 scores in (0, 1)."""
+    def scores(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(b, g) and (b, h1) float32 user vectors, (c,) service rows (None: every service, in row
+        order) → (b, c) float64 scores in (0, 1)."""
         return _sigmoid(self.logits(user_gmf, user_first, rows).astype(np.float64))
 
-    def logits(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def logits(self, user_gmf: np.ndarray, user_first: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """(b, c) float32 logits of `scores`: half the bytes to keep, the same scores once turned into them."""
-        if user_first.shape[0] == 1:  # one user, as in serving: add to the fresh gathered rows in place
-            hidden = np.take(self.service_first, rows, axis=0)  # (c, h1)
+        # The whole catalogue is read where it lies: gathering it first cost two copies, of
+        # (s, h1) and (s, g), a fifth of the time to score 10k services.
+        service_gmf = self.service_gmf_weighted if rows is None else self.service_gmf_weighted[rows]  # (c, g)
+        if user_first.shape[0] == 1 and rows is not None:  # one user, as in serving: add in place
+            hidden = np.take(self.service_first, rows, axis=0)  # (c, h1), a fresh array
             hidden += user_first[0]
             hidden = hidden[None]  # (1, c, h1)
         else:
-            hidden = self.service_first[rows][None, :, :] + user_first[:, None, :]  # (b, c, h1), a fresh array
+            service_first = self.service_first if rows is None else self.service_first[rows]
+            hidden = service_first[None, :, :] + user_first[:, None, :]  # (b, c, h1), a fresh array
         np.maximum(hidden, 0.0, out=hidden)
         for weight, bias in self.layers:
             hidden = hidden @ weight
             hidden += bias
             np.maximum(hidden, 0.0, out=hidden)  # (b, c, h)
-        return (np.einsum("ck,bk->bc", self.service_gmf_weighted[rows], user_gmf)
+        return (np.einsum("ck,bk->bc", service_gmf, user_gmf)
                 + np.einsum("bch,h->bc", hidden, self.head_mlp) + self.model.head_bias[0])  # (b, c)
 
 
@@ -267,7 +272,7 @@ class NCF(FittedEngine):
             catalogue = self.model.service_ids.size
             if every is None and 2 * np.count_nonzero(known) >= catalogue:
                 user_gmf, user_first = self._user(context, who)
-                every = self.scorer.logits(user_gmf[None], user_first[None], np.arange(catalogue))[0]
+                every = self.scorer.logits(user_gmf[None], user_first[None])[0]
                 self.cache.put(key, every)
             if every is not None:
                 scores[known] = _sigmoid(every[rows[known]].astype(np.float64))

@@ -52,14 +52,13 @@ def ncf_score_users(model: NCFModel, history: np.ndarray | None = None, users_pe
     a history term, each user row is scored with its (L,) row of `history` (service rows taken last,
     -1 for none; `app.training.ncf.latest_windows`)."""
     scorer = NCFScorer(model)
-    every_service = np.arange(model.service_ids.size)
 
     def score_users(user_rows: np.ndarray) -> np.ndarray:
         parts = []
         for start in range(0, len(user_rows), users_per_batch):
             rows = np.asarray(user_rows[start:start + users_per_batch])
             gmf, first = scorer.user_vector(rows, history=None if history is None else history[rows])
-            parts.append(scorer.scores(gmf, first, every_service))
-        return np.concatenate(parts) if parts else np.zeros((0, every_service.size))
+            parts.append(scorer.scores(gmf, first))  # every service
+        return np.concatenate(parts) if parts else np.zeros((0, model.service_ids.size))
 
     return score_users
