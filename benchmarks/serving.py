@@ -20,7 +20,7 @@ every eligible service; and the CPU per request of the whole WSGI app called
 directly, one request at a time, with the database's CPU meanwhile (the figure
 that moves least between runs: use it to compare versions of the code). Then
 the API under gunicorn (2 workers, one torch/BLAS thread each, once per
-`--threads` value) driven by an asyncio keep-alive client on this same
+`--threads` value, a log line per request and every recommendation logged) driven by an asyncio keep-alive client on this same
 machine with a mix of requests (benchmarks/harness.py RecommendationMix) at each
 connection count. Requests come in browsing sessions of `--views-per-session`
 requests on average (the first view of a session reads its history from
