@@ -64,8 +64,8 @@ def start_api(settings: dict, port: int, *, workers: int = 2, threads: int | Non
     """The API under gunicorn with gunicorn.conf.py (run from the repository root), one torch
     thread per process; `threads` None keeps the configured default. It logs as in production,
     a line per request (LOG_LEVEL INFO), to `log_path` (or nowhere)."""
-    env = dict(os.environ, **settings, OMP_NUM_THREADS="1", BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers),
-               LOG_LEVEL="INFO")
+    env = {**os.environ, **settings, "OMP_NUM_THREADS": "1", "BIND": f"127.0.0.1:{port}",
+           "WEB_CONCURRENCY": str(workers), "LOG_LEVEL": "INFO"}
     if threads is not None:
         env["GUNICORN_THREADS"] = str(threads)
     proc = services.spawn([str(BIN / "gunicorn"), "app:create_app()", "-c", str(ROOT / "gunicorn.conf.py")],
