@@ -59,15 +59,23 @@ def stack(prefix: str) -> Iterator[tuple[dict, list, Path]]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def start_api(settings: dict, port: int, *, workers: int = 2, threads: int | None = None,
+def server_settings(server: str) -> dict[str, str]:
+    """gunicorn's worker settings for a `server` argument of the benchmarks: `gevent`, `sync`,
+    or `gthread:N` (N threads per worker)."""
+    kind, _, threads = server.partition(":")
+    if kind not in ("gevent", "gthread", "sync") or (kind == "gthread") != threads.isdigit():
+        raise ValueError(f"unknown server {server!r}: gevent, sync or gthread:N")
+    return {"GUNICORN_WORKER_CLASS": kind, **({"GUNICORN_THREADS": threads} if threads else {})}
+
+
+def start_api(settings: dict, port: int, *, workers: int = 2, server: str | None = None,
               log_path: Path | None = None, timeout: float = 60):
     """The API under gunicorn with gunicorn.conf.py (run from the repository root), one torch
-    thread per process; `threads` None keeps the configured default. It logs as in production,
-    a line per request (LOG_LEVEL INFO), to `log_path` (or nowhere)."""
+    thread per process; `server` (see `server_settings`) None keeps the configured worker
+    class. It logs as in production, a line per request (LOG_LEVEL INFO), to `log_path`
+    (or nowhere)."""
     env = {**os.environ, **settings, "OMP_NUM_THREADS": "1", "BIND": f"127.0.0.1:{port}",
-           "WEB_CONCURRENCY": str(workers), "LOG_LEVEL": "INFO"}
-    if threads is not None:
-        env["GUNICORN_THREADS"] = str(threads)
+           "WEB_CONCURRENCY": str(workers), "LOG_LEVEL": "INFO", **(server_settings(server) if server else {})}
     proc = services.spawn([str(BIN / "gunicorn"), "app:create_app()", "-c", str(ROOT / "gunicorn.conf.py")],
                           log_path, env=env)
     services.wait_until(lambda: services.port_open("127.0.0.1", port), timeout, "gunicorn", proc)
@@ -96,7 +104,7 @@ async def _client(host: str, port: int, next_request: Callable[[], Request], hea
                        if line.startswith("content-length:")), 0)
         answer = await reader.readexactly(length) if length else b""
         results.append((time.perf_counter() - start, status, tag, answer if keep_body else None))
-        if "connection: close" in answer_headers:  # the sync worker (threads=1) closes every connection
+        if "connection: close" in answer_headers:  # the sync worker closes every connection
             writer.close()
             reader, writer = await _open(host, port)
     writer.close()

@@ -1,7 +1,7 @@
 """Latency and throughput of POST /recommendations at marketplace scale, under gunicorn.
 
     .venv/bin/python benchmarks/serving.py [--services 10000] [--users 100000] [--projects 10000]
-        [--events 20000] [--seconds 10] [--connections 1 4 16] [--threads 1 8] [--calls 400]
+        [--events 20000] [--seconds 10] [--connections 1 4 16] [--servers gevent gthread:8] [--calls 400]
 
 Starts SecantusDB (on disk in a temporary directory) and Redis on free ports,
 unless MONGODB_URI / REDIS_URL name running ones. Stores and ingests a dump of
@@ -20,7 +20,8 @@ every eligible service; and the CPU per request of the whole WSGI app called
 directly, one request at a time, with the database's CPU meanwhile (the figure
 that moves least between runs: use it to compare versions of the code). Then
 the API under gunicorn (2 workers, one torch/BLAS thread each, once per
-`--threads` value, a log line per request and every recommendation logged) driven by an asyncio keep-alive client on this same
+`--servers` value: the worker class, gevent, sync or gthread:N threads; a log line
+per request and every recommendation logged) driven by an asyncio keep-alive client on this same
 machine with a mix of requests (benchmarks/harness.py RecommendationMix) at each
 connection count. Requests come in browsing sessions of `--views-per-session`
 requests on average (the first view of a session reads its history from
@@ -250,14 +251,14 @@ def cpu_per_request(cores: dict[str, float], per_second: float) -> str:
 
 
 def serve_and_load(args, settings: dict, workdir: Path, mix, reference: dict[str, float], pids: dict) -> None:
-    for threads in args.threads:
+    for server in args.servers:
         port = services.free_port()
-        api = harness.start_api(settings, port, threads=threads, log_path=workdir / f"gunicorn-{threads}.log")
+        api = harness.start_api(settings, port, server=server, log_path=workdir / f"gunicorn-{server}.log")
         try:
             wait_until_serving(port, mix, api)
             harness.run_load("127.0.0.1", port, lambda: _wire(mix), 4, 3.0)  # warm-up
             workers = {f"worker{n}": pid for n, pid in enumerate(harness.worker_pids(api.pid), start=1)}
-            print(f"gunicorn: 2 workers x {threads} thread(s), OMP_NUM_THREADS=1", flush=True)
+            print(f"gunicorn: 2 {server} workers, OMP_NUM_THREADS=1", flush=True)
             for connections in args.connections:
                 load = harness.load_average()
                 cpu = harness.CpuUse({**pids, **workers})
@@ -281,7 +282,8 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=5_000, help="anonymous visitors in the mix")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8], help="gunicorn threads per worker")
+    parser.add_argument("--servers", nargs="+", default=["gevent", "gthread:8"],
+                        help="gunicorn worker classes: gevent, sync, gthread:N (N threads per worker)")
     parser.add_argument("--calls", type=int, default=400, help="in-process calls per figure")
     parser.add_argument("--views-per-session", type=float, default=5.0,
                         help="requests per browsing session on average (1: every request a new session)")

@@ -1,11 +1,11 @@
 """Throughput and latency of POST /user_actions under gunicorn, load from this machine.
 
-    .venv/bin/python benchmarks/user_actions.py [--seconds 10] [--threads 1 8]
+    .venv/bin/python benchmarks/user_actions.py [--seconds 10] [--servers gevent gthread:8 sync]
 
-Starts a SecantusDB and the API under gunicorn (2 workers) for each thread
-count, then drives it with a small asyncio HTTP/1.1 client holding keep-alive
-connections open (gunicorn's sync worker, threads=1, closes every connection,
-so that case reconnects per request):
+Starts a SecantusDB and the API under gunicorn (2 workers) for each worker class
+(`--servers`: gevent, sync, gthread:N threads), then drives it with a small asyncio
+HTTP/1.1 client holding keep-alive connections open (gunicorn's sync worker closes
+every connection, so that case reconnects per request):
 - single: one action per request;
 - batch: 500 actions per request.
 Every action has a client id; after each phase the stored count must equal
@@ -98,7 +98,8 @@ def database_ceiling(seconds: float = 5.0) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8], help="gunicorn threads per worker")
+    parser.add_argument("--servers", nargs="+", default=["gevent", "gthread:8", "sync"],
+                        help="gunicorn worker classes: gevent, sync, gthread:N (N threads per worker)")
     parser.add_argument("--connections", type=int, default=32, help="client connections, single actions")
     parser.add_argument("--batch-connections", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=500)
@@ -112,13 +113,13 @@ def main() -> None:
         collection = UserAction._get_collection()  # indexes exist before the load
         print(f"database alone (insert_many of 500, j=True, {len(collection.index_information())} indexes): "
               f"{database_ceiling():.0f} actions/s")
-        for threads in args.threads:
+        for server in args.servers:
             port = services.free_port()
             settings = {"APP_ENV": "testing", "MONGODB_URI": uri, "LOG_LEVEL": "WARNING"}
-            api = harness.start_api(settings, port, threads=threads, timeout=30)
+            api = harness.start_api(settings, port, server=server, timeout=30)
             try:
                 run_single_or_batch(port, 1, 8, 3.0)  # warm-up: both workers have booted and connected
-                print(f"gunicorn 2 workers x {threads} thread(s); load average {os.getloadavg()}")
+                print(f"gunicorn 2 {server} workers; load average {os.getloadavg()}")
                 pids = {"database": mongo.pid, "client": os.getpid()}
                 pids.update({f"worker{n}": pid for n, pid in enumerate(harness.worker_pids(api.pid), start=1)})
                 for name, size, connections in (("single", 1, args.connections),

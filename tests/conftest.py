@@ -108,14 +108,15 @@ def worker(settings):
     services.stop(proc)
 
 
-def start_gunicorn(settings: dict):
-    """The API under gunicorn, as `make run` starts it, on a free port: (process, base URL)."""
+def start_gunicorn(settings: dict, log_name: str = "gunicorn.log"):
+    """The API under gunicorn, as `make run` starts it, on a free port: (process, base URL).
+    Its output is appended to var/log/tests/`log_name`."""
     LOGS.mkdir(parents=True, exist_ok=True)
     port = services.free_port()
     env = settings_env(settings) | {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"}
     proc = services.spawn(
         [str(Path(sys.executable).parent / "gunicorn"), "app:create_app()", "-c", "gunicorn.conf.py"],
-        LOGS / "gunicorn.log",
+        LOGS / log_name,
         env=env,
     )
     services.wait_until(lambda: services.port_open("127.0.0.1", port), 30, "gunicorn", proc)
