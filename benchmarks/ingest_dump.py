@@ -2,7 +2,7 @@
 ingestion until the new snapshot is active.
 
     .venv/bin/python benchmarks/ingest_dump.py [--services 10000] [--users 100000]
-        [--projects 200000] [--rounds 1] [--skip-jsonschema]
+        [--projects 200000] [--rounds 1] [--skip-jsonschema] [--server gevent]
 
 Starts SecantusDB (on disk in a temporary directory: in memory its cache cannot
 hold two snapshots of this size), Redis, the API under gunicorn (1 worker) and a
@@ -12,7 +12,11 @@ dump of the given size and waits for its job; the first dump is then posted
 again (it must finish at once, "unchanged"). From the third round on, the
 previous round's prune job deletes the oldest snapshot's documents; its time is
 printed too. Validation is also timed in this process: the compiled check, and
-jsonschema over the same schema for comparison.
+jsonschema over the same schema for comparison. While each POST is in flight, a
+probe asks the same API worker for recommendations (an anonymous visitor's panel)
+every 50 ms; the longest and the median answer times are printed: how long the
+worker's other requests wait behind a dump (`--server` picks gunicorn's worker
+class, as in benchmarks/serving.py).
 
 Everything runs on this machine's 2 shared cores (client, API, worker and the
 database), with OMP_NUM_THREADS=1; timings are noisy, the load average is
@@ -78,9 +82,9 @@ class PeakRss:
         return self.peak
 
 
-def start_service(settings: dict, workdir: Path) -> tuple[str, object, object]:
+def start_service(settings: dict, workdir: Path, server: str | None) -> tuple[str, object, object]:
     port = services.free_port()
-    api = harness.start_api(settings, port, workers=1, log_path=workdir / "gunicorn.log")
+    api = harness.start_api(settings, port, workers=1, server=server, log_path=workdir / "gunicorn.log")
     worker = services.spawn([str(BIN / "celery"), "-A", "worker", "worker", "-Q", "default", "--concurrency", "2",
                              "--loglevel", "WARNING", "--without-gossip", "--without-mingle"],
                             workdir / "worker.log", env=dict(os.environ, **settings, OMP_NUM_THREADS="1"))
@@ -97,16 +101,47 @@ def wait_for_job(url: str, job_id: str, timeout: float = 1800) -> dict:
     raise RuntimeError(f"job {job_id} not finished after {timeout} s")
 
 
+class PanelProbe:
+    """POST /recommendations every `interval` seconds from a thread; keeps the answer times."""
+
+    REQUEST = {"unique_id": "5642c351-80fe-44cf-b606-304f2f338122", "timestamp": "2021-03-18T18:49:55.006Z",
+               "visit_id": None, "page_id": "/services", "panel_id": "v1", "search_data": {}}
+
+    def __init__(self, url: str, interval: float = 0.05):
+        self.seconds: list[float] = []
+        self._url, self._interval = url, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                response = session.post(f"{self._url}/recommendations", json=self.REQUEST, timeout=120)
+                response.raise_for_status()
+                self.seconds.append(time.perf_counter() - started)
+                self._stop.wait(self._interval)
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        return (f"longest {max(self.seconds, default=0):.2f} s, median {harness.median(self.seconds) * 1000:.1f} ms "
+                f"({len(self.seconds)} requests)")
+
+
 def post_and_wait(url: str, body: bytes) -> dict:
+    probe = PanelProbe(url)
     started = time.perf_counter()
     response = requests.post(f"{url}/update", data=body, headers={"Content-Type": "application/json"}, timeout=600)
     accepted = time.perf_counter() - started
+    probe_times = probe.stop()
     if response.status_code != 202:
         raise RuntimeError(f"POST /update answered {response.status_code}: {response.text[:500]}")
     job = wait_for_job(url, response.json()["job_id"])
     if job["state"] != "SUCCESS":
         raise RuntimeError(f"ingestion {job['state']}: {job.get('error')}")
-    return {"accepted": accepted, "done": time.perf_counter() - started, "job": job}
+    return {"accepted": accepted, "done": time.perf_counter() - started, "job": job, "probe": probe_times}
 
 
 def job_seconds(job_id: str) -> float:
@@ -146,6 +181,7 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=1, help="different dumps posted one after another")
     parser.add_argument("--skip-jsonschema", action="store_true", help="do not time plain jsonschema (~20 s)")
+    parser.add_argument("--server", help="gunicorn worker class: gevent, sync, gthread:N (default: configured)")
     args = parser.parse_args()
     os.chdir(ROOT)  # gunicorn.conf.py, worker.py
     row("load average before (1, 5, 15 min)", " ".join(f"{v:.2f}" for v in os.getloadavg()))
@@ -163,15 +199,20 @@ def main() -> None:
                     f"(made in {time.perf_counter() - started:.1f} s)")
         time_validation(first, not args.skip_jsonschema)
         with create_app(settings).app_context():
-            url, api, worker = start_service(settings, workdir)
+            url, api, worker = start_service(settings, workdir, args.server)
             procs += [api, worker]
             worker_rss, api_rss = PeakRss(worker.pid), PeakRss(api.pid)
+            requests.post(f"{url}/recommendations", json=PanelProbe.REQUEST, timeout=120)  # the first builds state
+            idle = PanelProbe(url)
+            time.sleep(3.0)
+            row("recommendations, no dump in flight", idle.stop())
             for round_ in range(1, args.rounds + 1):
                 if round_ > 1:
                     body = json.dumps(make(round_)).encode()
                 run = post_and_wait(url, body)
                 ingest = job_seconds(run["job"]["id"])
                 row(f"round {round_}: POST /update to 202", f"{run['accepted']:.2f} s")
+                row(f"round {round_}: recommendations meanwhile", run["probe"])
                 row(f"round {round_}: POST to job SUCCESS (active)",
                     f"{run['done']:.1f} s; in the worker {ingest:.1f} s = {documents / ingest:.0f} documents/s")
                 if run["job"]["result"].get("seconds"):

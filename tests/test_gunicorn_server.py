@@ -10,6 +10,7 @@ import requests
 from app import model_registry
 from devstack import services
 from tests.conftest import LOGS, start_gunicorn
+from tests.fixtures.dumps import make_dump
 from tests.recommendations.serving_fixtures import serve_marketplace
 from tests.recommendations.test_serving_state import only_popular, wait_for
 
@@ -82,3 +83,29 @@ def test_a_model_activated_while_serving_is_served_without_a_restart(server, app
         return body["model_version"] == str(version.id) and body["recommendations"][0] == favourite
 
     assert wait_for(served_by_new_version, timeout=15)
+
+
+def test_a_dump_parsed_and_validated_off_the_event_loop_is_accepted(server, db):
+    url, _, _ = server
+    dump = make_dump(n_services=30, n_users=20, seed=5)
+    response = requests.post(f"{url}/update", json=dump, timeout=60)
+    assert response.status_code == 202, response.text
+    assert db["dataset_snapshots"].count_documents({"checksum": {"$exists": True}}) == 2  # the fixture's + this
+
+
+def test_an_invalid_dump_posted_under_gevent_is_a_400_naming_the_field(server, db):
+    url, _, _ = server
+    dump = make_dump(n_services=30, n_users=20, seed=6)
+    dump["services"][3]["name"] = 7
+    before = db["dataset_snapshots"].count_documents({}), db["dumps.files"].count_documents({})
+    response = requests.post(f"{url}/update", json=dump, timeout=60)
+    assert response.status_code == 400
+    assert "services.3.name" in response.json()["errors"]
+    assert (db["dataset_snapshots"].count_documents({}), db["dumps.files"].count_documents({})) == before
+
+
+def test_a_body_that_is_not_json_is_a_400_under_gevent(server):
+    url, _, _ = server
+    response = requests.post(f"{url}/update", data=b"{not json", headers={"Content-Type": "application/json"},
+                             timeout=30)
+    assert response.status_code == 400 and response.json()["message"]

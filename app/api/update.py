@@ -4,6 +4,7 @@ from flask_restx import Namespace, Resource
 from app.api.jobs import accepted, accepted_response
 from app.marketplace import dumps
 from app.marketplace.dump_schema import DUMP, ITEM_MODELS
+from app.offload import cpu_bound
 
 ns = Namespace("update", path="/update", description="Full marketplace database dumps")
 for model in (DUMP, *ITEM_MODELS.values()):
@@ -22,4 +23,10 @@ class Update(Resource):
     def post(self):
         """Receive a full marketplace dump. It replaces the active dataset in one switch once
         ingested; the same dump again joins the existing snapshot instead of ingesting twice."""
-        return accepted_response(dumps.receive_dump(request.get_json()))
+        return accepted_response(dumps.receive_dump(_parsed_body()))
+
+
+def _parsed_body() -> dict:
+    """The JSON body, read here (socket I/O) and parsed off the worker's event loop (see app.offload)."""
+    request.get_data(cache=True)
+    return cpu_bound(request.get_json)

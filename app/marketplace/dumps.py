@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 
 from flask import current_app
 from gridfs import GridFSBucket
@@ -30,6 +31,7 @@ from app.marketplace.dump_schema import (
     is_valid_dump,
     schema_errors,
 )
+from app.offload import cpu_bound
 from app.storage.connection import database
 from app.storage.jobs import Job, utcnow
 from app.storage.marketplace import (
@@ -98,8 +100,8 @@ def receive_dump(payload: dict, source: str = "api") -> Job:
     """
     from app import tasks  # tasks call this module's functions
 
-    validate_dump(payload)
-    snapshot = _store(payload, source)
+    # Validating, canonicalising and compressing are the CPU-long part of a dump upload.
+    snapshot = _store_prepared(cpu_bound(_validated_and_prepared, payload), source)
     try:
         return start_job(tasks.ingest_dump, snapshot.id, key=snapshot.id)
     except BrokerUnavailable:
@@ -123,9 +125,38 @@ def _bucket() -> GridFSBucket:
     return GridFSBucket(database(), bucket_name=DUMP_BUCKET)
 
 
-def _store(payload: dict, source: str) -> DatasetSnapshot:
+@dataclass(frozen=True)
+class PreparedDump:
+    """What is stored of a valid dump: its canonical JSON gzipped, with its checksum."""
+
+    checksum: str
+    gzipped: bytes
+    canonical_bytes: int
+    counts: dict[str, int]
+
+
+def _prepare(payload: dict) -> PreparedDump:
+    """CPU only, no I/O (see `receive_dump`)."""
     canonical = _canonical_json(payload)
-    checksum = hashlib.sha256(canonical).hexdigest()
+    return PreparedDump(
+        checksum=hashlib.sha256(canonical).hexdigest(),
+        gzipped=gzip.compress(canonical, compresslevel=GZIP_LEVEL, mtime=0),
+        canonical_bytes=len(canonical),
+        counts={key: len(payload[key]) for key in DUMP_KEYS},
+    )
+
+
+def _validated_and_prepared(payload: dict) -> PreparedDump:
+    validate_dump(payload)
+    return _prepare(payload)
+
+
+def _store(payload: dict, source: str) -> DatasetSnapshot:
+    return _store_prepared(_prepare(payload), source)
+
+
+def _store_prepared(prepared: PreparedDump, source: str) -> DatasetSnapshot:
+    checksum = prepared.checksum
     existing = DatasetSnapshot.objects(checksum=checksum).first()
     if existing:
         return _received_again(existing)
@@ -133,19 +164,19 @@ def _store(payload: dict, source: str) -> DatasetSnapshot:
     snapshot_id = f"{utcnow():%Y%m%d-%H%M%S}-{checksum[:8]}"
     file_id = _bucket().upload_from_stream(
         f"{snapshot_id}.json.gz",
-        gzip.compress(canonical, compresslevel=GZIP_LEVEL, mtime=0),
+        prepared.gzipped,
         metadata={"snapshot_id": snapshot_id, "checksum": checksum, "source": source},
     )
     snapshot = DatasetSnapshot(
         id=snapshot_id, checksum=checksum, sequence=sequence, source=source, dump_file_id=file_id,
-        dump_bytes=len(canonical), counts={key: len(payload[key]) for key in DUMP_KEYS},
+        dump_bytes=prepared.canonical_bytes, counts=prepared.counts,
     )
     try:
         snapshot.save(force_insert=True)
     except NotUniqueError:  # the same dump arrived twice at once: the other request stored it
         _bucket().delete(file_id)
         return _received_again(DatasetSnapshot.objects.get(checksum=checksum))
-    log.info("dump stored", extra={"snapshot_id": snapshot_id, "sequence": sequence, "bytes": len(canonical)})
+    log.info("dump stored", extra={"snapshot_id": snapshot_id, "sequence": sequence, "bytes": prepared.canonical_bytes})
     return snapshot
 
 

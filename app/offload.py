@@ -1,0 +1,37 @@
+"""CPU-long work of a request, run where it does not hold the worker's other requests.
+
+Under gunicorn's gevent worker (the default, gunicorn.conf.py) all requests of a worker
+share one OS thread, and it switches between them only where one waits on I/O. Parsing,
+validating and compressing a 40 MB dump is seconds of CPU with no I/O: every other
+request of that worker would wait for it. `cpu_bound` runs such work in a thread of
+gevent's native pool instead, where the interpreter shares the CPU between it and the
+requests as between any threads. Elsewhere (gthread, sync, Celery, notebooks) it calls
+the function directly.
+
+The function must not use the database or Redis: their sockets belong to the worker's
+own thread.
+"""
+from __future__ import annotations
+
+import contextvars
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def under_gevent() -> bool:
+    """True in a process whose threading gevent has monkey-patched (a gevent worker)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("threading")
+
+
+def cpu_bound(function: Callable[..., T], *args) -> T:
+    """`function(*args)`, off the gevent hub's thread when there is one; its exception is raised here."""
+    if not under_gevent():
+        return function(*args)
+    import gevent
+
+    context = contextvars.copy_context()  # Flask's application and request contexts come along
+    return gevent.get_hub().threadpool.apply(context.run, (function, *args))
