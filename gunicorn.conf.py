@@ -4,12 +4,13 @@ import os
 bind = os.environ.get("BIND", "0.0.0.0:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: each worker serves its connections from one OS thread, switching between
-# them where they wait on the database, Redis or a socket. Serving is CPU-bound, and
-# 8 gthread threads per worker spent about 20 context switches a request handing the
-# GIL around: under load gevent answered 20 to 40% more requests per second with the
-# same code (README, Serving). Concurrent writes of one worker share a database round
-# trip either way (app/storage/interactions.py). `gthread` (with GUNICORN_THREADS)
-# and `sync` remain available.
+# them where they wait on the database, Redis or a socket. Serving is CPU-bound; 8
+# gthread threads per worker spent about 20 context switches a request handing the
+# GIL around, and answered fewer requests per second under load (README, Serving).
+# CPU-long work inside a request goes through app.offload.cpu_bound so the worker's
+# other requests go on. Concurrent writes of one worker share a database round trip
+# either way (app/storage/interactions.py). `gthread` (with GUNICORN_THREADS) and
+# `sync` work too.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))  # gevent only
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # gthread only

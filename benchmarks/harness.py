@@ -151,6 +151,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of all threads of a process so far (Linux /proc)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            continue
+        total += sum(int(line.split()[1]) for line in lines if line.split(":")[0].endswith("ctxt_switches"))
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU time every process on the machine has used so far, in core-seconds."""
     ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -164,7 +176,13 @@ class CpuUse:
     def __init__(self, pids: dict[str, int]):
         self.pids = pids
         self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.start_switches = {name: context_switches(pid) for name, pid in pids.items()}
         self.machine, self.started = machine_busy_seconds(), time.monotonic()
+
+    def switches(self) -> dict[str, int]:
+        """Context switches of each process since the phase began (a thread handing over the
+        GIL, or waiting on a socket, is one)."""
+        return {name: context_switches(pid) - self.start_switches[name] for name, pid in self.pids.items()}
 
     def cores(self) -> dict[str, float]:
         """Cores each process used since the phase began."""

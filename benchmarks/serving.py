@@ -264,11 +264,13 @@ def serve_and_load(args, settings: dict, workdir: Path, mix, reference: dict[str
                 cpu = harness.CpuUse({**pids, **workers})
                 results, elapsed = harness.run_load("127.0.0.1", port, lambda: _wire(mix), connections,
                                                     args.seconds, keep_body=True)
-                used, cores = str(cpu), cpu.cores()  # before the answers are read below
+                used, cores, switches = str(cpu), cpu.cores(), cpu.switches()  # before the answers are read below
                 print(f"  {connections} connection(s), {args.seconds:g} s, load average before {load}:")
                 report_http(results, elapsed, reference)
                 answered = sum(status == 200 for _, status, _, _ in results) / elapsed
-                print(f"    {used}\n    {cpu_per_request(cores, answered)}")
+                worker_switches = sum(value for name, value in switches.items() if name.startswith("worker"))
+                print(f"    {used}\n    {cpu_per_request(cores, answered)}\n"
+                      f"    context switches per request, workers: {worker_switches / (answered * elapsed):.1f}")
         finally:
             services.stop(api)
 
