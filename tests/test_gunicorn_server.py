@@ -1,6 +1,7 @@
 """The API under gunicorn's configured worker class (gevent), over real HTTP: concurrent
-requests are answered, their writes grouped and logged, and a model activated meanwhile
-is picked up by the worker's background rebuild."""
+requests are answered and their writes stored and logged, a model activated meanwhile
+is picked up by the worker's background rebuild, and dumps are parsed and validated
+off its event loop with the same answers as elsewhere."""
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 

@@ -6,10 +6,10 @@ Requests read `current()`; at most once a second it compares a cheap stamp (the
 active snapshot id and the registry's activation counter) with the one it was
 built from. When they differ, a background thread (a greenlet under gunicorn's
 gevent worker, which runs requests between its database round trips) builds the
-new state and swaps it in; requests keep using the old one meanwhile. Only the very first request of
-a process (when nothing was warmed), and the request that notices the first
-active snapshot of a process whose state has none, build synchronously: there is
-nothing to serve meanwhile.
+new state and swaps it in; requests keep using the old one meanwhile. Only the
+very first request of a process (when nothing was warmed), and the request that
+notices the first active snapshot of a process whose state has none, build
+synchronously: there is nothing to serve meanwhile.
 """
 from __future__ import annotations
 
