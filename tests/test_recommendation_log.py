@@ -1,4 +1,6 @@
 """The served-recommendation log stores what it was given, in the background."""
+import subprocess
+import sys
 import time
 import uuid
 
@@ -15,6 +17,7 @@ from app.recommendation_log import (
     served_record,
 )
 from app.storage.interactions import ServedRecommendation
+from tests.conftest import ROOT, settings_env
 
 CONTEXT = {
     "user_id": 1234, "unique_id": "5642C351-80FE-44CF-B606-304F2F338122",
@@ -119,3 +122,26 @@ def test_the_log_writes_through_a_client_that_leaves_retries_to_it(app, db):
             writer.append(record)
         assert writer.flush(10)
         assert db["recommendations"].count_documents({}) == 3
+
+
+# A process that logs and exits at once, before the writer's linger is over: only
+# the exit handler can write what is queued. Under gevent the writer is a greenlet.
+LOG_AND_EXIT = """
+import sys
+if sys.argv[1] == "gevent":
+    from gevent import monkey; monkey.patch_all()
+from app import create_app
+from app.recommendation_log import log_served
+with create_app().app_context():
+    for number in range(20):
+        log_served({"visit_id": f"exit-{sys.argv[1]}-{number}"}, [1, 2], [0.5, 0.4], "Random", None)
+"""
+
+
+@pytest.mark.parametrize("threading_kind", ["threads", "gevent"])
+def test_what_is_queued_at_exit_is_written_before_the_process_ends(settings, db, threading_kind):
+    done = subprocess.run([sys.executable, "-c", LOG_AND_EXIT, threading_kind], cwd=ROOT,
+                          env=settings_env(settings), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    stored = db["recommendations"].distinct("visit_id", {"visit_id": {"$regex": f"^exit-{threading_kind}-"}})
+    assert len(stored) == 20
