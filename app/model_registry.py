@@ -61,7 +61,16 @@ def register(
 
 def load_arrays(version: ModelVersion) -> dict[str, np.ndarray]:
     """The arrays of a version, checked against the digest taken when it was stored."""
-    blob = _files().get(version.weights_file_id).read()
+    return arrays_of(version, weights_blob(version))
+
+
+def weights_blob(version: ModelVersion) -> bytes:
+    """The stored safetensors bytes of a version, as read (the I/O half of `load_arrays`)."""
+    return _files().get(version.weights_file_id).read()
+
+
+def arrays_of(version: ModelVersion, blob: bytes) -> dict[str, np.ndarray]:
+    """The arrays in a version's weights blob, checked against its digest (CPU only, no I/O)."""
     if hashlib.sha256(blob).hexdigest() != version.weights_sha256:
         raise ValueError(f"model version {version.id}: stored weights do not match their digest")
     return load_safetensors(blob)
