@@ -88,8 +88,7 @@ def store_dump(payload: dict, source: str = "api") -> DatasetSnapshot:
     """Validate a dump, store its canonical JSON gzipped in GridFS and record its
     snapshot. The same dump again returns the existing snapshot (by checksum),
     renumbered as the latest received."""
-    validate_dump(payload)
-    return _store(payload, source)
+    return _store_prepared(_validated_and_prepared(payload), source)
 
 
 def receive_dump(payload: dict, source: str = "api") -> Job:
@@ -149,10 +148,6 @@ def _prepare(payload: dict) -> PreparedDump:
 def _validated_and_prepared(payload: dict) -> PreparedDump:
     validate_dump(payload)
     return _prepare(payload)
-
-
-def _store(payload: dict, source: str) -> DatasetSnapshot:
-    return _store_prepared(_prepare(payload), source)
 
 
 def _store_prepared(prepared: PreparedDump, source: str) -> DatasetSnapshot:
