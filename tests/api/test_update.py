@@ -6,6 +6,7 @@ import pytest
 
 from app import create_app
 from app.marketplace import catalog
+from app.storage.jobs import FINISHED_STATES, Job
 from app.storage.marketplace import DUMP_COLLECTIONS
 from tests.fixtures.dumps import make_dump
 
@@ -22,6 +23,18 @@ def wait_for_job(client, job_id: str, timeout: float = 180.0, until=FINISHED) ->
     raise AssertionError(f"job {job_id} still {status['state']} after {timeout} s")
 
 
+@pytest.fixture
+def worker_settled(db, worker):
+    """A switched snapshot queues pruning and retraining (app.tasks.ingest_dump). The test waits
+    for them at its end, so they cannot write (a model version, say) into the next test's
+    emptied database."""
+    yield worker
+    deadline = time.monotonic() + 180
+    while Job.objects(state__nin=FINISHED_STATES).count() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Job.objects(state__nin=FINISHED_STATES).count(), "jobs still running after 180 s"
+
+
 def post_dump(client, dump: dict):
     return client.post("/update", json=dump)
 
@@ -30,7 +43,7 @@ def counts_of(dump: dict) -> dict:
     return {key: len(dump[key]) for key in DUMP_COLLECTIONS}
 
 
-def test_an_eosc_dump_with_extra_keys_is_accepted_ingested_and_switched(client, db, worker):
+def test_an_eosc_dump_with_extra_keys_is_accepted_ingested_and_switched(client, db, worker_settled):
     dump = make_dump(n_services=40, n_users=150, seed=21, extras=True)
     response = post_dump(client, dump)
     assert response.status_code == 202, response.get_json()
@@ -46,7 +59,7 @@ def test_an_eosc_dump_with_extra_keys_is_accepted_ingested_and_switched(client, 
     assert detail["training_requested_at"]
 
 
-def test_the_same_dump_posted_twice_makes_one_snapshot(client, db, worker):
+def test_the_same_dump_posted_twice_makes_one_snapshot(client, db, worker_settled):
     dump = make_dump(n_services=20, n_users=60, seed=22)
     first = wait_for_job(client, post_dump(client, dump).get_json()["job_id"])
     second = wait_for_job(client, post_dump(client, dump).get_json()["job_id"])
@@ -56,7 +69,7 @@ def test_the_same_dump_posted_twice_makes_one_snapshot(client, db, worker):
     assert db["dumps.files"].count_documents({}) == 1
 
 
-def test_two_dumps_back_to_back_end_with_the_later_one_active_and_never_mixed(client, db, worker):
+def test_two_dumps_back_to_back_end_with_the_later_one_active_and_never_mixed(client, db, worker_settled):
     earlier_dump = make_dump(n_services=100, n_users=5000, n_projects=10000, seed=23)
     later_dump = make_dump(n_services=80, n_users=300, seed=24)
     earlier = post_dump(client, earlier_dump).get_json()["job_id"]
