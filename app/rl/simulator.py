@@ -1,18 +1,33 @@
 """A synthetic marketplace for cold start and evaluation: users react to panels with journeys.
 
-Services have a category, a scientific domain and an embedding near their
-category's and domain's centres. Users declare categories and a domain and carry
-a history. A shown service's appeal to a user grows with the overlap of their
-categories and domain and with the cosine between the service and the mean of
-their history; appeal sets how far the journey from clicking it goes: the
-service page, details, offers, configuration, summary, an order. Journeys are
-page sequences in the wire format, scored by the same reward table and SARS
-builder as real ones, so simulated and real rewards mean the same thing.
+Services have a category, a scientific domain and an embedding. Users declare
+categories and a domain and carry a history. A shown service's appeal to a user
+(the logit of a click, `Preferences`) adds up:
+- the service is one the user really took later (`held_out`: from a snapshot, the
+  last part of each user's taken services, which no policy sees);
+- the cosine between the service and the mean of the user's recent history (taste);
+- its popularity (share of users who took it, log-scaled to [0, 1]);
+- overlap with the user's categories and domain, counted only where the catalogue
+  has more than one of them: on a one-category catalogue that term is the same for
+  every service and would only move every click rate at once.
+So a catalogue whose services share one category and look alike to the embeddings
+still separates policies: by what users took and how popular it is.
+
+Appeal sets how far the journey from clicking goes: the service page, details,
+offers, configuration, summary, an order. Journeys are page sequences in the wire
+format, scored by the same reward table and SARS builder as real ones, so
+simulated and real rewards mean the same thing.
+
+Paired episodes: the visitor of episode i, the request's seed and the random numbers
+of its journeys depend only on (seed, i), not on the policy, so two policies run
+with the same seed meet the same visitors with common random numbers and the
+difference of their rewards per episode has a tight interval (app/rl/ope.py).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -40,6 +55,18 @@ class PanelRequest:
 Policy = Callable[[PanelRequest], tuple[np.ndarray, np.ndarray]]  # → (K,) ids, (K,) logging propensities
 
 
+@dataclass(frozen=True)
+class Preferences:
+    """What a simulated visitor's appeal for a service (the logit of a click) adds up."""
+
+    will_take: float = 3.0  # the service is among the user's held-out taken services
+    taste: float = 1.5  # × cosine to the mean of the user's last 10 services
+    popularity: float = 1.0  # × log-scaled share of users who took it, in [0, 1]
+    category: float = 2.0  # the service's category is one of the user's (only on a many-category catalogue)
+    domain: float = 1.0  # the service's domain is the user's (only on a many-domain catalogue)
+    bias: float = -2.5
+
+
 @dataclass(eq=False)
 class SyntheticMarketplace:
     """Services and users of the simulation; `histories` grow as users click."""
@@ -51,7 +78,10 @@ class SyntheticMarketplace:
     user_categories: list[tuple[int, ...]]  # per user
     user_domain: np.ndarray  # (u,) int64
     histories: list[list[int]]
-    ordered: list[set[int]] = field(default_factory=list)
+    ordered: list[set[int]] = field(default_factory=list)  # never shown again: orders, and services already taken
+    held_out: list[set[int]] = field(default_factory=list)  # per user, what they would really take; may be empty
+    popularity: np.ndarray | None = None  # (s,) float64 in [0, 1]; None: no popularity term
+    preferences: Preferences = field(default_factory=Preferences)
 
     def features(self, user: int) -> dict[str, tuple[int, ...]]:
         """The user's declared features, as a request carries them."""
@@ -64,19 +94,32 @@ class SyntheticMarketplace:
             "categories": {s: [int(c)] for s, c in zip(ids, self.service_category)},
             "scientific_domains": {s: [int(d)] for s, d in zip(ids, self.service_domain)}}, history_length)
 
+    @cached_property
+    def _telling_facets(self) -> tuple[bool, bool]:
+        """Whether categories, and domains, differ between services (else they tell no service apart)."""
+        return np.unique(self.service_category).size > 1, np.unique(self.service_domain).size > 1
+
     def appeal(self, user: int, service_rows: np.ndarray, history: Sequence[int] | None = None) -> np.ndarray:
-        """(n,) rows → (n,) float64 appeal: category and domain overlap, closeness to the history
-        (the user's current one unless given)."""
-        same_category = np.isin(self.service_category[service_rows], self.user_categories[user])
-        same_domain = self.service_domain[service_rows] == self.user_domain[user]
+        """(n,) rows → (n,) float64 appeal (see Preferences); closeness is to the user's current history
+        unless one is given."""
+        weights, (categories_tell, domains_tell) = self.preferences, self._telling_facets
+        appeal = np.full(service_rows.size, weights.bias)
+        if categories_tell:
+            appeal += weights.category * np.isin(self.service_category[service_rows], self.user_categories[user])
+        if domains_tell:
+            appeal += weights.domain * (self.service_domain[service_rows] == self.user_domain[user])
         history = self.histories[user] if history is None else history
         history_rows = np.searchsorted(self.service_ids, list(history)[-10:])
-        closeness = np.zeros(service_rows.size)
         if history_rows.size:
             centre = self.embeddings[history_rows].mean(axis=0)
             vectors = self.embeddings[service_rows]
             closeness = vectors @ centre / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(centre) + 1e-9)
-        return 2.0 * same_category + 1.0 * same_domain + 1.5 * closeness - 2.5
+            appeal += weights.taste * closeness
+        if self.held_out and self.held_out[user]:
+            appeal += weights.will_take * np.isin(self.service_ids[service_rows], list(self.held_out[user]))
+        if self.popularity is not None:
+            appeal += weights.popularity * self.popularity[service_rows]
+        return appeal
 
 
 def synthetic_marketplace(users: int = 200, services: int = 40, categories: int = 5, domains: int = 4,
@@ -128,26 +171,36 @@ class Simulation:
     mean_reward: float  # mean combined reward per panel
 
     @property
+    def panel_rewards(self) -> np.ndarray:
+        """(episodes,) combined reward of each panel, in episode order."""
+        return self.batch.rewards
+
+    @property
     def mean_item_reward(self) -> float:
         return float(self.batch.item_rewards.mean())
 
 
 def simulate_panels(policy: Policy, marketplace: SyntheticMarketplace, episodes: int, k: int = 3, seed: int = 0,
-                    table: RewardTable | None = None, encoder: StateEncoder | None = None) -> Simulation:
-    """Ask `policy` for `episodes` panels for random users of `marketplace` (which it changes: histories
-    grow with clicks, orders leave the candidates) and score the journeys that follow."""
+                    table: RewardTable | None = None, encoder: StateEncoder | None = None,
+                    users: np.ndarray | None = None) -> Simulation:
+    """Ask `policy` for `episodes` panels for random users of `marketplace` (among `users`, all by default;
+    the marketplace changes: histories grow with clicks, orders leave the candidates) and score the
+    journeys that follow. Visitors and random numbers depend on (seed, episode) only: see the module."""
     table = table or load_reward_table()
     encoder = encoder or marketplace.encoder()
-    rng = np.random.default_rng(seed)
+    visitors = np.random.default_rng(seed)
+    pool = np.arange(len(marketplace.histories)) if users is None else np.asarray(users, np.int64)
     rows, requests = [], []
-    for _ in range(episodes):
-        user = int(rng.integers(len(marketplace.histories)))
+    for episode in range(episodes):
+        user = int(pool[visitors.integers(pool.size)])
         candidates = marketplace.service_ids[~np.isin(marketplace.service_ids, list(marketplace.ordered[user]))]
         request = PanelRequest(user, marketplace.features(user), tuple(marketplace.histories[user]), candidates, k,
-                               int(rng.integers(2**31)))
+                               int(visitors.integers(2**31)))
         shown, propensities = policy(request)
         appeal = marketplace.appeal(user, np.searchsorted(marketplace.service_ids, shown))
-        branches = [b for s, a in zip(shown.tolist(), appeal) if (b := _journey(s, a, rng)) is not None]
+        # Each slot's journey draws from its own stream: common random numbers for every policy.
+        branches = [b for slot, (s, a) in enumerate(zip(shown.tolist(), appeal))
+                    if (b := _journey(s, a, np.random.default_rng([seed, episode, slot]))) is not None]
         record = {"service_ids": shown.tolist(), "probabilities": np.asarray(propensities).tolist()}
         sars = build_sars(record, branches, request.history, encoder, table, k=k, user_features=request.user_features)
         rows.append(sars)
