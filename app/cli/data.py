@@ -186,7 +186,7 @@ def import_movielens_command(directory):
 @click.option("--directory", type=DIRECTORY, default=DEFAULT_MOVIELENS_DIR, show_default=True,
               help="where MovieLens 100K is, or is fetched to")
 @click.option("--train/--no-train", default=True, show_default=True,
-              help="queue NCF training on the loaded data (needs a worker on the training queue)")
+              help="queue NCF, then RL training on the loaded data (needs a worker on the training queue)")
 def demo_command(directory, train):
     """Load demo data unless a snapshot is active: MovieLens, or a seeded marketplace."""
     loaded = {}
@@ -195,10 +195,13 @@ def demo_command(directory, train):
         from app import tasks
         from app.errors import BrokerUnavailable
 
-        try:
-            click.echo(f"NCF training queued: job {tasks.start_training('ncf', loaded['snapshot_id']).id}")
-        except BrokerUnavailable as exc:
-            click.echo(f"NCF training not queued ({exc.errors}): run `flask train ncf`")
+        # The training queue runs one job at a time, in order: RL starts when NCF is done.
+        for engine, command in (("ncf", "flask train ncf"), ("rl", "flask train rl")):
+            try:
+                job = tasks.start_training(engine, loaded["snapshot_id"])
+                click.echo(f"{engine.upper()} training queued: job {job.id}")
+            except BrokerUnavailable as exc:
+                click.echo(f"{engine.upper()} training not queued ({exc.errors}): run `{command}`")
 
 
 @click.command("seed")
