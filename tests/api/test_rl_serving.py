@@ -1,10 +1,9 @@
-"""An activated RL version is what POST /recommendations serves for engine RL."""
+"""An active RL version is what POST /recommendations serves for engine RL."""
 import pytest
 
 from app.recommendation_log import flush_served
-from app.training.rl_pipeline import run_rl_pipeline
 from tests.recommendations.serving_fixtures import serve_marketplace
-from tests.training.test_rl_pipeline import TINY
+from tests.training.test_rl_pipeline import train_and_promote
 
 
 @pytest.mark.parametrize("panel, size", [("v1", 3), ("v2", 2)])
@@ -14,7 +13,7 @@ def test_rl_serves_k_distinct_eligible_services(app, client, db, panel, size):
     torch.set_num_threads(1)
     dump = serve_marketplace(app)
     with app.app_context():
-        outcome = run_rl_pipeline(config=TINY)
+        model_id = train_and_promote()
     app.extensions["serving_state"].rebuild_now()
     user = next(u for u in dump["users"] if u["accessed_services"])
     body = client.post("/recommendations", json={
@@ -22,7 +21,7 @@ def test_rl_serves_k_distinct_eligible_services(app, client, db, panel, size):
         "timestamp": "2021-03-18T18:49:55.006Z", "page_id": "/services", "panel_id": panel,
         "search_data": {}, "engine_version": "RL"}).get_json()
     recommendable = {s["id"] for s in dump["services"] if s["status"] in ("published", "unverified")}
-    assert body["engine_version"] == "RL" and body["model_version"] == outcome["model_id"]
+    assert body["engine_version"] == "RL" and body["model_version"] == model_id
     assert len(set(body["recommendations"])) == size and set(body["recommendations"]) <= recommendable
     assert not set(body["recommendations"]) & set(user["accessed_services"])
 
@@ -35,7 +34,7 @@ def test_exploring_rl_logs_the_chance_of_each_shown_service(app, client, db):
     torch.set_num_threads(1)
     dump = serve_marketplace(app)
     with app.app_context():
-        run_rl_pipeline(config=TINY)
+        train_and_promote()
     app.config["RL_EXPLORATION_EPSILON"] = 1.0
     app.extensions["serving_state"].rebuild_now()
     user = next(u for u in dump["users"] if u["accessed_services"])

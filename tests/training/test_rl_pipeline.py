@@ -28,6 +28,15 @@ TINY = RLTrainingConfig(td3=TD3Config(k=3, hidden=16, steps=60, batch_size=32, l
                         simulated_fill_threshold=200, evaluation_episodes=60)
 
 
+
+def train_and_promote(config: RLTrainingConfig = TINY) -> str:
+    """Train an RL version and make it the active one whatever the gate said (an operator's promote):
+    for tests of serving, which need an RL version, not a good one. Needs an app context."""
+    outcome = run_rl_pipeline(config=config)
+    model_registry.activate(model_registry.get_version(outcome["model_id"]))
+    return outcome["model_id"]
+
+
 @pytest.fixture
 def marketplace(app, client, db):
     """A served marketplace with a few panels served, some of them ordered from, turned into SARS."""
@@ -138,12 +147,10 @@ def test_the_gate_wants_both_baselines_beaten_and_the_active_version_not_better(
 
 def test_the_same_snapshot_and_config_train_once(app, marketplace):
     with app.app_context():
-        first = run_rl_pipeline(config=TINY)
         # A rejected run may be tried again; once a version of the pair is active (here promoted by
         # an operator), the same snapshot and config are not trained twice.
-        model_registry.activate(model_registry.get_version(first["model_id"]))
-        assert run_rl_pipeline(config=TINY) == {"status": "exists", "model_id": first["model_id"],
-                                                 "model_status": "active"}
+        model_id = train_and_promote()
+        assert run_rl_pipeline(config=TINY) == {"status": "exists", "model_id": model_id, "model_status": "active"}
     assert ModelVersion.objects(engine="RL").count() == 1
 
 
