@@ -216,8 +216,9 @@ def _evaluate(model: RLModel, dump: Mapping, encoder: StateEncoder, real: SarsBa
         "Random": uniform_policy}, dump, encoder, config)
     simulation = {"episodes": config.evaluation_episodes, "held_out_share": config.held_out_share,
                   "users": len(marketplace.histories), "users_with_held_out": sum(map(bool, marketplace.held_out))}
-    metrics = {GATE_METRIC: float(per_panel["RL"].mean()), **compare_with_baselines(per_panel),
-               "simulation": simulation, "ope": off_policy_estimates(model, real, marketplace.service_ids)}
+    comparison = compare_with_baselines(per_panel)
+    metrics = {GATE_METRIC: comparison["simulated_rewards"]["RL"], **comparison, "simulation": simulation,
+               "ope": off_policy_estimates(model, real, marketplace.service_ids)}
     return metrics, per_panel["RL"]
 
 
@@ -237,7 +238,7 @@ def _active_measured_now(version: ModelVersion, dump: Mapping, encoder: StateEnc
     candidates = _fresh(dump, encoder, config).service_ids
     ope = off_policy_estimates(model, load_transitions(model.encoder, config.td3.k), candidates)
     difference = paired_difference(new_per_panel, per_panel)
-    return {"model_id": str(version.id), GATE_METRIC: float(per_panel.mean()), "snips": ope and ope["snips"],
+    return {"model_id": str(version.id), GATE_METRIC: mean_estimate(per_panel).value, "snips": ope and ope["snips"],
             "new_minus_active": {"difference": difference.value, "interval": _interval(difference)}}
 
 
