@@ -23,7 +23,7 @@ from flask import current_app
 from gridfs import GridFSBucket
 from mongoengine import NotUniqueError
 
-from app.errors import BrokerUnavailable, InvalidInput
+from app.errors import BrokerUnavailable, InvalidInput, SnapshotNotFound
 from app.jobs import start_job
 from app.marketplace.dump_schema import (
     DUMP_KEYS,
@@ -349,6 +349,8 @@ def _superseded(snapshot_id: str) -> bool:
     """Was a later dump received? Then mark this one superseded and say so, unless it
     was itself received again meanwhile (its sequence changed under us)."""
     sequence = DatasetSnapshot.objects(id=snapshot_id).scalar("sequence").first()
+    if sequence is None:  # its record was deleted under us
+        raise SnapshotNotFound(snapshot_id)
     if not DatasetSnapshot.objects(sequence__gt=sequence, status__ne="failed").only("id").first():
         return False
     return DatasetSnapshot.objects(id=snapshot_id, sequence=sequence, status__ne="active").update_one(

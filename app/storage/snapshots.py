@@ -29,7 +29,7 @@ from mongoengine import (
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.errors import NotFound, ServiceUnavailable
+from app.errors import ServiceUnavailable, SnapshotNotFound
 from app.storage.connection import database
 from app.storage.jobs import utcnow
 
@@ -98,11 +98,15 @@ class LeaseLost(RuntimeError):
 
 
 def get_snapshot(snapshot_id: str) -> DatasetSnapshot:
-    """The snapshot record; NotFound for an unknown id."""
+    """The snapshot record; SnapshotNotFound (a NotFound) for an unknown or deleted id."""
     snapshot = DatasetSnapshot.objects(id=snapshot_id).first()
     if snapshot is None:
-        raise NotFound(f"no dataset snapshot {snapshot_id}", {"snapshot_id": "unknown dataset snapshot"})
+        raise SnapshotNotFound(snapshot_id)
     return snapshot
+
+
+def snapshot_exists(snapshot_id: str) -> bool:
+    return DatasetSnapshot.objects(id=snapshot_id).only("id").first() is not None
 
 
 def active_snapshot_id() -> str | None:
