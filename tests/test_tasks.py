@@ -9,20 +9,12 @@ from app import jobs, tasks
 from app.errors import NotFound
 from app.marketplace import dumps
 from app.storage.snapshots import DatasetSnapshot
+from tests.api.test_update import wait_for_job
 from tests.conftest import LOGS
 from tests.fixtures.dumps import make_dump
 
 WORKER_LOG = LOGS / "worker.log"
 
-
-def wait_for_job(client, job_id: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/jobs/{job_id}").get_json()
-        if body["state"] in ("SUCCESS", "FAILURE", "REVOKED"):
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {body}")
 
 
 class WorkerLog:

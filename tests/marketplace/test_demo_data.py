@@ -1,7 +1,6 @@
 """Demo data stays a demo: once a marketplace's own dump is active, the demo's actions, events,
 the answers served from it and the history copies of its identities are gone, and the
 marketplace's own actions stay (they may share user ids with the demo's)."""
-import time
 from datetime import datetime, timezone
 
 from app.cli.data import seed_marketplace
@@ -12,6 +11,7 @@ from app.storage.interactions import ServedRecommendation
 from app.storage.jobs import FINISHED_STATES, Job, utcnow
 from app.storage.sars import SarsTransition
 from app.storage.snapshots import DatasetSnapshot
+from tests.api.test_update import wait_for_job
 from tests.fixtures.dumps import make_dump
 from tests.fixtures.journeys import make_journey
 
@@ -111,15 +111,6 @@ def test_the_drops_reads_and_deletes_use_indexes(app, db):
         plan = str(cursor.explain()["queryPlanner"]["winningPlan"])
         assert "IXSCAN" in plan and "COLLSCAN" not in plan and "'SORT'" not in plan, (name, query, plan)
 
-
-def wait_for_job(client, job_id: str, timeout: float = 240.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/jobs/{job_id}").get_json()
-        if body["state"] in FINISHED_STATES:
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {body}")
 
 
 def test_through_the_worker_the_models_of_the_marketplace_never_see_the_demo(app, client, db, worker):
