@@ -27,6 +27,14 @@ class NotFound(MarketrecError):
     status = 404
 
 
+class SnapshotNotFound(NotFound):
+    """No dataset snapshot with this id: never received, or deleted since."""
+
+    def __init__(self, snapshot_id: str):
+        super().__init__(f"no dataset snapshot {snapshot_id}", {"snapshot_id": "unknown dataset snapshot"})
+        self.snapshot_id = snapshot_id
+
+
 class JobNotFound(NotFound):
     def __init__(self, job_id: str):
         super().__init__(f"no job with id {job_id}", {"job_id": "unknown job"})

@@ -2,16 +2,25 @@
 plain functions that the CLI and notebooks call directly."""
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from collections.abc import Callable
+
+from celery import Task, shared_task
 from flask import current_app
+from gridfs.errors import NoFile
 from kombu.exceptions import OperationalError
+from mongoengine import DoesNotExist
 from pymongo.errors import AutoReconnect
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app import diagnostics, jobs
+from app.errors import NotFound, SnapshotNotFound
 from app.marketplace import dumps
 from app.recommendations.interaction_models import fit_interaction_models
+from app.storage.snapshots import snapshot_exists
 from app.training import retraining
+
+log = logging.getLogger(__name__)
 
 # Errors worth retrying: a dependency blinked, the work itself is fine.
 TRANSIENT_ERRORS = (AutoReconnect, RedisConnectionError, OperationalError, ConnectionError)
@@ -22,6 +31,35 @@ RETRYING = {
     "retry_jitter": True,
     "max_retries": 5,
 }
+# What a job is about can disappear while it waits in the queue: a snapshot deleted, a
+# model version pruned, the database reset under a broker that kept its messages. That
+# is not transient: the job ends at once, and its record says what is gone.
+GONE_ERRORS = (NotFound, DoesNotExist, NoFile)
+
+
+def skipped_if_gone(task: Task, work: Callable[[], dict], snapshot_id: str | None = None) -> dict:
+    """`work()`; or, when what it needs no longer exists, a one-line warning and the
+    result {"status": "skipped", "reason": ...} (the job record shows it), no traceback."""
+    try:
+        return work()
+    except GONE_ERRORS as exc:
+        reason = gone_reason(exc, snapshot_id)
+        log.warning("%s skipped: %s", task.name, reason,
+                    extra={"task_id": task.request.id, "snapshot_id": snapshot_id, "reason": reason})
+        skipped = {"status": "skipped", "reason": reason}
+        return {**skipped, "snapshot_id": snapshot_id} if snapshot_id else skipped
+
+
+def gone_reason(exc: Exception, snapshot_id: str | None = None) -> str:
+    """What is gone, in words: the job's snapshot when it is the missing thing, else the error."""
+    if isinstance(exc, SnapshotNotFound):
+        snapshot_id = exc.snapshot_id
+    elif snapshot_id and snapshot_exists(snapshot_id):
+        snapshot_id = None  # the snapshot is there: something else is missing
+    if snapshot_id:
+        return f"dataset snapshot {snapshot_id} no longer exists"
+    detail = exc.message if isinstance(exc, NotFound) else str(exc) or type(exc).__name__
+    return f"something it needs no longer exists: {detail}"
 
 
 @shared_task(name="marketrec.selfcheck", bind=True, acks_late=True, **RETRYING)
@@ -39,11 +77,15 @@ def prune_jobs() -> dict:
 @shared_task(name="marketrec.dumps.ingest", bind=True, acks_late=True, **RETRYING)
 def ingest_dump(self, snapshot_id: str) -> dict:
     """Ingest a stored dump into its snapshot; make it active when complete, then prune."""
-    result = dumps.ingest_snapshot(snapshot_id, progress=jobs.Progress(self))
-    if result["status"] == "active":
-        result["prune_job_id"] = jobs.start_job(prune_dumps, key="dataset-snapshots-prune").id
-        result["training_job_ids"] = queue_retraining(snapshot_id)
-    return result
+
+    def ingest() -> dict:
+        result = dumps.ingest_snapshot(snapshot_id, progress=jobs.Progress(self))
+        if result["status"] == "active":
+            result["prune_job_id"] = jobs.start_job(prune_dumps, key="dataset-snapshots-prune").id
+            result["training_job_ids"] = queue_retraining(snapshot_id)
+        return result
+
+    return skipped_if_gone(self, ingest, snapshot_id)
 
 
 def queue_retraining(snapshot_id: str) -> list[str]:
@@ -59,13 +101,16 @@ def start_training(engine: str, snapshot_id: str | None = None):
 @shared_task(name="marketrec.dumps.prune", bind=True, acks_late=True, **RETRYING)
 def prune_dumps(self) -> dict:
     """Delete the documents of snapshots beyond the DATASET_SNAPSHOTS_KEPT latest."""
-    return dumps.prune_snapshots(progress=jobs.Progress(self))
+    return skipped_if_gone(self, lambda: dumps.prune_snapshots(progress=jobs.Progress(self)))
 
 
 @shared_task(name="marketrec.training.interaction_models", bind=True, acks_late=True, **RETRYING)
 def train_interaction_models(self, snapshot_id: str | None = None) -> dict:
     """Fit Popularity and Session on everything users did; activate them."""
-    return fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id)
+    return skipped_if_gone(
+        self, lambda: fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id),
+        snapshot_id,
+    )
 
 
 @shared_task(name="marketrec.training.ncf", bind=True, acks_late=True, **RETRYING)
@@ -76,7 +121,10 @@ def train_ncf(self, snapshot_id: str | None = None) -> dict:
     from app.training.pipeline import run_ncf_pipeline
 
     torch.set_num_threads(1)  # faster than 2 on 2-core machines (benchmarks/quality.py)
-    return run_ncf_pipeline(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id)
+    return skipped_if_gone(
+        self, lambda: run_ncf_pipeline(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id),
+        snapshot_id,
+    )
 
 
 @shared_task(name="marketrec.training.check", acks_late=True, **RETRYING)
@@ -97,8 +145,12 @@ def train_rl(self, snapshot_id: str | None = None) -> dict:
 
     torch.set_num_threads(1)
     progress = jobs.Progress(self)
-    generate_sars(progress, snapshot_id=snapshot_id)
-    return run_rl_pipeline(snapshot_id, progress=progress, job_id=self.request.id)
+
+    def train() -> dict:
+        generate_sars(progress, snapshot_id=snapshot_id)
+        return run_rl_pipeline(snapshot_id, progress=progress, job_id=self.request.id)
+
+    return skipped_if_gone(self, train, snapshot_id)
 
 
 TRAINERS = {"ncf": train_ncf, "interaction_models": train_interaction_models, "rl": train_rl}

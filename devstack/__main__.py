@@ -68,7 +68,9 @@ def prepare(env: dict) -> None:
 def load_demo_data(env: dict) -> subprocess.Popen:
     """Something to recommend from on a fresh database, loaded while the service is
     already up (a no-op once a snapshot is active); its output goes to var/log/demo.log."""
-    say("loading demo data in the background unless a marketplace is loaded (var/log/demo.log)")
+    say("loading demo data (MovieLens 100K) in the background unless a snapshot is active (var/log/demo.log)")
+    say("demo data is only a demo: its user actions, events and served recommendations are dropped "
+        "when the marketplace's own first dump (POST /update) is switched in")
     log = open(VAR / "log" / "demo.log", "ab")
     return subprocess.Popen([str(BIN / "flask"), "--app", "app", "data", "demo"], env=env, cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

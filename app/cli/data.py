@@ -8,7 +8,7 @@ commands only parse options and print.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import click
@@ -20,7 +20,7 @@ from tqdm import tqdm
 from app.api import events as events_api
 from app.api.user_actions import checked_actions
 from app.errors import InvalidInput, MarketrecError
-from app.marketplace import dumps
+from app.marketplace import demo_data, dumps
 from app.marketplace.events import store_events
 from app.marketplace.movielens import convert_movielens
 from app.marketplace.movielens_fetch import (
@@ -31,12 +31,14 @@ from app.marketplace.movielens_fetch import (
 from app.marketplace.synthetic import MarketplaceData, generate_marketplace
 from app.marketplace.user_actions import store_user_actions
 from app.recommendations.interaction_models import fit_interaction_models
-from app.storage.snapshots import active_snapshot_id
+from app.storage.snapshots import DEMO_SOURCES, active_snapshot_id, get_snapshot
 
 # One request's worth: what a marketplace would send per POST, and a bounded memory peak.
 BATCH_SIZE = 2000
 # `flask data demo` without MovieLens: big enough to train on, loaded in well under a minute.
 DEMO_SEED_SIZE = {"services": 300, "users": 200, "projects": 100, "journeys": 3000, "seed": 0}
+DEMO_IS_DROPPED = ("Its user actions and events, and the recommendations served from it, are dropped "
+                   "when the marketplace's own first dump (POST /update) is switched in.")
 
 
 def _no_progress(step: str, percent: float, **details) -> None:
@@ -47,8 +49,11 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Callable = 
     """Validate everything, then store and ingest the dump and store the actions and events.
 
     Nothing is written unless the dump, every action and every event pass the
-    API's schemas. Returns the snapshot id and what was stored.
+    API's schemas. Returns the snapshot id and what was stored. Every source here is
+    a demo source: the actions and events are stored marked demo, and not at all when
+    a marketplace's own dump won the switch meanwhile (app/marketplace/demo_data.py).
     """
+    demo = source in DEMO_SOURCES
     progress("validating the dump", 0)
     dumps.validate_dump(market.dump)
     _in_batches(market.user_actions, check_user_actions, "validating user actions", progress)
@@ -56,15 +61,22 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Callable = 
     progress("storing the dump", 0)
     snapshot = dumps.store_dump(market.dump, source=source)
     outcome = dumps.ingest_snapshot(snapshot.id, progress=progress)
-    stored_actions = _in_batches(market.user_actions, store_user_actions, "storing user actions", progress)
-    stored_events = _in_batches(market.events, store_events, "storing events", progress)
+    loaded = {"snapshot_id": snapshot.id, "snapshot_status": outcome["status"],
+              "services": outcome["counts"].get("services"), "users": outcome["counts"].get("users")}
+    if demo and outcome["status"] not in ("active", "unchanged"):
+        return {**loaded, "new_user_actions": 0, "new_events": 0}
+    stored_actions = _in_batches(market.user_actions, partial(store_user_actions, demo=demo),
+                                 "storing user actions", progress)
+    stored_events = _in_batches(market.events, partial(store_events, demo=demo), "storing events", progress)
+    if demo and active_snapshot_id() != snapshot.id:
+        # A marketplace's dump was switched in while these were stored, and its drop may have run first.
+        demo_data.drop_demo_data()
+        return {**loaded, "snapshot_status": "superseded", "new_user_actions": 0, "new_events": 0}
     if outcome["status"] == "active":
         dumps.prune_snapshots(progress=progress)
     progress("fitting the interaction models", 0)
     fit_interaction_models(snapshot.id if outcome["status"] == "active" else None)
-    return {"snapshot_id": snapshot.id, "snapshot_status": outcome["status"],
-            "services": outcome["counts"].get("services"), "users": outcome["counts"].get("users"),
-            "new_user_actions": stored_actions, "new_events": stored_events}
+    return {**loaded, "new_user_actions": stored_actions, "new_events": stored_events}
 
 
 def check_user_actions(actions: list[dict]) -> int:
@@ -104,19 +116,31 @@ def seed_marketplace(services: int, users: int, projects: int, journeys: int, se
 def load_demo(directory: Path = DEFAULT_MOVIELENS_DIR, progress: Callable = _no_progress,
               say: Callable[[str], None] = print) -> dict | None:
     """MovieLens (fetched when missing) unless a snapshot is active; a seeded marketplace
-    when MovieLens cannot be fetched. Returns None when there was nothing to do."""
+    when MovieLens cannot be fetched. Returns None when there was nothing to do.
+
+    Demo data is a demo: it is dropped when the marketplace's own first dump is switched in."""
     active = active_snapshot_id()
     if active:
-        say(f"snapshot {active} is active: no demo data loaded")
+        source = get_snapshot(active).source
+        if source in DEMO_SOURCES:
+            say(f"demo snapshot {active} ({source}) is active: no demo data loaded again. {DEMO_IS_DROPPED}")
+        else:
+            say(f"snapshot {active}, the marketplace's own dump, is active: no demo data loaded")
         return None
     try:
         say(f"fetching MovieLens 100K into {directory} (cached after the first time)")
         fetch_movielens(directory)
     except MovieLensUnavailable as exc:
         say(f"MovieLens is unavailable ({exc.message}: {exc.errors}); seeding a synthetic marketplace instead")
-        return seed_marketplace(**DEMO_SEED_SIZE, progress=progress)
-    say("importing MovieLens 100K as the marketplace (about a minute the first time)")
-    return import_movielens(directory, progress=progress)
+        loaded = seed_marketplace(**DEMO_SEED_SIZE, progress=progress)
+    else:
+        say("importing MovieLens 100K as a demo marketplace (about a minute the first time)")
+        loaded = import_movielens(directory, progress=progress)
+    if loaded["snapshot_status"] not in ("active", "unchanged"):
+        say(f"a marketplace's own dump was switched in meanwhile: demo data not kept ({loaded['snapshot_status']})")
+        return None
+    say(f"demo data loaded (snapshot {loaded['snapshot_id']}): it is only a demo. {DEMO_IS_DROPPED}")
+    return loaded
 
 
 def _in_batches(items: list[dict], handle: Callable[[list[dict]], int], step: str, progress: Callable) -> int:

@@ -23,8 +23,9 @@ from flask import current_app
 from gridfs import GridFSBucket
 from mongoengine import NotUniqueError
 
-from app.errors import BrokerUnavailable, InvalidInput
+from app.errors import BrokerUnavailable, InvalidInput, SnapshotNotFound
 from app.jobs import start_job
+from app.marketplace import demo_data
 from app.marketplace.dump_schema import (
     DUMP_KEYS,
     duplicate_ids,
@@ -249,7 +250,18 @@ def ingest_snapshot(snapshot_id: str, progress=_noop) -> dict:
     """Write a stored dump's documents into its snapshot, then make it active unless
     a dump received later wins. Safe to re-run at any point: a re-run deletes the
     documents an interrupted run left before writing them again. When it wrote the
-    documents, the outcome has the seconds each step took ("seconds")."""
+    documents, the outcome has the seconds each step took ("seconds"). Once a
+    marketplace's own dump is active, demo data is dropped ("demo_data_dropped")."""
+    outcome = _ingest(snapshot_id, progress)
+    if outcome["status"] in ("active", "unchanged"):  # (unchanged: a re-run may find a drop half done)
+        # Before the caller queues retraining, so no model of this marketplace learns from the demo.
+        dropped = demo_data.after_switch(snapshot_id, progress)
+        if dropped:
+            outcome["demo_data_dropped"] = dropped
+    return outcome
+
+
+def _ingest(snapshot_id: str, progress) -> dict:
     get_snapshot(snapshot_id)
     if active_snapshot_id() == snapshot_id:
         return _outcome(snapshot_id, "unchanged")
@@ -349,6 +361,8 @@ def _superseded(snapshot_id: str) -> bool:
     """Was a later dump received? Then mark this one superseded and say so, unless it
     was itself received again meanwhile (its sequence changed under us)."""
     sequence = DatasetSnapshot.objects(id=snapshot_id).scalar("sequence").first()
+    if sequence is None:  # its record was deleted under us
+        raise SnapshotNotFound(snapshot_id)
     if not DatasetSnapshot.objects(sequence__gt=sequence, status__ne="failed").only("id").first():
         return False
     return DatasetSnapshot.objects(id=snapshot_id, sequence=sequence, status__ne="active").update_one(

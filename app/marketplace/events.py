@@ -48,10 +48,11 @@ def event_document(event: dict, received_at: datetime) -> dict:
     return doc
 
 
-def store_events(events: list[dict]) -> int:
+def store_events(events: list[dict], *, demo: bool = False) -> int:
     """Store schema-valid wire events durably, all or none; returns how many were new.
 
-    Error paths name the item as the request does: `events.3.value`.
+    Error paths name the item as the request does: `events.3.value`. `demo=True`
+    (demo loaders only) marks them demo data (app/marketplace/demo_data.py).
     """
     received_at = datetime.now(timezone.utc)
     docs, errors = [], {}
@@ -64,6 +65,9 @@ def store_events(events: list[dict]) -> int:
             errors[path + "timestamp"] = str(exc)
     if errors:
         raise InvalidInput("Input payload validation failed", errors)
+    if demo:
+        for doc in docs:
+            doc["demo"] = True
     stored = EVENT_WRITES.insert(docs)
     recent_history.note_written(recent_history.event_items(docs))
     return stored

@@ -121,12 +121,13 @@ def _resolve_order_services(docs: list[dict]) -> None:
                 order["order_service_id"] = service
 
 
-def store_user_actions(actions: list[dict], *, single: bool = False) -> int:
+def store_user_actions(actions: list[dict], *, single: bool = False, demo: bool = False) -> int:
     """Store schema-valid wire actions durably, all or none; returns how many were new.
 
     Error paths name the item (`3.timestamp`), or only the field when the
     request held a single action (`single=True`). Actions whose id is already
     stored are skipped silently: a retry answers like the first attempt.
+    `demo=True` (demo loaders only) marks them demo data (app/marketplace/demo_data.py).
     """
     received_at = datetime.now(timezone.utc)
     docs, errors = [], {}
@@ -139,6 +140,9 @@ def store_user_actions(actions: list[dict], *, single: bool = False) -> int:
         raise InvalidInput("Input payload validation failed", errors)
     _resolve_users(docs)
     _resolve_order_services(docs)
+    if demo:
+        for doc in docs:
+            doc["demo"] = True
     stored = ACTION_WRITES.insert(docs)
     recent_history.note_written(recent_history.action_items(docs))
     return stored

@@ -80,6 +80,7 @@ class UserAction(Document):
     # An order without a service of its own: its journey's service, when known as it was stored.
     order_service_id = IntField()
     received_at = DateTimeField(required=True)
+    demo = BooleanField()  # stored by a demo loader: dropped once a marketplace's own dump is active
 
     meta = {
         "collection": "user_actions",
@@ -106,6 +107,7 @@ class Event(Document):
     timestamp = DateTimeField(required=True)
     params = DictField()
     received_at = DateTimeField(required=True)
+    demo = BooleanField()  # stored by a demo loader: dropped once a marketplace's own dump is active
 
     meta = {
         "collection": "events",

@@ -29,7 +29,7 @@ from mongoengine import (
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from app.errors import NotFound, ServiceUnavailable
+from app.errors import ServiceUnavailable, SnapshotNotFound
 from app.storage.connection import database
 from app.storage.jobs import utcnow
 
@@ -39,13 +39,16 @@ WRITER_LEASE_ID = "marketplace-documents"
 LEASE_SECONDS = 120  # a holder renews after every batch, far more often than this
 LEASE_WAIT_SECONDS = 300  # within the task's soft time limit; a holder yields within a batch
 LEASE_POLL_SECONDS = 0.5
+# Snapshots the demo loaders make: their data is dropped once a marketplace's own dump is active
+# (app/marketplace/demo_data.py).
+DEMO_SOURCES = ("movielens", "seed")
 
 
 class DatasetSnapshot(Document):
     id = StringField(primary_key=True)
     checksum = StringField(required=True, unique=True)  # sha256 of the canonical dump
     sequence = IntField(required=True)  # order in which dumps were received: the later wins
-    source = StringField(required=True)  # "api", "movielens", "seed", ...
+    source = StringField(required=True)  # "api", or a demo source: "movielens", "seed"
     status = StringField(required=True, default="received", choices=SNAPSHOT_STATUSES)
     counts = DictField()  # documents per collection
     problems = DictField()  # e.g. references to ids the dump does not contain
@@ -57,6 +60,7 @@ class DatasetSnapshot(Document):
     ingested_at = DateTimeField()
     activated_at = DateTimeField()
     training_requested_at = DateTimeField()
+    demo_dropped_at = DateTimeField()  # a demo snapshot: when its actions and events were dropped
 
     meta = {"collection": "dataset_snapshots", "indexes": ["-sequence", "status", "-activated_at"]}
 
@@ -98,11 +102,15 @@ class LeaseLost(RuntimeError):
 
 
 def get_snapshot(snapshot_id: str) -> DatasetSnapshot:
-    """The snapshot record; NotFound for an unknown id."""
+    """The snapshot record; SnapshotNotFound (a NotFound) for an unknown or deleted id."""
     snapshot = DatasetSnapshot.objects(id=snapshot_id).first()
     if snapshot is None:
-        raise NotFound(f"no dataset snapshot {snapshot_id}", {"snapshot_id": "unknown dataset snapshot"})
+        raise SnapshotNotFound(snapshot_id)
     return snapshot
+
+
+def snapshot_exists(snapshot_id: str) -> bool:
+    return DatasetSnapshot.objects(id=snapshot_id).only("id").first() is not None
 
 
 def active_snapshot_id() -> str | None:

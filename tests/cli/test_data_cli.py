@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.marketplace import dumps
 from app.marketplace.movielens_fetch import (
     DEFAULT_MOVIELENS_DIR,
     MovieLensUnavailable,
@@ -15,6 +16,7 @@ from app.marketplace.movielens_fetch import (
 from app.marketplace.synthetic import generate_marketplace
 from app.storage.jobs import Job
 from app.storage.snapshots import active_snapshot_id
+from tests.fixtures.dumps import make_dump
 from tests.marketplace.test_movielens import write_sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +72,19 @@ def test_demo_does_nothing_when_a_snapshot_is_active(app, db):
     invoke(app, seed_args(SMALL))
     snapshots = db.dataset_snapshots.count_documents({})
     result = invoke(app, ["data", "demo"])
-    assert result.exit_code == 0 and "no demo data loaded" in result.output
+    assert result.exit_code == 0 and "no demo data loaded again" in result.output
+    assert "dropped when the marketplace's own first dump (POST /update) is switched in" in result.output
     assert db.dataset_snapshots.count_documents({}) == snapshots
+
+
+def test_demo_says_so_when_the_marketplaces_own_dump_is_active(app, db):
+    with app.app_context():
+        snapshot = dumps.store_dump(make_dump(n_services=10, n_users=10, seed=1))
+        dumps.ingest_snapshot(snapshot.id)
+    result = invoke(app, ["data", "demo"])
+    assert result.exit_code == 0, result.output
+    assert f"snapshot {snapshot.id}, the marketplace's own dump, is active: no demo data loaded" in result.output
+    assert db.dataset_snapshots.count_documents({}) == 1 and db.user_actions.count_documents({}) == 0
 
 
 def test_demo_seeds_when_movielens_cannot_be_fetched(app, db, tmp_path, monkeypatch):
@@ -93,7 +106,8 @@ def test_demo_loads_movielens_from_its_directory(app, db, client, tmp_path):
     assert snapshot["source"] == "movielens"
     counts = dataset_counts(client, snapshot["_id"])
     assert counts["services"] == 4 and counts["users"] == 3 and counts["categories"] == 19
-    assert db.user_actions.count_documents({}) == 6 and db.events.count_documents({}) == 3
+    assert db.user_actions.count_documents({"demo": True}) == 6 and db.events.count_documents({"demo": True}) == 3
+    assert "it is only a demo" in result.output and "dropped when the marketplace's own first dump" in result.output
 
 
 def test_import_of_an_incomplete_directory_names_the_file_and_writes_nothing(app, db, tmp_path):
