@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-from flask import current_app
 
 from app.engines import EngineNotReady, Interactions, RecommendationContext, Recommendations, explain_all
 from app.errors import InvalidInput
@@ -79,7 +78,7 @@ def _answer(engine_name: str, state: ServingState, context: RecommendationContex
 def engines_to_try(payload: dict, asker: Asker, state: ServingState) -> list[str]:
     """The engines that may answer, in order, starting with the one that should."""
     return serving_chain(
-        payload.get("engine_version"), current_app.config["DEFAULT_RECOMMENDATION_ENGINE"], state.ready,
+        payload.get("engine_version"), state.default["engine"], state.ready,
         logged_in=asker.user_id is not None and "NCF" in state.ready,
         has_events=len(asker.history) + len(asker.session) > 0,
     )
