@@ -16,7 +16,7 @@ from app.recommendations.default_engine import default_engine
 from app.storage import database
 from app.storage.models import MODEL_ENGINES, active_engines
 
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+_pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="health")  # one per check
 _cache_lock = threading.Lock()
 _redis_clients: dict[str, redis.Redis] = {}
 

@@ -4,8 +4,10 @@ or, when it is "auto", the one that measured best on the active snapshot's data.
 NCF training measures NCF, Popularity and Session on one held-out split and keeps the
 verdict in the version's metrics ("default_engine"). The active NCF version's verdict
 counts only when it was trained on the active snapshot: a model of another snapshot
-(an older dump, another marketplace) has not been measured on this data, so the best
-of Popularity and Session answers until NCF is retrained. Computed where the serving
+(an older dump, another marketplace) has not been measured on this data, so it
+answers neither by default nor as the fallback chain's choice for logged-in users:
+the best of Popularity and Session answers, or, where nothing was measured on the
+active snapshot, the chain picks by who is asking, until NCF is retrained. Computed where the serving
 state is built (once per registry stamp), by /health and by /models; never per request.
 """
 from __future__ import annotations
@@ -17,16 +19,25 @@ from app.storage.models import ENGINE_OF_MODEL, ModelVersion
 from app.storage.snapshots import active_snapshot_id
 
 AUTO = "auto"
+BY_SITUATION = "Session for a visitor with events, else Popularity"
 RECENT_VERSIONS_READ = 20  # verdicts of this many newest NCF versions of the snapshot are looked at
 
 
 def default_engine() -> dict:
-    """{"engine", "reason", "source" ("setting" or "measured"), ...}: who answers by default now."""
+    """Who answers by default now: {"engine" (None: the chain fits who is asking), "reason",
+    "source" ("setting" or "measured"), "ncf_on_active_snapshot", ...}."""
     configured = current_app.config["DEFAULT_RECOMMENDATION_ENGINE"]
+    snapshot_id = active_snapshot_id()
     if configured != AUTO:
-        return {"engine": configured, "source": "setting",
-                "reason": f"DEFAULT_RECOMMENDATION_ENGINE is set to {configured}"}
-    return {**measured_default(active_snapshot_id()), "source": "measured"}
+        return {"engine": configured, "source": "setting", "reason": f"DEFAULT_RECOMMENDATION_ENGINE is set to "
+                f"{configured}", "ncf_on_active_snapshot": _ncf_on(snapshot_id)}
+    return {**measured_default(snapshot_id), "source": "measured"}
+
+
+def _ncf_on(snapshot_id: str | None) -> bool:
+    """Whether the active NCF version was trained on this snapshot (only then may it answer by situation)."""
+    active = model_registry.active_version("NCF")
+    return snapshot_id is not None and active is not None and active.dataset_id == snapshot_id
 
 
 def verdict_of(version: ModelVersion) -> dict | None:
@@ -46,14 +57,19 @@ def verdict_of(version: ModelVersion) -> dict | None:
 
 
 def measured_default(snapshot_id: str | None) -> dict:
-    """The engine that measured best on `snapshot_id`'s split, with the reason and the figures."""
-    found = {"snapshot_id": snapshot_id, "model_id": None, "scores": None}
+    """The engine that measured best on `snapshot_id`'s split, with the reason and the figures; engine
+    None where nothing was measured there (the fallback chain then fits who is asking)."""
+    found = {"snapshot_id": snapshot_id, "model_id": None, "scores": None, "ncf_on_active_snapshot": False}
     if snapshot_id is None:
-        return {**found, "engine": "Popularity", "reason": "no dataset snapshot is active"}
+        return {**found, "engine": None, "reason": "no dataset snapshot is active"}
     active = model_registry.active_version("NCF")
-    if active is not None and active.dataset_id == snapshot_id and (verdict := verdict_of(active)):
-        return {**found, "engine": verdict["engine"], "reason": verdict["reason"], "model_id": str(active.id),
-                "scores": verdict.get("scores")}
+    if active is not None and active.dataset_id == snapshot_id:
+        found["ncf_on_active_snapshot"] = True
+        if verdict := verdict_of(active):
+            return {**found, "engine": verdict["engine"], "reason": verdict["reason"], "model_id": str(active.id),
+                    "scores": verdict.get("scores")}
+        return {**found, "engine": None, "model_id": str(active.id),
+                "reason": f"the active NCF version {active.id} has no measurement; {BY_SITUATION}"}
     why_not_ncf = ("no NCF version is active" if active is None else
                    f"the active NCF version {active.id} was trained on another snapshot ({active.dataset_id})")
     for version in ModelVersion.objects(engine="NCF", dataset_id=snapshot_id).order_by("-created_at").limit(
@@ -64,12 +80,13 @@ def measured_default(snapshot_id: str | None) -> dict:
             engine = "Session" if (scores.get("Session") or -1.0) > (scores.get("Popularity") or 0.0) else "Popularity"
             return {**found, "engine": engine, "model_id": str(version.id), "scores": scores,
                     "reason": f"{why_not_ncf}; of the others, {engine} measured best on this snapshot"}
-    return {**found, "engine": "Popularity", "reason": f"{why_not_ncf}; nothing is measured on this snapshot yet"}
+    return {**found, "engine": None, "reason": f"{why_not_ncf}; nothing is measured on this snapshot yet: "
+                                               f"{BY_SITUATION}"}
 
 
 def default_version_id(default: dict) -> str | None:
     """The active model version that serves the default engine, if it has one."""
-    kind = ENGINE_OF_MODEL.get(default["engine"])
+    kind = ENGINE_OF_MODEL.get(default["engine"] or "")
     version = model_registry.active_version(kind) if kind else None
     return str(version.id) if version is not None else None
 

@@ -79,7 +79,8 @@ def engines_to_try(payload: dict, asker: Asker, state: ServingState) -> list[str
     """The engines that may answer, in order, starting with the one that should."""
     return serving_chain(
         payload.get("engine_version"), state.default["engine"], state.ready,
-        logged_in=asker.user_id is not None and "NCF" in state.ready,
+        # NCF answers a logged-in user by situation only when it was trained on the data served.
+        logged_in=asker.user_id is not None and "NCF" in state.ready and state.default["ncf_on_active_snapshot"],
         has_events=len(asker.history) + len(asker.session) > 0,
     )
 

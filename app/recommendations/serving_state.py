@@ -132,7 +132,8 @@ class ServingState:
     dump_users: DumpUsers = field(default_factory=lambda: DumpUsers([]))
     model_versions: dict[str, str] = field(default_factory=dict)  # engine name → version id
     # The engine answering requests that name none, and why (app/recommendations/default_engine.py).
-    default: dict = field(default_factory=lambda: {"engine": "Popularity", "reason": "nothing is built yet"})
+    default: dict = field(default_factory=lambda: {"engine": None, "reason": "nothing is built yet",
+                                                   "ncf_on_active_snapshot": False})
 
     @property
     def ready(self) -> set[str]:

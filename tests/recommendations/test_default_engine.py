@@ -89,8 +89,23 @@ def test_an_operators_setting_wins_over_the_measurement(app, client, trained, mo
     assert node["source"] == "setting" and "DEFAULT_RECOMMENDATION_ENGINE" in node["reason"]
 
 
-def test_without_a_snapshot_popularity_is_the_default_and_health_says_why(app, client, db):
+def test_without_a_snapshot_there_is_no_default_and_health_says_why(app, client, db):
     node = client.get("/health").get_json()["default_engine"]
-    assert node == {"status": "UP", "engine": "Popularity", "source": "measured", "snapshot_id": None,
-                    "model_id": None, "scores": None, "reason": "no dataset snapshot is active"}
+    assert node == {"status": "UP", "engine": None, "source": "measured", "snapshot_id": None, "model_id": None,
+                    "scores": None, "reason": "no dataset snapshot is active", "ncf_on_active_snapshot": False}
     assert client.get("/models").get_json() == []
+
+
+def test_an_ncf_version_of_another_snapshot_answers_only_when_asked_by_name(app, client, trained):
+    dump, ncf_id = trained
+    measured(app, ncf_id, NCF=0.61, Popularity=0.43, Session=0.52)
+    with app.app_context():
+        ModelVersion.objects(id=ncf_id).update(set__dataset_id="an-older-snapshot")
+    app.extensions["serving_state"].rebuild_now()
+    node = client.get("/health").get_json()["default_engine"]
+    assert node["engine"] is None and "another snapshot (an-older-snapshot)" in node["reason"]
+    assert node["ncf_on_active_snapshot"] is False
+    assert ask_as_user(client, dump)["engine_version"] == "Popularity"  # no events: not Session either
+    user = next(u for u in dump["users"] if u["accessed_services"])
+    named = client.post("/recommendations", json={**REQUEST, "user_id": user["id"], "engine_version": "NCF"})
+    assert named.get_json()["engine_version"] == "NCF"
