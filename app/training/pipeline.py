@@ -32,7 +32,6 @@ from app.training.gate import GATE_METRIC, best_engine, compare_on_candidate_spl
 from app.training.ncf_pipeline import NCFTrainingConfig, NCFTrainingResult, train_ncf
 from app.training.plots import metrics_chart, training_curves
 
-__all__ = ["GATE_METRIC", "DataRejected", "plan_run", "run_ncf_pipeline"]
 # Share of the overall percent each step accounts for (training dominates).
 STEP_SPANS = {"extract": (0, 5), "prepare": (5, 8), "validate data": (8, 10), "train": (10, 85),
               "evaluate baselines": (85, 93), "register": (93, 96), "validate model": (96, 100)}
