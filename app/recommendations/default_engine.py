@@ -29,8 +29,8 @@ def default_engine() -> dict:
     configured = current_app.config["DEFAULT_RECOMMENDATION_ENGINE"]
     snapshot_id = active_snapshot_id()
     if configured != AUTO:
-        return {"engine": configured, "source": "setting", "reason": f"DEFAULT_RECOMMENDATION_ENGINE is set to "
-                f"{configured}", "ncf_on_active_snapshot": _ncf_on(snapshot_id)}
+        return {"engine": configured, "source": "setting", "ncf_on_active_snapshot": _ncf_on(snapshot_id),
+                "reason": f"DEFAULT_RECOMMENDATION_ENGINE is set to {configured}"}
     return {**measured_default(snapshot_id), "source": "measured"}
 
 
