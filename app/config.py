@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dotenv import find_dotenv, load_dotenv
 
 from app.errors import ConfigurationError
+from app.recommendations.choice import ALL_ENGINES
 
 ENVIRONMENTS = ("development", "testing", "production")
+DEFAULT_ENGINE_CHOICES = ("auto", *ALL_ENGINES)
 PRODUCTION_SECRETS = ("SECRET_KEY", "API_TOKENS", "MONGODB_URI", "REDIS_URL")
 
 
@@ -48,7 +50,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "CELERY_RESULT_BACKEND": env("CELERY_RESULT_BACKEND", redis_url),
         "API_TOKENS": _list(env("API_TOKENS")),
         "RECOMMENDATION_TOKENS": _list(env("RECOMMENDATION_TOKENS")),
-        "DEFAULT_RECOMMENDATION_ENGINE": env("DEFAULT_RECOMMENDATION_ENGINE", "NCF"),
+        # "auto": the engine that measured best on the active snapshot (app/recommendations/default_engine.py).
+        "DEFAULT_RECOMMENDATION_ENGINE": env("DEFAULT_RECOMMENDATION_ENGINE", "") or "auto",
         "MAX_REQUEST_BYTES": int(env("MAX_REQUEST_BYTES", str(1024 * 1024))),
         "MAX_DUMP_BYTES": int(env("MAX_DUMP_BYTES", str(512 * 1024 * 1024))),
         "DATASET_SNAPSHOTS_KEPT": int(env("DATASET_SNAPSHOTS_KEPT", "2")),  # with documents: active + previous
@@ -89,6 +92,9 @@ def check_settings(settings: Mapping) -> None:
         raise ConfigurationError(f"APP_ENV must be one of {ENVIRONMENTS}, not {settings['APP_ENV']!r}")
     if not 0.0 <= settings["RL_EXPLORATION_EPSILON"] <= 1.0:
         raise ConfigurationError(f"RL_EXPLORATION_EPSILON must be in [0, 1], not {settings['RL_EXPLORATION_EPSILON']}")
+    if settings["DEFAULT_RECOMMENDATION_ENGINE"] not in DEFAULT_ENGINE_CHOICES:
+        raise ConfigurationError(f"DEFAULT_RECOMMENDATION_ENGINE must be one of {', '.join(DEFAULT_ENGINE_CHOICES)}, "
+                                 f"not {settings['DEFAULT_RECOMMENDATION_ENGINE']!r}")
     if settings["NCF_SCORE_CACHE_MB"] < 0:
         raise ConfigurationError(f"NCF_SCORE_CACHE_MB must not be negative, not {settings['NCF_SCORE_CACHE_MB']}")
     if settings["APP_ENV"] != "production":

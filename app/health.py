@@ -12,10 +12,11 @@ import redis
 from flask import current_app
 
 from app.celery_app import QUEUES
+from app.recommendations.default_engine import default_engine
 from app.storage import database
 from app.storage.models import MODEL_ENGINES, active_engines
 
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+_pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="health")  # one per check
 _cache_lock = threading.Lock()
 _redis_clients: dict[str, redis.Redis] = {}
 
@@ -72,6 +73,11 @@ def _engines(timeout: float) -> dict:
     }
 
 
+def _default_engine(timeout: float) -> dict:
+    """Which engine answers a request naming none, and why (not a dependency: never DOWN the service)."""
+    return {"status": "UP", **default_engine()}
+
+
 def _run(checks: dict[str, Callable[[float], dict]], timeout: float) -> dict:
     app = current_app._get_current_object()
 
@@ -101,7 +107,8 @@ def check() -> dict:
             return cache["report"]
     timeout = config["HEALTH_TIMEOUT_SECONDS"]
     report = _run(
-        {"database": _database, "broker": _broker, "celery_worker": _celery_workers, "engines": _engines},
+        {"database": _database, "broker": _broker, "celery_worker": _celery_workers, "engines": _engines,
+         "default_engine": _default_engine},
         timeout,
     )
     if report["engines"].get("status") == "DOWN":  # the registry could not be read

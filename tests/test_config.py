@@ -64,6 +64,14 @@ def test_a_negative_score_cache_is_rejected():
         check_settings(load_settings({"NCF_SCORE_CACHE_MB": "-1"}))
 
 
+def test_the_default_engine_is_measured_unless_an_engine_is_named():
+    assert load_settings({})["DEFAULT_RECOMMENDATION_ENGINE"] == "auto"
+    assert load_settings({"DEFAULT_RECOMMENDATION_ENGINE": ""})["DEFAULT_RECOMMENDATION_ENGINE"] == "auto"
+    check_settings(load_settings({"DEFAULT_RECOMMENDATION_ENGINE": "NCF"}))
+    with pytest.raises(ConfigurationError, match="DEFAULT_RECOMMENDATION_ENGINE.*'ncf'"):
+        check_settings(load_settings({"DEFAULT_RECOMMENDATION_ENGINE": "ncf"}))
+
+
 def test_dotenv_file_is_read_and_the_real_environment_wins(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("DEFAULT_RECOMMENDATION_ENGINE=Popularity\nLOG_LEVEL=DEBUG\n")
     monkeypatch.chdir(tmp_path)

@@ -1,12 +1,27 @@
 from flask_restx import Namespace, Resource, fields
 
 from app import health
+from app.wire_fields import NullableString
 
 ns = Namespace("health", path="/health", description="Is the service able to serve")
 
 component = ns.model(
     "Component", {"status": fields.String(enum=["UP", "DOWN", "NOT_READY"]), "error": fields.String()}
 )
+default_engine = ns.model("DefaultEngine", {
+    "status": fields.String(enum=["UP", "DOWN"], description="DOWN when it could not be read"),
+    "engine": NullableString(description="the engine answering a request that names none; null: the fallback "
+                                         "chain picks by who is asking"),
+    "source": fields.String(enum=["setting", "measured"],
+                            description="set by DEFAULT_RECOMMENDATION_ENGINE, or measured best on the active data"),
+    "reason": fields.String(description="why this engine"),
+    "snapshot_id": NullableString(description="the active snapshot it was measured on (measured only)"),
+    "model_id": NullableString(description="the NCF version whose training measured it (measured only)"),
+    "scores": fields.Raw(description="the gate metric of NCF, Popularity and Session on that split, or null"),
+    "ncf_on_active_snapshot": fields.Boolean(description="the active NCF version was trained on the active "
+                                                         "snapshot (else it answers only when asked by name)"),
+    "error": fields.String(),
+})
 tree = ns.model(
     "Health",
     {
@@ -15,6 +30,7 @@ tree = ns.model(
         "broker": fields.Nested(component),
         "celery_worker": fields.Nested(component),
         "engines": fields.Raw(description="one node per engine: is a model ready"),
+        "default_engine": fields.Nested(default_engine),
     },
 )
 

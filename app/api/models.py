@@ -3,19 +3,41 @@ from flask import Response, request
 from flask_restx import Namespace, Resource, fields
 
 from app import model_registry as registry
+from app.recommendations.default_engine import marked_defaults
 from app.storage.models import MODEL_KINDS
+from app.wire_fields import NullableInteger, NullableString
+
+
+class NullableDateTime(fields.DateTime):
+    __schema_type__ = ["string", "null"]
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
+class NullableFloat(fields.Float):
+    __schema_type__ = ["number", "null"]
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
 
 ns = Namespace("models", path="/models", description="Trained model versions (the model registry)")
 
 version = ns.model("ModelVersion", {
     "id": fields.String(), "engine": fields.String(enum=list(MODEL_KINDS)),
     "status": fields.String(enum=["candidate", "active", "retired", "rejected"]),
-    "dataset_id": fields.String(description="the dataset snapshot it was trained on"),
-    "config": fields.Raw(), "metrics": fields.Raw(), "code_version": fields.String(),
-    "job_id": fields.String(), "training_seconds": fields.Float(), "weights_bytes": fields.Integer(),
-    "stale": fields.Boolean(description="data it learnt from was deleted since"), "stale_reason": fields.String(),
+    "dataset_id": NullableString(description="the dataset snapshot it was trained on"),
+    "config": fields.Raw(), "metrics": fields.Raw(description="its measurements; for NCF also `baselines`, "
+                                                              "`default_engine` (which engine measured best on "
+                                                              "its split, and why) and `gate`"),
+    "code_version": NullableString(), "job_id": NullableString(), "training_seconds": NullableFloat(),
+    "weights_bytes": NullableInteger(),
+    "stale": fields.Boolean(description="data it learnt from was deleted since"), "stale_reason": NullableString(),
     "plots": fields.List(fields.String(), description="names of the PNG plots at /models/<id>/plots/<name>.png"),
-    "created_at": fields.DateTime(), "activated_at": fields.DateTime(), "retired_at": fields.DateTime(),
+    "created_at": fields.DateTime(), "activated_at": NullableDateTime(), "retired_at": NullableDateTime(),
+    "serves_by_default": fields.Boolean(description="its engine answers requests that name none"),
+    "default_reason": NullableString(description="why its engine is the default (null unless serves_by_default)"),
 })
 listing = ns.parser()
 listing.add_argument("engine", type=str, location="args", choices=MODEL_KINDS, help="only this engine")
@@ -27,7 +49,8 @@ class ModelVersions(Resource):
     @ns.marshal_list_with(version)
     def get(self):
         """Versions, newest first, with metrics and the dataset they came from."""
-        return [registry.describe(v) for v in registry.list_versions(listing.parse_args(req=request)["engine"])]
+        versions = registry.list_versions(listing.parse_args(req=request)["engine"])
+        return marked_defaults([registry.describe(v) for v in versions])
 
 
 @ns.route("/<string:model_id>")
@@ -35,7 +58,7 @@ class Version(Resource):
     @ns.marshal_with(version)
     @ns.response(404, "no such version")
     def get(self, model_id):
-        return registry.describe(registry.get_version(model_id))
+        return marked_defaults([registry.describe(registry.get_version(model_id))])[0]
 
 
 @ns.route("/<string:model_id>/activate")
@@ -45,7 +68,7 @@ class Activate(Resource):
     @ns.response(404, "no such version")
     def post(self, model_id):
         """Serve this version for its engine: promote a candidate or roll back to an older one."""
-        return registry.describe(registry.activate(registry.get_version(model_id)))
+        return marked_defaults([registry.describe(registry.activate(registry.get_version(model_id)))])[0]
 
 
 @ns.route("/<string:model_id>/plots/<string:name>.png")

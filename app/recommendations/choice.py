@@ -1,6 +1,7 @@
-"""Which engine serves a request: the requested one if ready, else the configured
-default, else a chain that fits who is asking. A ranking request (every candidate,
-ranked) is only ever answered by a ranking engine."""
+"""Which engine serves a request: the requested one if ready, else the default (set or
+measured, app/recommendations/default_engine.py; None when neither), else a chain that
+fits who is asking. A ranking request (every candidate, ranked) is only ever answered by
+a ranking engine."""
 from __future__ import annotations
 
 RANKING_ENGINES = ("NCFRanking", "RandomRanking")
@@ -13,7 +14,7 @@ def is_ranking(engine: str | None) -> bool:
 
 
 def fallback_chain(
-    requested: str | None, default: str, *, logged_in: bool, has_events: bool
+    requested: str | None, default: str | None, *, logged_in: bool, has_events: bool
 ) -> list[str]:
     """Engines to try, in order, without repeats."""
     if is_ranking(requested):
@@ -30,7 +31,7 @@ def fallback_chain(
 
 
 def serving_chain(
-    requested: str | None, default: str, ready: set[str], *, logged_in: bool, has_events: bool
+    requested: str | None, default: str | None, ready: set[str], *, logged_in: bool, has_events: bool
 ) -> list[str]:
     """The chain from its first ready engine on; the last resort (Random/RandomRanking) is always kept."""
     chain = fallback_chain(requested, default, logged_in=logged_in, has_events=has_events)
@@ -39,7 +40,7 @@ def serving_chain(
 
 
 def choose_engine(
-    requested: str | None, default: str, ready: set[str], *, logged_in: bool, has_events: bool
+    requested: str | None, default: str | None, ready: set[str], *, logged_in: bool, has_events: bool
 ) -> str:
     """The first ready engine of the chain."""
     return serving_chain(requested, default, ready, logged_in=logged_in, has_events=has_events)[0]

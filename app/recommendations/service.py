@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-from flask import current_app
 
 from app.engines import EngineNotReady, Interactions, RecommendationContext, Recommendations, explain_all
 from app.errors import InvalidInput
@@ -79,8 +78,9 @@ def _answer(engine_name: str, state: ServingState, context: RecommendationContex
 def engines_to_try(payload: dict, asker: Asker, state: ServingState) -> list[str]:
     """The engines that may answer, in order, starting with the one that should."""
     return serving_chain(
-        payload.get("engine_version"), current_app.config["DEFAULT_RECOMMENDATION_ENGINE"], state.ready,
-        logged_in=asker.user_id is not None and "NCF" in state.ready,
+        payload.get("engine_version"), state.default["engine"], state.ready,
+        # NCF answers a logged-in user by situation only when it was trained on the data served.
+        logged_in=asker.user_id is not None and "NCF" in state.ready and state.default["ncf_on_active_snapshot"],
         has_events=len(asker.history) + len(asker.session) > 0,
     )
 

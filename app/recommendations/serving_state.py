@@ -40,6 +40,7 @@ from app.engines.score_cache import ScoreCache
 from app.marketplace.catalog import recommendable_services
 from app.offload import cpu_bound
 from app.recommendations.catalog_index import CatalogIndex
+from app.recommendations.default_engine import default_engine
 from app.storage import database
 from app.storage.snapshots import active_snapshot_id
 
@@ -130,6 +131,9 @@ class ServingState:
     engines: dict[str, Engine]
     dump_users: DumpUsers = field(default_factory=lambda: DumpUsers([]))
     model_versions: dict[str, str] = field(default_factory=dict)  # engine name → version id
+    # The engine answering requests that name none, and why (app/recommendations/default_engine.py).
+    default: dict = field(default_factory=lambda: {"engine": None, "reason": "nothing is built yet",
+                                                   "ncf_on_active_snapshot": False})
 
     @property
     def ready(self) -> set[str]:
@@ -181,7 +185,7 @@ def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingSt
             continue
         engines.update(built)
         versions.update({name: str(version.id) for name in built})
-    return ServingState(stamp, catalog, names, engines, dump_users, versions)
+    return ServingState(stamp, catalog, names, engines, dump_users, versions, default_engine())
 
 
 class ServingStateHolder:

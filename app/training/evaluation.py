@@ -45,6 +45,13 @@ def leave_last_out(user_rows: np.ndarray, item_rows: np.ndarray, order: np.ndarr
                  item_rows[held_out])
 
 
+def with_test_pairs(split: Split, keep: np.ndarray) -> Split:
+    """The same training part, holding out only the (t,) test pairs where `keep` is True."""
+    keep = np.asarray(keep, bool)
+    return Split(split.train_users, split.train_items, split.train_order, split.test_users[keep],
+                 split.test_items[keep])
+
+
 def ranks_of_positives(positive_scores: np.ndarray, negative_scores: np.ndarray,
                        negative_valid: np.ndarray | None = None) -> np.ndarray:
     """(u,) scores of held-out items and (u, m) of items to rank them against → (u,) float64

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from app.engines.ncf import NCFModel
 from app.training.autoencoder import AutoencoderConfig, encode, fit_autoencoder
 from app.training.dataset import InteractionData
-from app.training.evaluation import leave_last_out, ranking_metrics
+from app.training.evaluation import ScoreUsers, leave_last_out, ranking_metrics
 from app.training.ncf import NCFConfig, Progress, fit_ncf, latest_windows, renamed
 from app.training.ncf_export import export_ncf, ncf_score_users
 
@@ -44,6 +44,9 @@ class NCFTrainingResult:
     config: dict
     metrics: dict  # flat ranking metrics (e.g. "hr@10_sampled") and the fits' reports under "reports"
     seconds: float
+    # The evaluated model's scores (trained without the held-out pairs), to measure it on
+    # other held-out pairs of the same split (the gate).
+    held_out_scores: ScoreUsers | None = None
 
 
 def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
@@ -64,8 +67,8 @@ def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
     evaluated = export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
     history = latest_windows(split.train_users, split.train_items, split.train_order, data.n_users,
                              config.ncf.history_length, -1)  # (u, L), -1 for none
-    metrics = ranking_metrics(ncf_score_users(evaluated, history), split, data.recommendable,
-                              config.k, seed=config.evaluation_seed)
+    held_out_scores = ncf_score_users(evaluated, history)
+    metrics = ranking_metrics(held_out_scores, split, data.recommendable, config.k, seed=config.evaluation_seed)
     if progress:
         progress("evaluation", 100.0, **metrics)
     served, refit_report = evaluated, None
@@ -78,4 +81,5 @@ def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
                "ncf": asdict(ncf_report), "ncf_serving": asdict(refit_report) if refit_report else None}
     saved_config = {**asdict(config), "user_features": data.user_encoder.to_dict(),
                     "service_features": data.service_encoder.to_dict()}
-    return NCFTrainingResult(served, saved_config, {**metrics, "reports": reports}, time.perf_counter() - started)
+    return NCFTrainingResult(served, saved_config, {**metrics, "reports": reports}, time.perf_counter() - started,
+                             held_out_scores)

@@ -37,3 +37,8 @@ def test_a_ranking_request_never_degrades_to_top_k():
 def test_unknown_names_are_ignored_and_random_is_the_last_resort():
     assert fallback_chain("Magic", "Nope", logged_in=False, has_events=False) == ["Popularity", "Random"]
     assert choose_engine("Magic", "Nope", set(), logged_in=False, has_events=False) == "Random"
+
+
+def test_without_a_default_the_chain_fits_who_is_asking():
+    assert fallback_chain("Magic", None, logged_in=False, has_events=True) == ["Session", "Popularity", "Random"]
+    assert choose_engine(None, None, EVERYTHING, logged_in=True, has_events=True) == "NCF"

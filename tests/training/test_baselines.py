@@ -1,4 +1,5 @@
-"""Baselines: counts for Popularity, the closed form for EASE, fixed draws for Random."""
+"""Baselines: counts for Popularity, the closed form for EASE, co-visitation for Session, fixed
+draws for Random."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ from app.training.baselines import (
     RandomBaseline,
     fit_ease,
     fit_popularity_baseline,
+    fit_session_baseline,
 )
 
 # Four users, four services; user 3 took service 0 twice (it counts once).
@@ -39,3 +41,14 @@ def test_random_scores_are_fixed_by_seed_and_user():
     first = model.score_users(np.array([1, 2]))
     np.testing.assert_array_equal(first, model.score_users(np.array([1, 2])))
     assert not np.array_equal(first[0], first[1])
+
+
+def test_session_scores_what_was_taken_after_a_users_latest_takings():
+    # Users 0 to 2 took service 0 then 1; user 3 took 2 then 3; user 4 took 0 and is asked about.
+    users, items = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4]), np.array([0, 1, 0, 1, 0, 1, 2, 3, 0])
+    order = np.array([0, 1, 0, 1, 1, 2, 0, 1, 0], dtype=float)
+    model = fit_session_baseline(users, items, order, np.array([10, 11, 12, 13]), n_users=6)
+    scores = model.score_users(np.array([4, 5]))
+    assert scores.shape == (2, 4)
+    assert scores[0, 1] > 0 and scores[0, 2] == scores[0, 3] == 0  # co-taken with 0, not with 2 or 3
+    assert not scores[1].any()  # user 5 took nothing: every service ties

@@ -35,7 +35,10 @@ def test_a_trained_version_has_metrics_lineage_plots_and_serves(app, client, mar
     assert outcome["status"] == "activated" and version.status == "active"
     assert version.dataset_id == snapshot_id and version.config["digest"]
     assert 0 <= version.metrics["hr@10_sampled"] <= 1
-    assert set(version.metrics["baselines"]) == {"Popularity", "EASE"}
+    assert set(version.metrics["baselines"]) == {"Popularity", "Session", "EASE"}
+    verdict = version.metrics["default_engine"]
+    assert verdict["engine"] in ("NCF", "Popularity", "Session") and verdict["reason"]
+    assert verdict["scores"]["Session"] == version.metrics["baselines"]["Session"]["hr@10_sampled"]
     assert [s["step"] for s in version.metrics["steps"]] == [
         "extract", "prepare", "validate data", "train", "evaluate baselines", "register", "validate model"]
     assert version.metrics["curve"] and sorted(version.plots) == ["metrics", "training"]
