@@ -107,7 +107,7 @@ def _resolve_users(docs: list[dict]) -> None:
             doc["user_id"] = known[doc["aai_uid"]]
 
 
-def _resolve_order_services(docs: list[dict]) -> None:
+def resolve_order_services(docs: list[dict]) -> None:
     """Give each order without a service of its own its journey's service (`order_service_id`),
     walking back through this request's actions first, then the stored ones. Readers then need
     no walk: resolving every order at read time cost a refit of the interaction models one
@@ -139,7 +139,7 @@ def store_user_actions(actions: list[dict], *, single: bool = False, demo: bool 
     if errors:
         raise InvalidInput("Input payload validation failed", errors)
     _resolve_users(docs)
-    _resolve_order_services(docs)
+    resolve_order_services(docs)
     if demo:
         for doc in docs:
             doc["demo"] = True
