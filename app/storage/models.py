@@ -45,7 +45,13 @@ class ModelVersion(Document):
 
     meta = {
         "collection": "model_versions",
-        "indexes": [("engine", "status", "-activated_at"), "-created_at", "dataset_id"],
+        "indexes": [
+            ("engine", "status", "-activated_at"),
+            "-created_at",
+            "dataset_id",
+            # An engine's versions of one snapshot, newest first (the measured default engine).
+            ("engine", "dataset_id", "-created_at"),
+        ],
     }
 
 
