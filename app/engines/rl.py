@@ -4,8 +4,12 @@ The state of a visitor is [mean embedding of their declared features, mean
 embedding of their last N services] (2d,), where a feature's embedding (e.g. a
 category's) is the mean embedding of the services that have it. The actor maps
 the state to K weight vectors in service-embedding space; slot j takes the
-eligible candidate with the highest dot(weight_j, embedding) not taken by an
-earlier slot. Training lives in app/rl; here only numpy runs.
+eligible candidate with the highest affinity not taken by an earlier slot, where
+affinity = prior(service) + dot(weight_j, embedding). The prior, when the model
+has one, is the log share of users who took the service in the training snapshot:
+the actor learns corrections on top of popularity (a residual policy), because
+content embeddings alone carry no popularity. Models saved without a prior score
+by the dot product alone, as before. Training lives in app/rl; here only numpy runs.
 
 Scores encode the slate: the service in slot j scores (K - j) + sigmoid(affinity),
 so the base engine's top-k reproduces the slate; a candidate left out scores
@@ -78,13 +82,21 @@ class StateEncoder:
         return np.concatenate([user_part, history_part]).astype(np.float32)
 
 
-def select_services(weights: np.ndarray, embeddings: np.ndarray, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy slate: (K, d) weights, (n, d) embeddings, (n,) bool → positions (<=K,) int64 and affinities (<=K,).
+def affinities(weights: np.ndarray, embeddings: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+    """(K, d) weights, (n, d) embeddings, optional (n,) prior → (K, n) float64 prior + dot(weight, embedding)."""
+    affinity = weights.astype(np.float64) @ embeddings.astype(np.float64).T  # (K, n)
+    return affinity if prior is None else affinity + np.asarray(prior, np.float64)[None, :]
 
-    Slot j takes the eligible row with the highest dot(weights[j], row) not taken before
+
+def select_services(weights: np.ndarray, embeddings: np.ndarray, eligible: np.ndarray,
+                    prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy slate: (K, d) weights, (n, d) embeddings, (n,) bool, optional (n,) prior → positions (<=K,)
+    int64 and affinities (<=K,).
+
+    Slot j takes the eligible row with the highest prior + dot(weights[j], row) not taken before
     (ties: the first row); fewer than K when fewer rows are eligible.
     """
-    affinity = weights.astype(np.float64) @ embeddings.astype(np.float64).T  # (K, n)
+    affinity = affinities(weights, embeddings, prior)  # (K, n)
     open_rows = np.asarray(eligible, bool).copy()
     positions, chosen = [], []
     for slot in range(weights.shape[0]):
@@ -120,6 +132,7 @@ class RLModel:
     encoder: StateEncoder
     actor_weight: tuple[np.ndarray, ...]  # (2d, h), (h, h), (h, k_max * d)
     actor_bias: tuple[np.ndarray, ...]
+    service_prior: np.ndarray | None = None  # (s,) float32 log share of takers, aligned with encoder.service_ids
 
     @property
     def service_ids(self) -> np.ndarray:
@@ -130,6 +143,8 @@ class RLModel:
         arrays = {name: getattr(self.encoder, name) for name in _ENCODER_ARRAYS}
         for i, (weight, bias) in enumerate(zip(self.actor_weight, self.actor_bias)):
             arrays[f"actor_weight_{i}"], arrays[f"actor_bias_{i}"] = weight, bias
+        if self.service_prior is not None:
+            arrays["service_prior"] = self.service_prior
         return arrays
 
     def params(self) -> dict:
@@ -138,7 +153,7 @@ class RLModel:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], params: Mapping) -> RLModel:
-        """The model `to_arrays()` and `params()` describe."""
+        """The model `to_arrays()` and `params()` describe (a version saved before the prior has none)."""
         known = {f.name for f in fields(RLParams)}  # versions saved before a field was dropped still load
         hyperparameters = RLParams(**{name: value for name, value in params.items() if name in known}
                                    | {"user_feature_fields": tuple(params["user_feature_fields"])})
@@ -148,7 +163,15 @@ class RLModel:
         layers = sum(1 for name in arrays if name.startswith("actor_weight_"))
         weights = tuple(np.asarray(arrays[f"actor_weight_{i}"], np.float32) for i in range(layers))
         biases = tuple(np.asarray(arrays[f"actor_bias_{i}"], np.float32) for i in range(layers))
-        return cls(hyperparameters, encoder, weights, biases)
+        prior = np.asarray(arrays["service_prior"], np.float32) if "service_prior" in arrays else None
+        return cls(hyperparameters, encoder, weights, biases, prior)
+
+    def prior_of(self, service_ids) -> np.ndarray | None:
+        """(n,) float64 prior of the given ids (the lowest prior where unknown), or None without a prior."""
+        if self.service_prior is None:
+            return None
+        rows, known = self.encoder.service_index.positions(np.asarray(service_ids, dtype=np.int64).reshape(-1))
+        return np.where(known, self.service_prior[rows], self.service_prior.min(initial=0.0)).astype(np.float64)
 
     def slot_weights(self, state: np.ndarray, k: int) -> np.ndarray:
         """(2d,) state → (min(k, k_max), d) weight vectors."""
@@ -162,7 +185,7 @@ class Slate:
     """One panel: the shown candidates in slot order, with what scoring and logging need."""
 
     ids: np.ndarray  # (m,) int64, m <= k
-    affinities: np.ndarray  # (m,) dot(slot weight, embedding) of each shown service
+    affinities: np.ndarray  # (m,) prior + dot(slot weight, embedding) of each shown service
     probabilities: np.ndarray  # (m,) chance that the policy shows each
     best: np.ndarray  # (c,) every candidate's best affinity over the slots, nan without an embedding
 
@@ -192,8 +215,9 @@ class RL(FittedEngine):
         state = encoder.state(context.user_features, context.interactions.service_ids)  # (2d,)
         weights = self.model.slot_weights(state, context.k).astype(np.float64)  # (k, d)
         embeddings, known = encoder.embeddings_of(context.candidates)  # (c, d), (c,)
-        affinity = weights @ embeddings.T.astype(np.float64)  # (k, c)
-        greedy, _ = select_services(weights, embeddings, known)
+        prior = self.model.prior_of(context.candidates)  # (c,) or None
+        affinity = affinities(weights, embeddings, prior)  # (k, c)
+        greedy, _ = select_services(weights, embeddings, known, prior)
         epsilon, n = self.exploration_epsilon, int(known.sum())
         shown = greedy
         if epsilon > 0:

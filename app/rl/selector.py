@@ -1,6 +1,7 @@
-"""The selector: K weight vectors → K distinct eligible services (score = dot(weight_k, embedding),
-greedy without repetition). The greedy step itself is `app.engines.rl.select_services`, shared with
-serving; this adds the masks training and simulation need, by id."""
+"""The selector: K weight vectors → K distinct eligible services (score = prior + dot(weight_k, embedding),
+greedy without repetition; the prior is the popularity one of a residual policy, or none). The greedy
+step itself is `app.engines.rl.select_services`, shared with serving; this adds the masks training and
+simulation need, by id."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -20,7 +21,9 @@ def eligible_mask(service_ids: np.ndarray, candidates: Iterable[int] | None = No
 
 def select_ids(weights: np.ndarray, service_ids: np.ndarray, embeddings: np.ndarray,
                candidates: Iterable[int] | None = None, ordered: Iterable[int] = (),
-               excluded: Iterable[int] = ()) -> tuple[np.ndarray, np.ndarray]:
-    """(K, d) weights over (s,) ids with (s, d) embeddings → (<=K,) distinct eligible ids and their scores."""
-    positions, scores = select_services(weights, embeddings, eligible_mask(service_ids, candidates, ordered, excluded))
+               excluded: Iterable[int] = (), prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(K, d) weights over (s,) ids with (s, d) embeddings (and an optional (s,) prior) → (<=K,) distinct
+    eligible ids and their scores."""
+    positions, scores = select_services(weights, embeddings, eligible_mask(service_ids, candidates, ordered, excluded),
+                                        prior)
     return np.asarray(service_ids, np.int64)[positions], scores

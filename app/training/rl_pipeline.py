@@ -10,7 +10,9 @@
   part (`held_out_share`) as what they would really take. Panels are shown to the training users
   by an epsilon-greedy popularity policy (known propensities). Simulated and real transitions share
   the encoder and the reward table, so they mean the same thing.
-- train: TD3 on both; progress every `log_every` updates with the critic loss.
+- train: TD3 on both; progress every `log_every` updates with the critic loss. With the popularity
+  prior (the default), the actor's scores add each service's log share of takers, counted on the
+  visible histories only (what the Popularity baseline counts: no held-out taking leaks in).
 - evaluate: the reward per panel of the new policy, Popularity and Random on the same simulated
   visitors (the evaluation users, whom the fill never showed a panel), each mean with its 95%
   interval, and RL − each baseline as a paired difference with its interval; IPS and SNIPS (item
@@ -36,14 +38,14 @@ from flask import current_app
 from app import model_registry
 from app.engines.rl import RL, RLModel, StateEncoder
 from app.marketplace.dumps import raw_dump
-from app.rl.export import export_rl_model
+from app.rl.export import export_rl_model, prior_catalogue
 from app.rl.ope import Estimate, ips, mean_estimate, paired_difference, snips
 from app.rl.policies import engine_policy, epsilon_greedy_policy, greedy_panel, uniform_policy
 from app.rl.rewards import load_reward_table
 from app.rl.sars import SarsBatch
 from app.rl.selector import select_ids
 from app.rl.simulator import SyntheticMarketplace, simulate_panels
-from app.rl.td3 import TD3Config, fit_td3
+from app.rl.td3 import Catalogue, TD3Config, fit_td3
 from app.storage.models import ModelVersion
 from app.training.autoencoder import AutoencoderConfig
 from app.training.dataset import RECOMMENDABLE_STATUSES
@@ -61,7 +63,7 @@ RL_STEP_SPANS = {"extract": (0, 8), "simulate": (8, 12), "train": (12, 85), "eva
 class RLTrainingConfig:
     """Everything one run is configured by; saved beside the weights as JSON."""
 
-    td3: TD3Config = field(default_factory=TD3Config)
+    td3: TD3Config = field(default_factory=lambda: TD3Config(popularity_prior=True))
     embedding: AutoencoderConfig = field(default_factory=lambda: AutoencoderConfig(**asdict(EMBEDDING_CONFIG)))
     history_length: int = 10
     simulated_fill_threshold: int = 2000  # fewer real transitions than this are topped up with simulated ones
@@ -196,7 +198,8 @@ def off_policy_estimates(model: RLModel, real: SarsBatch | None, candidates: np.
     shown = np.zeros(logged.shape, np.float64)
     for row in np.flatnonzero(logged.any(axis=1)):
         weights = model.slot_weights(real.states[row], real.action_ids.shape[1])
-        chosen, _ = select_ids(weights, model.service_ids, model.encoder.service_embeddings, candidates)
+        chosen, _ = select_ids(weights, model.service_ids, model.encoder.service_embeddings, candidates,
+                               prior=model.service_prior)
         shown[row] = np.isin(real.action_ids[row], chosen)
     rewards, target, logging = real.item_rewards[logged], shown[logged], real.propensities[logged]
     ips_estimate, snips_estimate = ips(rewards, target, logging), snips(rewards, target, logging)
@@ -302,6 +305,15 @@ def _with_simulated(real: SarsBatch | None, dump: Mapping, encoder: StateEncoder
     return simulated if real is None else SarsBatch.concatenate([real, simulated])
 
 
+def training_catalogue(dump: Mapping, encoder: StateEncoder, config: RLTrainingConfig) -> Catalogue | None:
+    """The services a residual actor selects among, with their popularity prior counted on the visible
+    histories (the Popularity baseline's counts); None without the prior."""
+    if not config.td3.popularity_prior:
+        return None
+    marketplace = _fresh(dump, encoder, config)
+    return prior_catalogue(encoder, visible_popularity(marketplace), len(marketplace.histories))
+
+
 def run_rl_pipeline(snapshot_id: str | None = None, config: RLTrainingConfig | None = None,
                     progress: Callable = lambda *a, **k: None, job_id: str | None = None) -> dict:
     """Train, evaluate, register and (if it passes the gate) activate an RL version; idempotent per
@@ -313,7 +325,8 @@ def run_rl_pipeline(snapshot_id: str | None = None, config: RLTrainingConfig | N
     clock = RLStepClock(progress)
     dump, encoder, real = clock.run("extract", lambda: _extract(snapshot_id, config), snapshot_id=snapshot_id)
     batch = clock.run("simulate", lambda: _with_simulated(real, dump, encoder, config))
-    agent, report = clock.run("train", lambda: fit_td3(batch, config.td3, clock.training_progress))
+    agent, report = clock.run("train", lambda: fit_td3(batch, config.td3, clock.training_progress,
+                                                        training_catalogue(dump, encoder, config)))
     model = export_rl_model(agent, encoder)
     evaluation, rl_per_panel = clock.run("evaluate", lambda: _evaluate(model, dump, encoder, real, config))
     data = {"real_transitions": 0 if real is None else len(real), "simulated_transitions": len(batch) - (

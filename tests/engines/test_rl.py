@@ -10,7 +10,7 @@ from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
 from app.engines import RL, EvidenceKind, RecommendationContext
-from app.engines.rl import RLModel
+from app.engines.rl import RLModel, select_services
 from app.rl.export import export_rl_model, state_encoder
 from app.rl.td3 import TD3Agent, TD3Config
 from tests.engines.toy_marketplace import UNSEEN_SERVICES, toy_marketplace
@@ -112,3 +112,57 @@ def test_arrays_round_trip_through_safetensors():
     loaded = RLModel.from_arrays(load_safetensors(save_safetensors(model.to_arrays())), model.params())
     context = _context(3, user_id=1, history=TOY.history_of(1), user_features={"categories": (2,)})
     np.testing.assert_array_equal(RL(loaded).recommend(context).ids, RL(model).recommend(context).ids)
+
+
+def test_a_version_saved_before_the_prior_has_none_and_scores_by_the_dot_product():
+    """Versions trained before the popularity prior store no `service_prior`: through safetensors they load
+    without one and pick, slot by slot, the candidate with the highest dot(weights, embedding)."""
+    model = toy_rl_model(TOY)
+    arrays = load_safetensors(save_safetensors(model.to_arrays()))
+    assert "service_prior" not in arrays
+    loaded = RLModel.from_arrays(arrays, model.params())
+    assert loaded.service_prior is None
+    context = _context(3, user_id=1, history=TOY.history_of(1))
+    state = loaded.encoder.state({}, context.interactions.service_ids)
+    embeddings, known = loaded.encoder.embeddings_of(context.candidates)
+    positions, _ = select_services(loaded.slot_weights(state, 3), embeddings, known)
+    np.testing.assert_array_equal(RL(loaded).recommend(context).ids, context.candidates[positions])
+
+
+def _with_prior(model: RLModel, prior: np.ndarray, indifferent: bool = False) -> RLModel:
+    """The model with a popularity prior; `indifferent`: an actor whose weights are all 0 (tanh(0))."""
+    weights, biases = model.actor_weight, model.actor_bias
+    if indifferent:
+        weights = (*weights[:-1], np.zeros_like(weights[-1]))
+        biases = (*biases[:-1], np.zeros_like(biases[-1]))
+    return RLModel(replace(model.hyperparameters, history_skip=False), model.encoder, weights, biases,
+                   prior.astype(np.float32))
+
+
+def test_an_indifferent_actor_with_a_prior_serves_the_most_popular_candidates_in_order():
+    model = toy_rl_model(TOY)
+    prior = np.random.default_rng(3).normal(size=model.service_ids.size)
+    loaded = RLModel.from_arrays(load_safetensors(save_safetensors(_with_prior(model, prior, True).to_arrays())),
+                                 model.params())
+    np.testing.assert_array_equal(loaded.service_prior, prior.astype(np.float32))
+    answer = RL(loaded).recommend(_context(3))
+    np.testing.assert_array_equal(answer.ids, model.service_ids[np.argsort(-prior)[:3]])
+    assert (np.diff(answer.scores) < 0).all()
+
+
+def test_the_actor_corrects_the_prior_slot_by_slot():
+    """Affinity is prior + dot(weights, embedding): the slate is the greedy pick on that sum, not on either part."""
+    model = toy_rl_model(TOY)
+    prior = 0.5 * np.random.default_rng(4).normal(size=model.service_ids.size)
+    residual = _with_prior(model, prior)
+    context = _context(3, user_id=1, history=TOY.history_of(1), user_features={"categories": (2,)})
+    state = model.encoder.state({"categories": (2,)}, context.interactions.service_ids)
+    weights = residual.slot_weights(state, 3).astype(np.float64)  # (3, d)
+    embeddings, known = model.encoder.embeddings_of(context.candidates)
+    rows, _ = model.encoder.service_index.positions(context.candidates)
+    sums = weights @ embeddings.T + np.where(known, prior[rows], -np.inf)  # (3, c)
+    expected = []
+    for slot in range(3):
+        open_sums = np.where(np.isin(np.arange(sums.shape[1]), expected) | ~known, -np.inf, sums[slot])
+        expected.append(int(np.argmax(open_sums)))
+    np.testing.assert_array_equal(RL(residual).recommend(context).ids, context.candidates[expected])

@@ -2,6 +2,8 @@
 whose actor recommends distinct eligible services; a version that does not beat the baselines
 beyond the interval is registered rejected."""
 import uuid
+from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,16 +18,23 @@ from app.rl.td3 import TD3Config
 from app.storage.models import ModelVersion
 from app.training.autoencoder import AutoencoderConfig
 from app.training.dataset import RECOMMENDABLE_STATUSES
-from app.training.rl_pipeline import RLTrainingConfig, run_rl_pipeline, short_of_baselines, validate_rl_version
+from app.training.rl_pipeline import (
+    RLTrainingConfig,
+    run_rl_pipeline,
+    short_of_baselines,
+    split_taken,
+    validate_rl_version,
+)
 from app.training.sars_store import generate_sars, snapshot_context
 from tests.fixtures.dumps import make_dump
 from tests.recommendations.serving_fixtures import serve_marketplace
 from tests.rl.one_category import taken_by_popularity
 from tests.training.test_sars_store import order_from_panel, serve_panel
 
-TINY = RLTrainingConfig(td3=TD3Config(k=3, hidden=16, steps=60, batch_size=32, log_every=20),
+TINY = RLTrainingConfig(td3=TD3Config(k=3, hidden=16, steps=60, batch_size=32, log_every=20, popularity_prior=True),
                         embedding=AutoencoderConfig(embedding_dim=8, hidden_dim=16, epochs=3),
                         simulated_fill_threshold=200, evaluation_episodes=60)
+TINY_WITHOUT_PRIOR = replace(TINY, td3=replace(TINY.td3, popularity_prior=False))
 
 
 
@@ -86,6 +95,13 @@ def test_a_trained_rl_version_has_metrics_intervals_plots_and_the_gates_verdict(
 
     model = RLModel.from_arrays(arrays, version.params)
     eligible = np.array(sorted(s["id"] for s in marketplace["services"] if s["status"] in RECOMMENDABLE_STATUSES))
+    # The popularity prior counts the users who took each service in the part of their history policies see:
+    # a taking held out for evaluation does not count.
+    visible = Counter(s for u in marketplace["users"] for s in split_taken(
+        list(dict.fromkeys(x for x in u.get("accessed_services") or () if x in set(eligible))), 0.2)[0])
+    expected_prior = np.log((np.array([visible.get(int(s), 0) for s in model.service_ids]) + 1.0)
+                            / (len(marketplace["users"]) + 1.0))
+    np.testing.assert_allclose(arrays["service_prior"], expected_prior, rtol=1e-5)
     for k in (3, 2):
         ids = RL(model).recommend(RecommendationContext(candidates=eligible, k=k, now=0.0,
                                                         user_features={"categories": (1,)})).ids
@@ -185,12 +201,13 @@ def one_category_dump(n_services: int = 60, n_users: int = 150) -> dict:
 
 
 def test_an_rl_version_that_does_not_beat_random_is_registered_rejected(app, db):
-    # Services that look alike to the state encoder leave the actor nothing to choose by: it shows
-    # the first candidates, the least taken ones, and the simulator scores them below random panels.
+    # Without the popularity prior, services that look alike to the state encoder leave the actor
+    # nothing to choose by: it shows the first candidates, the least taken ones, and the simulator
+    # scores them below random panels.
     with app.app_context():
         snapshot = dumps.store_dump(one_category_dump(), source="test")
         dumps.ingest_snapshot(snapshot.id)
-        outcome = run_rl_pipeline(config=TINY)
+        outcome = run_rl_pipeline(config=TINY_WITHOUT_PRIOR)
         version = model_registry.get_version(outcome["model_id"])
         assert model_registry.active_version("RL") is None
     metrics = version.metrics
@@ -204,3 +221,13 @@ def test_an_rl_version_that_does_not_beat_random_is_registered_rejected(app, db)
     # The simulator told the policies apart on this one-category catalogue.
     rewards = metrics["simulated_rewards"]
     assert rewards["Popularity"] > rewards["Random"] > rewards["RL"] and high < 0
+
+
+def test_with_the_popularity_prior_the_same_catalogue_beats_random(app, db):
+    # The prior tells the look-alike services apart by how many users took them.
+    with app.app_context():
+        snapshot = dumps.store_dump(one_category_dump(), source="test")
+        dumps.ingest_snapshot(snapshot.id)
+        metrics = model_registry.get_version(run_rl_pipeline(config=TINY)["model_id"]).metrics
+    assert metrics["rl_minus"]["Random"]["interval"][0] > 0
+    assert "Random" not in short_of_baselines(metrics)
