@@ -15,9 +15,11 @@ def test_the_demo_queues_ncf_then_rl_training_on_the_loaded_snapshot(settings, a
     broker = settings["REDIS_URL"].rsplit("/", 1)[0] + "/8"
     idle = create_app(settings | {"CELERY_BROKER_URL": broker})
     try:
-        result = idle.test_cli_runner().invoke(args=["data", "demo", "--directory", str(write_sample(tmp_path))])
-        assert result.exit_code == 0, result.output
+        # The `db` fixture has the suite's app context pushed, and a CLI command runs in the
+        # context it finds: push the idle app's, or the jobs reach the suite's worker.
         with idle.app_context():
+            result = idle.test_cli_runner().invoke(args=["data", "demo", "--directory", str(write_sample(tmp_path))])
+            assert result.exit_code == 0, result.output
             snapshot_id = active_snapshot_id()
             jobs = {job.name: job for job in Job.objects(name__startswith="marketrec.training.")}
     finally:
