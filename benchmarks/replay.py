@@ -157,8 +157,23 @@ def ask(client: Client, requests: tuple[dict, dict], label: str) -> tuple[list[i
     return panel.get("recommendations", []), listing.get("recommendations", []), listing.get("engine_version")
 
 
+class ModelWatch:
+    """Every model version seen in GET /models, read every `every` seconds: the registry prunes
+    retired Popularity and Session versions, which a single read at the end would miss."""
+
+    def __init__(self, client: Client, every: float = 30):
+        self.client, self.every, self.read_at = client, every, float("-inf")
+        self.versions: dict[str, dict] = {}
+
+    def poll(self, force: bool = False) -> None:
+        if force or time.monotonic() - self.read_at >= self.every:
+            self.read_at = time.monotonic()
+            _, versions = self.client.call("GET", "/models", label="GET /models")
+            self.versions.update({v["id"]: v for v in versions or []})
+
+
 def replay(client: Client, split: replay_data.Split, services_ids: list[int], engines: tuple[str, ...],
-           max_seconds: float) -> dict:
+           max_seconds: float, models: ModelWatch) -> dict:
     """Send the skipped ratings as history, then replay the window; the hit counters."""
     clock = Clock()
     popularity = StreamPopularity(services_ids, split.before)
@@ -169,6 +184,7 @@ def replay(client: Client, split: replay_data.Split, services_ids: list[int], en
     counters = {"service": HitCounter(), "popularity (client)": HitCounter(),
                 **{f"{engine} (engine_version)": HitCounter() for engine in engines}}
     started, replayed, seen = time.monotonic(), 0, set()
+    trained_from = None  # the first answer not from Random: a fitted model serves from there
     first = len(split.skipped)
     for offset, rating in enumerate(split.replayed):
         if time.monotonic() - started > max_seconds:
@@ -178,6 +194,8 @@ def replay(client: Client, split: replay_data.Split, services_ids: list[int], en
         panel, listing, served = ask(client, replay_protocol.recommendation_requests(rating, position, moment),
                                      SERVICE)
         counters["service"].add(rating, panel, listing, served)
+        if trained_from is None and served not in (None, "Random"):
+            trained_from = replayed
         if rating.user_id not in seen:  # the panel was the first request of this user
             seen.add(rating.user_id)
             client.seconds[FIRST].append(client.seconds[SERVICE][-2])
@@ -189,12 +207,13 @@ def replay(client: Client, split: replay_data.Split, services_ids: list[int], en
         path, body = replay_protocol.interaction_request(rating, position, clock.next(), clock.next(), panel)
         client.call("POST", path, body, label=f"POST {path}")
         popularity.record(rating)
+        models.poll()
         replayed += 1
         if replayed % 1000 == 0:
             service = counters["service"]
             print(f"  {replayed} ratings, {time.monotonic() - started:.0f} s, service HR@10 "
                   f"{service.hit_rate_at_10:.3f}, load {load_average()}", flush=True)
-    return counters
+    return counters, trained_from
 
 
 def quality_table(counters: dict[str, HitCounter]) -> list[str]:
@@ -287,24 +306,36 @@ def main(argv=None) -> int:
         result = post_dump(client, dump, args.wait_training)
         print(f"snapshot {result.get('snapshot_id')} active after {time.monotonic() - began:.0f} s", flush=True)
         replay_started = time.monotonic()
-        counters = replay(client, split, sorted(s["id"] for s in dump["services"]), engines, 60 * args.max_minutes)
+        models = ModelWatch(client)
+        catalogue = sorted(s["id"] for s in dump["services"])
+        counters, trained_from = replay(client, split, catalogue, engines, 60 * args.max_minutes, models)
         replay_seconds = time.monotonic() - replay_started
-        _, versions = client.call("GET", "/models", label="GET /models")
-        report = ["", *quality_table(counters), "", *latency_table(client), "", "Model versions:",
-                  *model_lines(versions or []), "",
+        models.poll(force=True)
+        versions = list(models.versions.values())
+        later = {name: counter.since(trained_from) for name, counter in counters.items()} \
+            if trained_from is not None else {}
+        report = ["", *quality_table(counters), "",
+                  f"From the first answer not given by Random on (rating {trained_from} of the replay):",
+                  *quality_table(later), "", *latency_table(client), "", "Model versions:",
+                  *model_lines(versions), "",
                   f"replay {replay_seconds:.0f} s, wall time {time.monotonic() - began:.0f} s (data, stack, dump, "
                   f"replay); load average at the end: {load_average()}"]
         print("\n".join(report), flush=True)
         if args.json:
             args.json.write_text(json.dumps({
                 "data": data.name, "replayed": counters["service"].answers,
-                "quality": {name: vars(c) | {"served_by": dict(c.served_by)} for name, c in counters.items()},
+                "quality": {name: {"hr@10": c.hit_rate_at_10, "panel_hit_rate": c.panel_hit_rate, "taken": c.taken,
+                                   "served_by": dict(c.served_by)} for name, c in counters.items()},
+                "trained_from": trained_from,
                 "latency_seconds": client.seconds, "statuses": {k: dict(v) for k, v in client.statuses.items()},
                 "models": versions, "replay_seconds": replay_seconds}, default=str))
     finally:
         if proc is not None:
             services.stop(proc, timeout=120)
         if workdir is not None and not args.keep:
+            log = ROOT / "var" / f"{workdir.name}.log"
+            shutil.copyfile(workdir / "devstack.log", log)
+            print(f"the stack's log: {log}")
             shutil.rmtree(workdir, ignore_errors=True)
         elif workdir is not None:
             print(f"kept {workdir}")

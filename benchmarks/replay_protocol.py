@@ -119,15 +119,24 @@ class HitCounter:
     in_panel: int = 0
     answers: int = 0
     served_by: Counter = field(default_factory=Counter)
+    hits: list[tuple[int, bool, bool]] = field(default_factory=list)  # (answer, in the list, in the panel)
 
     def add(self, rating: Rating, panel: list[int], listing: list[int], served: str | None = None) -> None:
-        self.answers += 1
         if served:
             self.served_by[served] += 1
         if rating.taken:
+            in_list, in_panel = rating.service_id in listing[:LIST_SIZE], rating.service_id in panel[:PANEL_SIZE]
             self.taken += 1
-            self.in_list += rating.service_id in listing[:LIST_SIZE]
-            self.in_panel += rating.service_id in panel[:PANEL_SIZE]
+            self.in_list += in_list
+            self.in_panel += in_panel
+            self.hits.append((self.answers, in_list, in_panel))
+        self.answers += 1
+
+    def since(self, answer: int) -> HitCounter:
+        """The counts of the answers from the `answer`-th on (0 is the first)."""
+        later = [hit for hit in self.hits if hit[0] >= answer]
+        return HitCounter(taken=len(later), in_list=sum(h[1] for h in later), in_panel=sum(h[2] for h in later),
+                          answers=max(0, self.answers - answer), hits=later)
 
     @property
     def hit_rate_at_10(self) -> float:

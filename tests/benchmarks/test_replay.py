@@ -118,6 +118,8 @@ def test_hit_rates_count_taken_services_only():
     assert (counter.taken, counter.in_list, counter.in_panel, counter.answers) == (3, 2, 1, 4)
     assert counter.hit_rate_at_10 == pytest.approx(2 / 3) and counter.panel_hit_rate == pytest.approx(1 / 3)
     assert counter.served_by == {"NCF": 3, "Popularity": 1}
+    later = counter.since(1)  # from the second answer on
+    assert (later.taken, later.in_list, later.in_panel, later.answers) == (2, 1, 0, 3)
 
 
 def test_stream_popularity_ranks_by_takings_then_ratings_without_what_the_user_took():
