@@ -312,11 +312,12 @@ def main(argv=None) -> int:
         replay_seconds = time.monotonic() - replay_started
         models.poll(force=True)
         versions = list(models.versions.values())
-        later = {name: counter.since(trained_from) for name, counter in counters.items()} \
-            if trained_from is not None else {}
-        report = ["", *quality_table(counters), "",
-                  f"From the first answer not given by Random on (rating {trained_from} of the replay):",
-                  *quality_table(later), "", *latency_table(client), "", "Model versions:",
+        if trained_from is None:
+            later = ["No answer came from a fitted model (every list was Random's)."]
+        else:
+            later = [f"From the first answer not given by Random on (rating {trained_from} of the replay):",
+                     *quality_table({name: counter.since(trained_from) for name, counter in counters.items()})]
+        report = ["", *quality_table(counters), "", *later, "", *latency_table(client), "", "Model versions:",
                   *model_lines(versions), "",
                   f"replay {replay_seconds:.0f} s, wall time {time.monotonic() - began:.0f} s (data, stack, dump, "
                   f"replay); load average at the end: {load_average()}"]
