@@ -173,8 +173,9 @@ class ModelWatch:
 
 
 def replay(client: Client, split: replay_data.Split, services_ids: list[int], engines: tuple[str, ...],
-           max_seconds: float, models: ModelWatch) -> dict:
-    """Send the skipped ratings as history, then replay the window; the hit counters."""
+           max_seconds: float, models: ModelWatch) -> tuple[dict[str, HitCounter], int | None]:
+    """Send the skipped ratings as history, then replay the window; the hit counters, and the
+    first answer given by a fitted model (None if none was)."""
     clock = Clock()
     popularity = StreamPopularity(services_ids, split.before)
     for path, body in replay_protocol.history_batches(split.skipped, 0, lambda _i: clock.next()):
