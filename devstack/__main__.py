@@ -3,6 +3,8 @@
 Starts SecantusDB unless MONGODB_URI is set, Redis unless one answers at
 REDIS_URL, then the API (gunicorn), one worker per queue and beat. When any
 process dies, or on SIGINT/SIGTERM, every process it started is stopped.
+MARKETREC_VAR moves the runtime files from ./var elsewhere (benchmarks/replay.py
+runs a stack of its own there); MARKETREC_DEMO=0 loads no demo data.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from devstack import services
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("MARKETREC_VAR") or ROOT / "var").resolve()
 BIN = services.VENV_BIN
 
 
@@ -32,7 +34,7 @@ def start_dependencies(env: dict, started: list) -> None:
         if services.mongo_answers(uri):
             say(f"a MongoDB server already answers on port {port}: using it")
         else:
-            say(f"starting SecantusDB on port {port}, data in var/mongo")
+            say(f"starting SecantusDB on port {port}, data in {VAR / 'mongo'}")
             started.append(("secantusdb", services.start_mongo(port, str(VAR / "mongo"), VAR / "log" / "mongo.log")))
         env["MONGODB_URI"] = uri
     redis_url = env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -111,7 +113,8 @@ def main() -> int:
             # The app's own processes log to this terminal; the databases to var/log.
             started.append((name, subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)))
         say("API on http://127.0.0.1:5000 (Swagger UI at /), Ctrl-C stops everything")
-        one_shots.append(("demo data", load_demo_data(env)))
+        if env.get("MARKETREC_DEMO", "1") != "0":
+            one_shots.append(("demo data", load_demo_data(env)))
         code = supervise(started, one_shots)
     except services.ServiceError as exc:
         say(str(exc))
