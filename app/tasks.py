@@ -137,7 +137,7 @@ def check_retraining() -> dict:
 @shared_task(name="marketrec.training.rl", bind=True, acks_late=True, **RETRYING)
 def train_rl(self, snapshot_id: str | None = None) -> dict:
     """New SARS from settled journeys, then the RL pipeline: TD3, simulator and off-policy
-    evaluation, activation only if not worse than the active RL version."""
+    evaluation, activation only when it beats Random and Popularity (app/training/rl_pipeline.py)."""
     import torch  # imported here: API processes never load torch
 
     from app.training.rl_pipeline import run_rl_pipeline
@@ -153,4 +153,6 @@ def train_rl(self, snapshot_id: str | None = None) -> dict:
     return skipped_if_gone(self, train, snapshot_id)
 
 
-TRAINERS = {"ncf": train_ncf, "interaction_models": train_interaction_models, "rl": train_rl}
+# In the order a new snapshot queues them on the one-at-a-time training queue: Popularity and
+# Session take seconds and serve the new catalogue until NCF (minutes) is done.
+TRAINERS = {"interaction_models": train_interaction_models, "ncf": train_ncf, "rl": train_rl}
