@@ -41,7 +41,7 @@ def _on_revoked(request=None, terminated=None, signum=None, expired=None, **_):
 
 def _on_worker_process_init(**_):
     # A fresh pool child: make sure it never reuses its parent's Mongo sockets.
-    connection._reconnect_after_fork()
+    connection.reconnect()
 
 
 def connect() -> None:

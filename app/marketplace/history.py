@@ -10,11 +10,15 @@ action counts when it is about a known service:
 Other actions (page-to-page navigation) are kept for journeys but are not
 interactions: the dump has no page slugs, so `/services/<slug>` pages cannot be
 mapped to services.
+
+Which actions are interactions is decided when they are stored (`about_service`,
+app/marketplace/user_actions.py), so the latest of one identity are read with
+equalities and a sort the indexes serve (app/storage/interactions.py).
 """
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple
 
@@ -23,8 +27,8 @@ from pymongo import ASCENDING, DESCENDING
 from app.marketplace.journeys import journey_service
 from app.storage.interactions import Event, UserAction
 
-# Actions that can be about a service (served by the user/visitor + timestamp indexes).
-ABOUT_A_SERVICE = {"$or": [{"service_id": {"$exists": True}}, {"action.order": True}]}
+# Actions that can be about a service: an equality on the middle key of the identity indexes.
+ABOUT_A_SERVICE = {"about_service": True}
 ACTION_FIELDS = {"service_id": 1, "order_service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
                  "user_id": 1, "unique_id": 1}
 EVENT_FIELDS = {"service_id": 1, "type": 1, "value": 1, "timestamp": 1, "user_id": 1, "unique_id": 1}
@@ -68,24 +72,22 @@ def event_interaction(doc: dict) -> dict:
             "type": doc["type"], "value": doc.get("value"), "timestamp": doc["timestamp"]}
 
 
-def _interactions(query: dict, direction: int, limit: int = 0) -> tuple[Iterable[dict], Iterable[dict]]:
-    """Actions and events matching `query`, each sorted by time, as interaction dicts."""
-    order_services = OrderServices()
-    sort = [("timestamp", direction)]  # the index order: a limit stops the scan early
-    actions = UserAction._get_collection().find({**query, **ABOUT_A_SERVICE}, ACTION_FIELDS)
-    events = Event._get_collection().find(query, EVENT_FIELDS)
-    actions = actions.sort(sort).limit(limit).batch_size(5000)
-    events = events.sort(sort).limit(limit).batch_size(5000)
-    from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
-    return from_actions, map(event_interaction, events)
+def is_about_service(doc: dict) -> bool:
+    """Whether a stored action can be an interaction: it names a service, or it is an order."""
+    return doc.get("service_id") is not None or bool(doc.get("action", {}).get("order", False))
 
 
 def _latest(who: dict, limit: int) -> list[dict]:
-    """The latest `limit` interaction dicts of one user or visitor, oldest first."""
+    """The latest `limit` interaction dicts of one user or visitor (`who`), oldest first."""
     if limit <= 0:
         return []
-    from_actions, from_events = _interactions(who, DESCENDING, limit)
-    newest_first = heapq.merge(from_actions, from_events, key=lambda item: item["timestamp"], reverse=True)
+    newest = [("timestamp", DESCENDING)]  # the indexes' order after the equalities
+    actions = UserAction._get_collection().find({**who, **ABOUT_A_SERVICE}, ACTION_FIELDS).sort(newest).limit(limit)
+    events = Event._get_collection().find(who, EVENT_FIELDS).sort(newest).limit(limit)
+    order_services = OrderServices()
+    from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
+    newest_first = heapq.merge(from_actions, map(event_interaction, events),
+                               key=lambda item: item["timestamp"], reverse=True)
     return [item for _, item in zip(range(limit), newest_first)][::-1]
 
 
@@ -120,6 +122,14 @@ def all_interactions(since: datetime | None = None) -> Iterator[dict]:
     service_id, type, value (events only), timestamp. `since` is inclusive:
     a reader resuming from the last timestamp it saw drops the ids it has.
     """
+    # Walks the timestamp index in order and keeps the actions about a service here: a
+    # reader of everything gains nothing from a narrower filter, which neither server
+    # could serve in time order from that index.
     query = {"timestamp": {"$gte": since}} if since is not None else {}
-    from_actions, from_events = _interactions(query, ASCENDING)
-    return heapq.merge(from_actions, from_events, key=lambda item: item["timestamp"])
+    sort = [("timestamp", ASCENDING)]
+    order_services = OrderServices()
+    actions = UserAction._get_collection().find(query, ACTION_FIELDS).sort(sort).batch_size(5000)
+    events = Event._get_collection().find(query, EVENT_FIELDS).sort(sort).batch_size(5000)
+    from_actions = (item for doc in actions
+                    if is_about_service(doc) and (item := action_interaction(doc, order_services)))
+    return heapq.merge(from_actions, map(event_interaction, events), key=lambda item: item["timestamp"])

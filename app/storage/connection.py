@@ -39,7 +39,9 @@ def _disconnect() -> None:
         mongoengine.disconnect(alias)
 
 
-def _reconnect_after_fork() -> None:
+def reconnect() -> None:
+    """Build the clients again with the same settings: after a fork, or once pymongo event
+    listeners were registered (they apply to clients created afterwards)."""
     if _settings:
         _disconnect()
         _connect()
@@ -67,4 +69,4 @@ def database_without_write_retries():
     return get_db(UNRETRIED_ALIAS)
 
 
-os.register_at_fork(after_in_child=_reconnect_after_fork)
+os.register_at_fork(after_in_child=reconnect)

@@ -60,5 +60,8 @@ class RegistryState(Document):
 
 def active_engines() -> set[str]:
     """Names of the engines whose model has an active version."""
-    active = set(ModelVersion.objects(status="active").distinct("engine"))
+    # One lookup per kind on the (engine, status) prefix of the index: a query on the
+    # status alone scans the collection.
+    versions = ModelVersion._get_collection()
+    active = {kind for kind in MODEL_KINDS if versions.find_one({"engine": kind, "status": "active"}, {"_id": 1})}
     return {name for name, model in ENGINE_OF_MODEL.items() if model in active}
