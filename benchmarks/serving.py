@@ -55,7 +55,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/torch load: see ST
 import argparse  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
@@ -82,6 +84,11 @@ from devstack import services  # noqa: E402
 from tests.fixtures.dumps import DICTIONARY_SIZES, make_dump  # noqa: E402
 
 EVENT_TYPES = ("view", "view", "view", "click", "cart", "order")
+# SecantusDB keeps 100,000 oplog entries by default and trims the oldest every 1,000 writes
+# past that; seeding this benchmark's default size (a dump, then user actions) stalled in
+# that trimming (one insert_many of 2,000 actions held for over 20 minutes, every other
+# command waiting). Keeping the whole oplog for a run avoids it.
+DATABASE_FLAGS = ("--oplog-max-entries", "100000000", "--oplog-retention-seconds", str(7 * 86400))
 # The serving layout of the NCF that app/training/ncf_pipeline.py exports, with 64-d embeddings.
 NCF_DIMS = {"gmf": 64, "mlp": 64, "user_content": 64, "service_content": 128, "layers": (64, 32, 16),
             "encoder_hidden": 256}
@@ -385,6 +392,21 @@ def serve_and_load(args, settings: dict, workdir: Path, mix, misses: CopyMisses,
             services.stop(api)
 
 
+def start_database(directory: Path):
+    """SecantusDB on a free port, as devstack starts it but keeping its whole oplog (DATABASE_FLAGS);
+    its URI is set in MONGODB_URI for `harness.stack`. Returns the process."""
+    port = services.free_port()
+    directory.mkdir(parents=True)
+    command = [shutil.which("secantusd-py", path=str(harness.BIN)), "--host", "127.0.0.1", "--port", str(port),
+               "--storage-path", str(directory / "mongo"), "--cache-size", "256M", "--log-level", "WARNING",
+               *DATABASE_FLAGS]
+    proc = services.spawn(command, directory / "mongo.log")
+    uri = f"mongodb://127.0.0.1:{port}/marketrec_bench"
+    services.wait_until(lambda: services.mongo_answers(uri), 30, "SecantusDB", proc)
+    os.environ["MONGODB_URI"] = uri
+    return proc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=10_000)
@@ -409,13 +431,22 @@ def main() -> None:
     visitor_ids = harness.visitor_ids(args.visitors)
     row("load average at start (1, 5, 15 min)", harness.load_average())
     row("threads", f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} here and in every API worker")
+    database_directory = Path(tempfile.mkdtemp(prefix="marketrec-serving-bench-db-"))
+    database = None if "MONGODB_URI" in os.environ else start_database(database_directory / "db")
+    try:
+        run(args, rng, visitor_ids, database)
+    finally:
+        services.stop(database)
+        shutil.rmtree(database_directory, ignore_errors=True)
+
+
+def run(args, rng: random.Random, visitor_ids: list[str], database) -> None:
     with harness.stack("marketrec-serving-bench-") as (settings, procs, workdir):
         pids = {"client": os.getpid()}
-        started_here = iter(procs)  # the database first, then Redis, each unless named by the environment
-        if "MONGODB_URI" not in os.environ:
-            pids["database"] = next(started_here).pid
+        if database is not None:
+            pids["database"] = database.pid
         if "REDIS_URL" not in os.environ:
-            pids["redis"] = next(started_here).pid
+            pids["redis"] = procs[0].pid
         with create_app(settings).app_context():
             ids = seed_marketplace(args, rng, visitor_ids)
             mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], ids["visitor_ids"], seed=1,
