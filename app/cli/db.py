@@ -10,7 +10,6 @@ from flask.cli import AppGroup
 from app import jobs
 from app.marketplace import recent_history
 from app.marketplace.dumps import DUMP_BUCKET, WriterLease
-from app.marketplace.user_actions import backfill_about_service
 from app.storage import all_documents, database
 from app.storage.interactions import Event, ServedRecommendation, UserAction
 from app.storage.marketplace import DUMP_COLLECTIONS
@@ -22,14 +21,10 @@ jobs_cli = AppGroup("jobs", help="Background job records.")
 
 @db_cli.command("ensure-indexes")
 def ensure_indexes():
-    """Create every index the documents declare, and bring data stored by earlier versions
-    to the fields they read (safe to run repeatedly; `make run` runs it on every start)."""
+    """Create every index the documents declare (safe to run repeatedly)."""
     for document in all_documents():
         document.ensure_indexes()
         click.echo(f"{document._get_collection_name()}: indexes ensured")
-    updated = backfill_about_service()
-    if updated:
-        click.echo(f"user_actions: about_service set on {updated} actions stored before it existed")
 
 
 @db_cli.command("stats")

@@ -11,9 +11,9 @@ Other actions (page-to-page navigation) are kept for journeys but are not
 interactions: the dump has no page slugs, so `/services/<slug>` pages cannot be
 mapped to services.
 
-Which actions are interactions is decided when they are stored (`about_service`,
-app/marketplace/user_actions.py), so the latest of one identity are read with
-equalities and a sort the indexes serve (app/storage/interactions.py).
+The latest actions of one identity are read by the (identity, timestamp) indexes
+alone and the ones about a service are kept here (`latest_actions`): an `$or`
+naming them in the query made SecantusDB scan and sort the whole collection.
 """
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ from pymongo import ASCENDING, DESCENDING
 from app.marketplace.journeys import journey_service
 from app.storage.interactions import Event, UserAction
 
-# Actions that can be about a service: an equality on the middle key of the identity indexes.
-ABOUT_A_SERVICE = {"about_service": True}
+# Reads of one identity: equality on the identity, newest first, nothing else in the query.
+# Both MongoDB and SecantusDB serve that from the (identity, timestamp) indexes.
+NEWEST_FIRST = [("timestamp", DESCENDING)]
+READ_MORE = 4  # when too few of the actions read were about a service, read this many times more
 ACTION_FIELDS = {"service_id": 1, "order_service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
                  "user_id": 1, "unique_id": 1}
 EVENT_FIELDS = {"service_id": 1, "type": 1, "value": 1, "timestamp": 1, "user_id": 1, "unique_id": 1}
@@ -77,17 +79,27 @@ def is_about_service(doc: dict) -> bool:
     return doc.get("service_id") is not None or bool(doc.get("action", {}).get("order", False))
 
 
+def latest_actions(who: dict, limit: int, order_services: OrderServices) -> list[dict]:
+    """The latest `limit` actions about a service of one user or visitor (`who`), as interaction
+    dicts, newest first. Reads the latest `limit` actions, then `READ_MORE` times more while
+    those held too few about a service and the identity has more: exact, and on the index."""
+    wanted = limit
+    while True:
+        docs = list(UserAction._get_collection().find(who, ACTION_FIELDS).sort(NEWEST_FIRST).limit(wanted))
+        items = [item for doc in docs if is_about_service(doc) and (item := action_interaction(doc, order_services))]
+        if len(items) >= limit or len(docs) < wanted:
+            return items[:limit]
+        wanted *= READ_MORE
+
+
 def _latest(who: dict, limit: int) -> list[dict]:
     """The latest `limit` interaction dicts of one user or visitor (`who`), oldest first."""
     if limit <= 0:
         return []
-    newest = [("timestamp", DESCENDING)]  # the indexes' order after the equalities
-    actions = UserAction._get_collection().find({**who, **ABOUT_A_SERVICE}, ACTION_FIELDS).sort(newest).limit(limit)
-    events = Event._get_collection().find(who, EVENT_FIELDS).sort(newest).limit(limit)
-    order_services = OrderServices()
-    from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
-    newest_first = heapq.merge(from_actions, map(event_interaction, events),
-                               key=lambda item: item["timestamp"], reverse=True)
+    from_actions = latest_actions(who, limit, OrderServices())
+    events = Event._get_collection().find(who, EVENT_FIELDS).sort(NEWEST_FIRST).limit(limit)
+    from_events = map(event_interaction, events)
+    newest_first = heapq.merge(from_actions, from_events, key=lambda item: item["timestamp"], reverse=True)
     return [item for _, item in zip(range(limit), newest_first)][::-1]
 
 
@@ -122,9 +134,8 @@ def all_interactions(since: datetime | None = None) -> Iterator[dict]:
     service_id, type, value (events only), timestamp. `since` is inclusive:
     a reader resuming from the last timestamp it saw drops the ids it has.
     """
-    # Walks the timestamp index in order and keeps the actions about a service here: a
-    # reader of everything gains nothing from a narrower filter, which neither server
-    # could serve in time order from that index.
+    # Walks the timestamp index in order and keeps the actions about a service here, as
+    # `latest_actions` does.
     query = {"timestamp": {"$gte": since}} if since is not None else {}
     sort = [("timestamp", ASCENDING)]
     order_services = OrderServices()

@@ -19,13 +19,11 @@ PANEL_ROOT = "recommendation_panel"
 MAX_JOURNEY_ACTIONS = 10_000
 MAX_STEPS_BACK = 100
 IN_TIME_ORDER = [("timestamp", ASCENDING), ("_id", ASCENDING)]
-# Fields the service derives when it stores an action: not part of the action readers get.
-STORED_ONLY = ("_id", "received_at", "order_service_id", "about_service")
 
 
 def public_action(doc: dict) -> dict:
     """A stored action as readers get it: `id` for `_id`, timestamps as UTC datetimes."""
-    action = {key: value for key, value in doc.items() if key not in STORED_ONLY}
+    action = {key: value for key, value in doc.items() if key not in ("_id", "received_at", "order_service_id")}
     action["id"] = doc["_id"]
     return action
 

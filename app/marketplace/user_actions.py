@@ -6,10 +6,8 @@ are dropped), with UUIDs lower-cased, the timestamp as a UTC date, and
 `service_id` set when the action itself names a service: the `resource_id` of
 its `source.root` when the root's `resource_type` is "service" or absent. The
 dump carries no page slugs, so `/services/<slug>` pages are not mapped to
-services; an order without a root gets its service from its journey (when
-stored if it can, else when histories are read: app/marketplace/history.py).
-`about_service` marks the actions that can be interactions (clicks on a service
-and orders), so histories read them by equality.
+services; an order without a root gets its service from its journey when
+histories are read (app/marketplace/history.py).
 """
 from __future__ import annotations
 
@@ -19,18 +17,13 @@ from datetime import datetime, timezone
 
 from app.errors import InvalidInput
 from app.marketplace import recent_history
-from app.marketplace.history import is_about_service
 from app.marketplace.journeys import journey_service
-from app.storage import database
-from app.storage.interactions import RETIRED_USER_ACTION_INDEXES, DurableInserts, UserAction
+from app.storage.interactions import DurableInserts, UserAction
 from app.storage.marketplace import MarketUser
 from app.storage.snapshots import active_snapshot_id
 
 ACTION_WRITES = DurableInserts(UserAction)
 SERVICE_RESOURCE_TYPES = (None, "service")
-# The record that actions stored before `about_service` existed have it (in `migrations`).
-ABOUT_SERVICE_BACKFILL = "user_actions.about_service"
-BACKFILL_BATCH = 1000
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -87,8 +80,6 @@ def action_document(action: dict, received_at: datetime) -> dict:
             doc["service_id"] = int(root["resource_id"])
     doc = {key: value for key, value in doc.items() if value is not None}
     doc["_id"] = interaction_id(action.get("id"), doc)
-    # After the digest: the ids of actions stored before this field existed stay the same.
-    doc["about_service"] = is_about_service(doc)
     doc["received_at"] = received_at
     return doc
 
@@ -151,41 +142,3 @@ def store_user_actions(actions: list[dict], *, single: bool = False) -> int:
     stored = ACTION_WRITES.insert(docs)
     recent_history.note_written(recent_history.action_items(docs))
     return stored
-
-
-def backfill_about_service(batch: int = BACKFILL_BATCH) -> int:
-    """Give `about_service` to the actions stored before it existed, then drop the indexes
-    it retired; returns how many actions were updated. Idempotent; once it has finished,
-    a database records it and later calls cost one lookup by `_id` (it runs on every start).
-
-    Updates go by `_id` in batches of `batch`: a scan of the collection finds the actions,
-    and one update per batch and value sets the field (an `_id` `$in` alone is a point
-    lookup on both MongoDB and SecantusDB)."""
-    migrations = database()["migrations"]
-    if migrations.find_one({"_id": ABOUT_SERVICE_BACKFILL}) is not None:
-        return 0
-    actions = UserAction._get_collection()
-    unmarked = actions.find({"about_service": {"$exists": False}}, {"service_id": 1, "action.order": 1})
-    updated = 0
-    pending: dict[bool, list] = {True: [], False: []}
-    for doc in unmarked.batch_size(batch):
-        about = is_about_service(doc)
-        pending[about].append(doc["_id"])
-        if len(pending[about]) >= batch:
-            updated += _mark_about_service(pending.pop(about), about)
-            pending[about] = []
-    for about, ids in pending.items():
-        updated += _mark_about_service(ids, about)
-    existing = actions.index_information()
-    for name in RETIRED_USER_ACTION_INDEXES:
-        if name in existing:
-            actions.drop_index(name)
-    migrations.update_one({"_id": ABOUT_SERVICE_BACKFILL}, {"$set": {"updated": updated}}, upsert=True)
-    return updated
-
-
-def _mark_about_service(ids: list, about: bool) -> int:
-    if not ids:
-        return 0
-    result = UserAction._get_collection().update_many({"_id": {"$in": ids}}, {"$set": {"about_service": about}})
-    return result.modified_count

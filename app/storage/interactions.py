@@ -63,16 +63,6 @@ class ActionDetails(EmbeddedDocument):
     order = BooleanField(required=True)
 
 
-# Histories: equality on the identity and `about_service`, then the latest by time.
-# Both MongoDB and SecantusDB serve that from these indexes; a read naming the actions
-# about a service with an `$or` (`service_id` exists, or an order) scanned the whole
-# collection and sorted it on SecantusDB, whatever the indexes (2 s at 110k actions).
-# A query on the identity alone (deleting a user) uses their prefix.
-USER_HISTORY_INDEXES = [("user_id", "about_service", "timestamp"), ("unique_id", "about_service", "timestamp")]
-# Indexes earlier versions created that these replace (see app/marketplace/user_actions.py).
-RETIRED_USER_ACTION_INDEXES = ("user_id_1_timestamp_1", "unique_id_1_timestamp_1")
-
-
 class UserAction(Document):
     """One edge between two page visits (the contract's user action)."""
 
@@ -89,9 +79,6 @@ class UserAction(Document):
     service_id = IntField()
     # An order without a service of its own: its journey's service, when known as it was stored.
     order_service_id = IntField()
-    # A click on a service or an order: an interaction (app/marketplace/history.py). Set when
-    # stored, so histories read it by equality: see USER_HISTORY_INDEXES.
-    about_service = BooleanField()
     received_at = DateTimeField(required=True)
 
     meta = {
@@ -100,7 +87,8 @@ class UserAction(Document):
         "indexes": [
             "source.visit_id",  # children of a visit (journeys)
             "target.visit_id",  # the action that led to a visit (journey of an order)
-            *USER_HISTORY_INDEXES,
+            ("user_id", "timestamp"),
+            ("unique_id", "timestamp"),
             "timestamp",
         ],
     }

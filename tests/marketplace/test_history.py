@@ -100,3 +100,14 @@ def test_an_order_that_arrives_before_its_journey_is_resolved_when_read(app, cli
     post_all(client, journey, [])
     with app.app_context():
         assert (3, "order") in [(i.service_id, i.type) for i in user_history(USER)]
+
+
+def test_the_latest_interactions_are_found_behind_many_page_to_page_actions(app, client, db):
+    clicks = [make_journey(user_id=USER, service_id=service, start=at(minutes), order=False)[0]
+              for minutes, service in ((1, 41), (2, 42), (3, 43))]
+    browsing = make_journey(user_id=USER, service_id=44, start=at(10), order=False)[1:]  # pages, no service
+    pages = [{**browsing[index % len(browsing)], "timestamp": wire_time(at(10 + index / 10))} for index in range(250)]
+    post_all(client, clicks + pages, [])
+    with app.app_context():
+        assert [item.service_id for item in user_history(USER, limit=3)] == [41, 42, 43]
+        assert [item.service_id for item in user_history(USER, limit=2)] == [42, 43]
