@@ -45,8 +45,9 @@ driven by an asyncio keep-alive client on this same machine with the mix
 (benchmarks/harness.py RecommendationMix) at each connection count.
 Everything shares the machine's 2 cores; the load average is printed beside
 every figure, and beside the seeding's time and rate (on SecantusDB, bound by
-it: 700 to 1,000 user actions a second on this shared 2-core machine, so the
-default size seeds for about 20 minutes; real MongoDB is faster).
+it: 700 to 2,500 user actions a second on this shared 2-core machine, with a
+load average of 10 to 2, so the default size seeds for 7 to 18 minutes; real
+MongoDB is faster).
 """
 from __future__ import annotations
 
