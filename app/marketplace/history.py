@@ -30,9 +30,6 @@ from app.storage.interactions import Event, UserAction
 # Reads of one identity: equality on the identity, newest first, nothing else in the query.
 # Both MongoDB and SecantusDB serve that from the (identity, timestamp) indexes.
 NEWEST_FIRST = [("timestamp", DESCENDING)]
-OLDEST_FIRST = [("timestamp", ASCENDING)]
-# Documents a bulk read asks for at once: one short query each, about 1 MB with the fields below.
-PAGE = 5000
 READ_MORE = 4  # when too few of the actions read were about a service, read this many times more
 ACTION_FIELDS = {"service_id": 1, "order_service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
                  "user_id": 1, "unique_id": 1}
@@ -130,47 +127,20 @@ def visitor_history(unique_id: str, limit: int = 100) -> list[Interaction]:
     return _history(latest_of_visitor(unique_id, limit))
 
 
-def pages_by_time(collection, fields: dict, since: datetime | None, page_size: int = PAGE) -> Iterator[dict]:
-    """Every document of `collection` at or after `since`, oldest first, read in short queries
-    of about `page_size` documents: no cursor stays open while the caller works between them.
-
-    Each page is `{"timestamp": {"$gte": last}}` on the timestamp index, sorted by it, limited:
-    an index range that stops after the page on MongoDB and SecantusDB alike (no `$or` and no
-    `_id` range, which SecantusDB plans as collection scans). The next page starts again at the
-    last timestamp seen and drops the ids already given at it, so documents sharing a timestamp
-    are neither repeated nor missed; its limit grows by as many, so a page made only of one
-    timestamp still moves on. Timestamps are the marketplace's, in milliseconds: long runs of
-    one timestamp are rare, and only they cost more (each of their pages reads the run again).
-    """
-    last: datetime | None = since
-    given_at_last: set = set()
-    while True:
-        query = {"timestamp": {"$gte": last}} if last is not None else {}
-        wanted = page_size + len(given_at_last)
-        docs = list(collection.find(query, fields).sort(OLDEST_FIRST).limit(wanted).batch_size(wanted))
-        for doc in docs:
-            if doc["timestamp"] == last and doc["_id"] in given_at_last:
-                continue
-            if doc["timestamp"] != last:
-                last, given_at_last = doc["timestamp"], set()
-            given_at_last.add(doc["_id"])
-            yield doc
-        if len(docs) < wanted:
-            return
-
-
-def all_interactions(since: datetime | None = None, page_size: int = PAGE) -> Iterator[dict]:
+def all_interactions(since: datetime | None = None) -> Iterator[dict]:
     """Every interaction at or after `since`, oldest first, for trainers.
 
     Items are dicts: id, origin ("user_action" or "event"), user_id, unique_id,
     service_id, type, value (events only), timestamp. `since` is inclusive:
     a reader resuming from the last timestamp it saw drops the ids it has.
-    User actions and events are each read in pages of `page_size` (`pages_by_time`).
     """
-    # The actions about a service are kept here, as `latest_actions` does.
+    # Walks the timestamp index in order and keeps the actions about a service here, as
+    # `latest_actions` does.
+    query = {"timestamp": {"$gte": since}} if since is not None else {}
+    sort = [("timestamp", ASCENDING)]
     order_services = OrderServices()
-    actions = pages_by_time(UserAction._get_collection(), ACTION_FIELDS, since, page_size)
-    events = pages_by_time(Event._get_collection(), EVENT_FIELDS, since, page_size)
+    actions = UserAction._get_collection().find(query, ACTION_FIELDS).sort(sort).batch_size(5000)
+    events = Event._get_collection().find(query, EVENT_FIELDS).sort(sort).batch_size(5000)
     from_actions = (item for doc in actions
                     if is_about_service(doc) and (item := action_interaction(doc, order_services)))
     return heapq.merge(from_actions, map(event_interaction, events), key=lambda item: item["timestamp"])

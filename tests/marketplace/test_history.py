@@ -4,7 +4,6 @@ from datetime import datetime, timedelta, timezone
 from app.marketplace.history import (
     Interaction,
     all_interactions,
-    pages_by_time,
     user_history,
     visitor_history,
 )
@@ -112,31 +111,3 @@ def test_the_latest_interactions_are_found_behind_many_page_to_page_actions(app,
     with app.app_context():
         assert [item.service_id for item in user_history(USER, limit=3)] == [41, 42, 43]
         assert [item.service_id for item in user_history(USER, limit=2)] == [42, 43]
-
-
-def test_all_interactions_pages_through_many_sharing_one_timestamp_exactly(app, client, db):
-    """Pages smaller than one timestamp's run: nothing repeated, nothing missed."""
-    crowded = [action for number in range(8)  # 48 actions, 16 of them interactions, all at minute 5
-               for action in make_journey(user_id=number, service_id=100 + number, start=at(5), step=timedelta(0))]
-    before = make_journey(user_id=1, service_id=1, start=at(0))  # 2 interactions at minutes 0 and 2:20
-    after = make_journey(user_id=2, service_id=2, start=at(10), order=False)  # 1 interaction
-    events = [event("view", 200 + number, 5) for number in range(10)] + [event("cart", 3, 1), event("view", 4, 9)]
-    post_all(client, before + crowded + after, events)
-    expected = 2 + 16 + 1 + len(events)
-    with app.app_context():
-        reference = list(all_interactions())
-        paged = {size: list(all_interactions(page_size=size)) for size in (1, 3, 7)}
-        since_crowd = list(all_interactions(since=at(5), page_size=2))
-        every_action = list(pages_by_time(db["user_actions"], {"timestamp": 1}, None, page_size=4))
-    assert len(reference) == expected == len({item["id"] for item in reference})
-    for size, items in paged.items():
-        ids = [item["id"] for item in items]
-        assert len(ids) == len(set(ids)) == expected, size
-        assert set(ids) == {item["id"] for item in reference}, size
-        stamps = [item["timestamp"] for item in items]
-        assert stamps == sorted(stamps), size
-    assert sorted(item["id"] for item in since_crowd) == sorted(
-        item["id"] for item in reference if item["timestamp"] >= at(5))
-    assert len(since_crowd) == 16 + 10 + 1 + 1
-    stored_ids = [doc["_id"] for doc in db["user_actions"].find({}, {"_id": 1})]
-    assert sorted(doc["_id"] for doc in every_action) == sorted(stored_ids) and len(stored_ids) == 48 + 6 + 5
