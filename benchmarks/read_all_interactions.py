@@ -18,7 +18,7 @@ bound by SecantusDB (a Python server); real MongoDB reads faster.
 Measured 2026-12-06 (1M actions, 20k events, 363,988 interactions): one cursor per
 collection read to the end in 64 s (load 4.8 before, 3.2 after). Pages of 5,000 as
 `{"timestamp": {"$gte": last}}` sorted and limited were slow on SecantusDB (one alone: 16 s; the
-limit does not end the index range): 25,253 in 694 s, then `_OperationCancelled`. A range
+limit apparently does not end the index range): 25,253 in 694 s, then `_OperationCancelled`. A range
 bounded on both sides (`$gte`, `$lt`) of ~4,000 documents took 0.7 s.
 """
 from __future__ import annotations
