@@ -34,6 +34,20 @@ class NullableInteger(fields.Integer):
         return {**super().schema(), "x-nullable": True}
 
 
+class NullableFloat(fields.Float):
+    __schema_type__ = ["number", "null"]
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
+class NullableDateTime(fields.DateTime):
+    __schema_type__ = ["string", "null"]
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
 def nullable_id(description: str, **kwargs) -> NullableInteger:
     """An optional marketplace id: a JSON integer that fits MongoDB's 64 bits, or null."""
     return NullableInteger(min=0, max=INT64_MAX, description=description, **kwargs)

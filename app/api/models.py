@@ -5,22 +5,7 @@ from flask_restx import Namespace, Resource, fields
 from app import model_registry as registry
 from app.recommendations.default_engine import marked_defaults
 from app.storage.models import MODEL_KINDS
-from app.wire_fields import NullableInteger, NullableString
-
-
-class NullableDateTime(fields.DateTime):
-    __schema_type__ = ["string", "null"]
-
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
-
-
-class NullableFloat(fields.Float):
-    __schema_type__ = ["number", "null"]
-
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
-
+from app.wire_fields import NullableDateTime, NullableFloat, NullableInteger, NullableString
 
 ns = Namespace("models", path="/models", description="Trained model versions (the model registry)")
 
