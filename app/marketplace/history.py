@@ -55,6 +55,8 @@ class OrderServices:
 
 
 def action_interaction(doc: dict, order_services: OrderServices) -> dict | None:
+    """The interaction an action is, or None for one about no service (page-to-page navigation,
+    an order whose journey names none); only orders may look their journey up."""
     is_order = doc.get("action", {}).get("order", False)
     service_id = doc.get("service_id")
     if service_id is None and is_order:
@@ -86,7 +88,7 @@ def latest_actions(who: dict, limit: int, order_services: OrderServices) -> list
     wanted = limit
     while True:
         docs = list(UserAction._get_collection().find(who, ACTION_FIELDS).sort(NEWEST_FIRST).limit(wanted))
-        items = [item for doc in docs if is_about_service(doc) and (item := action_interaction(doc, order_services))]
+        items = [item for doc in docs if (item := action_interaction(doc, order_services))]
         if len(items) >= limit or len(docs) < wanted:
             return items[:limit]
         wanted *= READ_MORE
@@ -141,6 +143,5 @@ def all_interactions(since: datetime | None = None) -> Iterator[dict]:
     order_services = OrderServices()
     actions = UserAction._get_collection().find(query, ACTION_FIELDS).sort(sort).batch_size(5000)
     events = Event._get_collection().find(query, EVENT_FIELDS).sort(sort).batch_size(5000)
-    from_actions = (item for doc in actions
-                    if is_about_service(doc) and (item := action_interaction(doc, order_services)))
+    from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
     return heapq.merge(from_actions, map(event_interaction, events), key=lambda item: item["timestamp"])
