@@ -90,8 +90,8 @@ def mongo_answers(uri: str) -> bool:
         client.close()
 
 
-def start_mongo(port: int, storage: str, log_path: Path | None = None) -> subprocess.Popen:
-    """SecantusDB on 127.0.0.1:port; `storage` is a directory or ":memory:"."""
+def start_mongo(port: int, storage: str, log_path: Path | None = None, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """SecantusDB on 127.0.0.1:port; `storage` is a directory or ":memory:"; `extra` flags follow ours."""
     exe = shutil.which("secantusd-py", path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     if exe is None:
         raise ServiceError("secantusd-py not found: run `make install` (secantusdb is a dev dependency)")
@@ -99,7 +99,7 @@ def start_mongo(port: int, storage: str, log_path: Path | None = None) -> subpro
         Path(storage).mkdir(parents=True, exist_ok=True)
     proc = spawn(
         [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage,
-         "--cache-size", "256M", "--log-level", "WARNING"],
+         "--cache-size", "256M", "--log-level", "WARNING", *extra],
         log_path,
     )
     wait_until(lambda: mongo_answers(f"mongodb://127.0.0.1:{port}/"), 30, "SecantusDB", proc)

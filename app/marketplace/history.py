@@ -18,14 +18,19 @@ naming them in the query made SecantusDB scan and sort the whole collection.
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
+from pymongo.errors import AutoReconnect
 
 from app.marketplace.journeys import journey_service
 from app.storage.interactions import Event, UserAction
+
+log = logging.getLogger(__name__)
 
 # Reads of one identity: equality on the identity, newest first, nothing else in the query.
 # Both MongoDB and SecantusDB serve that from the (identity, timestamp) indexes.
@@ -34,6 +39,8 @@ READ_MORE = 4  # when too few of the actions read were about a service, read thi
 ACTION_FIELDS = {"service_id": 1, "order_service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
                  "user_id": 1, "unique_id": 1}
 EVENT_FIELDS = {"service_id": 1, "type": 1, "value": 1, "timestamp": 1, "user_id": 1, "unique_id": 1}
+# A bulk read reopens its cursor where it stopped after this many lost connections in a row.
+BULK_READ_RESUMES = 5
 
 
 class Interaction(NamedTuple):
@@ -138,10 +145,45 @@ def all_interactions(since: datetime | None = None) -> Iterator[dict]:
     """
     # Walks the timestamp index in order and keeps the actions about a service here, as
     # `latest_actions` does.
-    query = {"timestamp": {"$gte": since}} if since is not None else {}
-    sort = [("timestamp", ASCENDING)]
     order_services = OrderServices()
-    actions = UserAction._get_collection().find(query, ACTION_FIELDS).sort(sort).batch_size(5000)
-    events = Event._get_collection().find(query, EVENT_FIELDS).sort(sort).batch_size(5000)
+    actions = oldest_first(UserAction._get_collection(), ACTION_FIELDS, since)
+    events = oldest_first(Event._get_collection(), EVENT_FIELDS, since)
     from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
     return heapq.merge(from_actions, map(event_interaction, events), key=lambda item: item["timestamp"])
+
+
+def oldest_first(collection: Collection, fields: dict, since: datetime | None = None,
+                 batch_size: int = 5000) -> Iterator[dict]:
+    """Every document of `collection` at or after `since` in timestamp order, read by one
+    cursor on the timestamp index, reopened where it stopped when its connection is lost.
+
+    A million stored actions take minutes to read while a trainer works on them; a busy
+    SecantusDB can then miss the driver's heartbeat, and the driver cancels the pool's
+    operations (`_OperationCancelled`, an AutoReconnect) though nothing is wrong with the
+    data; MongoDB's failovers look the same. The cursor is reopened from the last
+    timestamp read, inclusive, skipping the ids already read at that timestamp, so every
+    document comes exactly once. Paging instead (`$gte` and a limit) was over a hundred times slower on
+    SecantusDB (benchmarks/read_all_interactions.py)."""
+    last, seen_at_last, failures = since, set(), 0
+    while True:
+        query = {"timestamp": {"$gte": last}} if last is not None else {}
+        cursor = collection.find(query, fields).sort([("timestamp", ASCENDING)]).batch_size(batch_size)
+        try:
+            for doc in cursor:
+                if doc["timestamp"] == last:
+                    if doc["_id"] in seen_at_last:
+                        continue
+                else:
+                    last, seen_at_last = doc["timestamp"], set()
+                seen_at_last.add(doc["_id"])
+                failures = 0
+                yield doc
+            return
+        except AutoReconnect:
+            failures += 1
+            if failures > BULK_READ_RESUMES:
+                raise
+            log.warning("bulk read lost its connection; reopening it where it stopped",
+                        extra={"collection": collection.name, "timestamp": str(last), "attempt": failures})
+        finally:
+            cursor.close()
