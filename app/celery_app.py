@@ -68,6 +68,7 @@ def celery_settings(config) -> dict:
             "refit-interaction-models": {
                 "task": "marketrec.training.interaction_models",
                 "schedule": float(config["INTERACTION_MODELS_REFRESH_SECONDS"]),
+                "kwargs": {"scheduled": True},
             },
         },
         "timezone": "UTC",

@@ -87,6 +87,11 @@ def active_version(engine: str) -> ModelVersion | None:
     return ModelVersion.objects(engine=engine, status="active").order_by("-activated_at").first()
 
 
+def latest_version(engine: str, dataset_id: str) -> ModelVersion | None:
+    """The newest version of `engine` trained on snapshot `dataset_id`, whatever its status."""
+    return ModelVersion.objects(engine=engine, dataset_id=dataset_id).order_by("-created_at").first()
+
+
 def activate(version: ModelVersion, *, metric: str | None = None, higher_is_better: bool = True) -> ModelVersion:
     """Make `version` the one served for its engine.
 

@@ -105,10 +105,12 @@ def prune_dumps(self) -> dict:
 
 
 @shared_task(name="marketrec.training.interaction_models", bind=True, acks_late=True, **RETRYING)
-def train_interaction_models(self, snapshot_id: str | None = None) -> dict:
-    """Fit Popularity and Session on everything users did; activate them."""
+def train_interaction_models(self, snapshot_id: str | None = None, scheduled: bool = False) -> dict:
+    """Fit Popularity and Session on everything users did; activate them. Beat's refits
+    (`scheduled`) are skipped when they would repeat the last fit."""
     return skipped_if_gone(
-        self, lambda: fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id),
+        self, lambda: fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id,
+                                             scheduled=scheduled),
         snapshot_id,
     )
 

@@ -5,9 +5,10 @@ have no validation metric to gate on)."""
 from __future__ import annotations
 
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 
 import numpy as np
+from flask import current_app
 
 from app import model_registry
 from app.engines import encode_types, fit_popularity, fit_session, seconds_since_epoch
@@ -59,11 +60,34 @@ def service_categories(snapshot_id: str) -> ServiceCategories:
     return ServiceCategories.from_mapping({s["marketplace_id"]: s.get("categories") or [] for s in services})
 
 
-def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_id: str | None = None) -> dict:
-    """Fit, register and activate Popularity and Session on the active snapshot."""
+def refit_not_due(snapshot_id: str, min_seconds: float) -> str | None:
+    """Why a scheduled refit would repeat the last one, or None when it is due. Beat queues a
+    refit every few minutes on the one-at-a-time training queue; behind an NCF run they pile
+    up and would then each read every interaction again, back to back, for the same models."""
+    latest = model_registry.latest_version("Popularity", snapshot_id)
+    if latest is None:
+        return None
+    fitted = latest.created_at.replace(tzinfo=latest.created_at.tzinfo or timezone.utc)
+    if (datetime.now(timezone.utc) - fitted).total_seconds() < min_seconds:
+        return f"fitted on this snapshot less than {min_seconds:.0f} s ago"
+    db = database()
+    if not any(db[name].find_one({"timestamp": {"$gte": fitted}}, {"_id": 1}) for name in ("user_actions", "events")):
+        return "no interaction arrived since the last fit"
+    return None
+
+
+def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_id: str | None = None,
+                           scheduled: bool = False) -> dict:
+    """Fit, register and activate Popularity and Session on the active snapshot.
+
+    A `scheduled` refit (beat's) is skipped when it would repeat the last fit (`refit_not_due`)."""
     snapshot_id = snapshot_id or active_snapshot_id()
     if snapshot_id is None:
         return {"status": "skipped", "reason": "no active dataset snapshot"}
+    if scheduled:
+        reason = refit_not_due(snapshot_id, current_app.config["INTERACTION_MODELS_REFRESH_SECONDS"] / 2)
+        if reason:
+            return {"status": "skipped", "reason": reason, "snapshot_id": snapshot_id}
     progress("extract", 10)
     data = collect_interactions(snapshot_id)
     if len(data["service_ids"]) == 0:
