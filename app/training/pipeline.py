@@ -28,7 +28,7 @@ from app.storage.snapshots import active_snapshot_id
 from app.training.baselines import fit_ease, fit_popularity_baseline, fit_session_baseline
 from app.training.dataset import InteractionData, interaction_data_from_dump
 from app.training.evaluation import Split, leave_last_out, ranking_metrics
-from app.training.gate import GATE_METRIC, best_engine, compare_on_candidate_split, declared_features
+from app.training.gate import DEFAULT_METRIC, GATE_METRIC, best_engine, compare_on_candidate_split, declared_features
 from app.training.ncf_pipeline import NCFTrainingConfig, NCFTrainingResult, train_ncf
 from app.training.plots import metrics_chart, training_curves
 
@@ -123,8 +123,8 @@ def run_ncf_pipeline(snapshot_id: str | None = None, config: NCFTrainingConfig |
     split = leave_last_out(data.user_rows, data.service_rows, data.order)  # the one train_ncf evaluated on
     baselines = clock.run("evaluate baselines", lambda: _baselines(data, split, config))
     metrics = {key: value for key, value in result.metrics.items() if key != "reports"}
-    default = best_engine({"NCF": metrics.get(GATE_METRIC),
-                           **{name: figures.get(GATE_METRIC) for name, figures in baselines.items()}})
+    default = best_engine({"NCF": metrics.get(DEFAULT_METRIC),
+                           **{name: figures.get(DEFAULT_METRIC) for name, figures in baselines.items()}})
     summary = {**metrics, "baselines": baselines, "default_engine": default, "data": facts, "steps": clock.steps,
                "reports": result.metrics["reports"], "curve": clock.curve}
     version = clock.run("register", lambda: model_registry.register(

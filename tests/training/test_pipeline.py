@@ -38,7 +38,9 @@ def test_a_trained_version_has_metrics_lineage_plots_and_serves(app, client, mar
     assert set(version.metrics["baselines"]) == {"Popularity", "Session", "EASE"}
     verdict = version.metrics["default_engine"]
     assert verdict["engine"] in ("NCF", "Popularity", "Session") and verdict["reason"]
-    assert verdict["scores"]["Session"] == version.metrics["baselines"]["Session"]["hr@10_sampled"]
+    assert verdict["metric"] == "hr@10_full"
+    assert verdict["scores"]["Session"] == version.metrics["baselines"]["Session"]["hr@10_full"]
+    assert verdict["scores"]["NCF"] == version.metrics["hr@10_full"]
     assert [s["step"] for s in version.metrics["steps"]] == [
         "extract", "prepare", "validate data", "train", "evaluate baselines", "register", "validate model"]
     assert version.metrics["curve"] and sorted(version.plots) == ["metrics", "training"]
