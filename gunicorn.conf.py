@@ -31,11 +31,13 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    # Build the catalogue index and load the active models before taking requests,
-    # so no request waits for them.
+    # Build the catalogue index and load the active models before taking requests, then
+    # keep them fresh in the background, so no request waits for them.
     app = worker.wsgi
+    holder = app.extensions["serving_state"]
     try:
         with app.app_context():
-            app.extensions["serving_state"].warm()
+            holder.warm()
     except Exception:  # the database may be down: the first request builds it instead
         worker.log.exception("could not warm the serving state")
+    holder.start_refresher(app)

@@ -2,14 +2,16 @@
 users' declared features, and the engines of the active model versions, built
 once and swapped whole.
 
-Requests read `current()`; at most once a second it compares a cheap stamp (the
-active snapshot id and the registry's activation counter) with the one it was
-built from. When they differ, a background thread (a greenlet under gunicorn's
-gevent worker, which runs requests between its database round trips) builds the
-new state and swaps it in; requests keep using the old one meanwhile. Only the
-very first request of a process (when nothing was warmed), and the request that
-notices the first active snapshot of a process whose state has none, build
-synchronously: there is nothing to serve meanwhile.
+Under gunicorn, a refresher (a background thread; a greenlet under the gevent
+worker, which serves requests between its database round trips) compares a cheap
+stamp (the active snapshot id and the registry's activation counter) with the one
+the state was built from every second, and builds and swaps in a new state when
+they differ. Requests only read `current()`: none checks the stamp or builds,
+except the very first of a process that was not warmed, and one that comes while
+the refresher builds a process's first snapshot (it has nothing to serve
+meanwhile, so it waits for that build). Without a refresher (tests, the CLI,
+notebooks), requests compare the stamp at most once a second and rebuild in the
+background.
 """
 from __future__ import annotations
 
@@ -196,6 +198,9 @@ class ServingStateHolder:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._rebuilding = False
+        self._refresher: threading.Thread | None = None
+        self._refresher_building = threading.Lock()  # held while the refresher builds
+        self._stop_refresher = threading.Event()
 
     def current(self) -> ServingState:
         state = self._state
@@ -205,6 +210,12 @@ class ServingStateHolder:
                     self._state = build_state(current_stamp())
                     self._checked_at = time.monotonic()
             return self._state
+        if self._refresher is not None:
+            if state.catalog.snapshot_id is None and self._refresher_building.locked():
+                with self._refresher_building:  # the first snapshot is being built: nothing to serve meanwhile
+                    pass
+                return self._state
+            return state
         if time.monotonic() - self._checked_at >= STAMP_CHECK_SECONDS:
             self._checked_at = time.monotonic()
             stamp = current_stamp()
@@ -231,6 +242,44 @@ class ServingStateHolder:
         """Build and swap synchronously (tests, CLI)."""
         self._state = build_state(current_stamp())
         self._checked_at = time.monotonic()
+        return self._state
+
+    def start_refresher(self, app: Flask, every: float = STAMP_CHECK_SECONDS) -> None:
+        """Keep the state fresh from a background thread from now on (gunicorn starts it in
+        each worker after warming), so that no request checks the stamp or builds."""
+        if self._refresher is not None:
+            return
+        self._stop_refresher.clear()
+        self._refresher = threading.Thread(target=self._refresh_forever, args=(app, every),
+                                           name="serving-state-refresher", daemon=True)
+        self._refresher.start()
+
+    def stop_refresher(self) -> None:
+        if self._refresher is not None:
+            self._stop_refresher.set()
+            self._refresher.join()
+            self._refresher = None
+
+    def _refresh_forever(self, app: Flask, every: float) -> None:
+        while not self._stop_refresher.wait(every):
+            try:
+                with app.app_context():
+                    self.refresh()
+            except Exception:  # the database may be down: keep serving what we have, try again
+                log.exception("serving state refresh failed; keeping the previous one")
+
+    def refresh(self) -> ServingState:
+        """Build and swap in the state of the current stamp if it differs from the one served."""
+        stamp = current_stamp()
+        state = self._state
+        if state is not None and stamp == state.stamp:
+            return state
+        with self._refresher_building:
+            began = time.perf_counter()
+            self._state = build_state(stamp, previous=self._state)
+            self._checked_at = time.monotonic()
+        log.info("serving state swapped", extra={"snapshot_id": stamp[0], "registry_stamp": stamp[1],
+                                                  "build_ms": round(1000 * (time.perf_counter() - began), 1)})
         return self._state
 
     def _rebuild_in_background(self, stamp: tuple) -> None:

@@ -80,3 +80,49 @@ def test_the_first_snapshot_is_served_from_the_request_that_notices_it(app, clie
     time.sleep(1.1)  # the stamp is compared at most once a second
     body = client.post("/recommendations", json={**REQUEST, "engine_version": "Random"}).get_json()
     assert len(body["recommendations"]) == 3 and holder.current().catalog.snapshot_id == snapshot.id
+
+
+def test_a_refresher_swaps_in_a_new_version_before_any_request_asks(app, db):
+    from app.recommendations.serving_state import ServingStateHolder
+
+    dump = serve_marketplace(app)
+    favourite = next(s["id"] for s in dump["services"] if s["status"] == "published")
+    holder = ServingStateHolder()
+    with app.app_context():
+        holder.warm()
+    holder.start_refresher(app, every=0.05)
+    try:
+        with app.app_context():
+            model = only_popular(favourite)
+            version = model_registry.register("Popularity", model.to_arrays(), model.params(), dataset_id=None)
+            model_registry.activate(version)
+        # Read without an app context: `current()` with a refresher touches no database.
+        assert wait_for(lambda: holder.current().model_versions.get("Popularity") == str(version.id))
+    finally:
+        holder.stop_refresher()
+
+
+def test_with_a_refresher_a_request_waits_for_the_first_snapshot_being_built(app, db, monkeypatch):
+    from app.marketplace import dumps
+    from app.recommendations import serving_state
+    from tests.fixtures.dumps import make_dump
+
+    holder = serving_state.ServingStateHolder()
+    with app.app_context():
+        holder.warm()  # a worker booting on an empty database
+        assert holder.current().catalog.snapshot_id is None
+        snapshot = dumps.store_dump(make_dump(n_services=40, n_users=20, seed=3), source="test")
+        dumps.ingest_snapshot(snapshot.id)
+    built = serving_state.build_state
+
+    def slow_build(*args, **kwargs):
+        time.sleep(0.5)
+        return built(*args, **kwargs)
+
+    monkeypatch.setattr(serving_state, "build_state", slow_build)  # a build long enough to come during
+    holder.start_refresher(app, every=0.05)
+    try:
+        assert wait_for(holder._refresher_building.locked, timeout=5)
+        assert holder.current().catalog.snapshot_id == snapshot.id  # waited for the build, not served empty
+    finally:
+        holder.stop_refresher()
