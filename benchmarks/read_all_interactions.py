@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.marketplace.history import all_interactions  # noqa: E402
 from app.marketplace.user_actions import action_document  # noqa: E402
-from app.storage import database  # noqa: E402
+from app.storage import database, time_buckets  # noqa: E402
 from app.storage.interactions import Event, UserAction  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from devstack import services  # noqa: E402
@@ -75,7 +75,9 @@ def store_actions(count: int) -> None:
     started = time.perf_counter()
     for first in range(have, count, BATCH):
         numbers = range(first, min(first + BATCH, count))
-        collection.insert_many([action_document(wire_action(rng, n), received) for n in numbers], ordered=False)
+        docs = [action_document(wire_action(rng, n), received) for n in numbers]
+        collection.insert_many(docs, ordered=False)
+        time_buckets.note_inserted(collection, [doc["timestamp"] for doc in docs])  # as the API's writes do
     if count > have:
         seconds = time.perf_counter() - started
         print(f"stored {count - have:,} user actions in {seconds:.0f} s ({(count - have) / seconds:,.0f} a second; "
@@ -87,11 +89,12 @@ def store_events(count: int) -> None:
     have = collection.estimated_document_count()
     rng, received = random.Random(-1 - have), datetime.now(timezone.utc)
     for first in range(have, count, BATCH):
-        collection.insert_many([
-            {"_id": f"bench-event-{number}", "user_id": rng.randrange(100_000), "service_id": rng.randrange(1, 5000),
-             "type": rng.choice(("view", "cart", "order")), "received_at": received,
-             "timestamp": START + timedelta(milliseconds=rng.randrange(SPAN_MS))}
-            for number in range(first, min(first + BATCH, count))], ordered=False)
+        docs = [{"_id": f"bench-event-{number}", "user_id": rng.randrange(100_000), "service_id": rng.randrange(1, 5000),
+                 "type": rng.choice(("view", "cart", "order")), "received_at": received,
+                 "timestamp": START + timedelta(milliseconds=rng.randrange(SPAN_MS))}
+                for number in range(first, min(first + BATCH, count))]
+        collection.insert_many(docs, ordered=False)
+        time_buckets.note_inserted(collection, [doc["timestamp"] for doc in docs])
 
 
 def read_everything(max_seconds: float) -> None:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from pymongo import ASCENDING, DESCENDING
@@ -28,6 +29,7 @@ from pymongo.collection import Collection
 from pymongo.errors import AutoReconnect
 
 from app.marketplace.journeys import journey_service
+from app.storage import time_buckets
 from app.storage.interactions import Event, UserAction
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ READ_MORE = 4  # when too few of the actions read were about a service, read thi
 ACTION_FIELDS = {"service_id": 1, "order_service_id": 1, "action.order": 1, "source.visit_id": 1, "timestamp": 1,
                  "user_id": 1, "unique_id": 1}
 EVENT_FIELDS = {"service_id": 1, "type": 1, "value": 1, "timestamp": 1, "user_id": 1, "unique_id": 1}
-# A bulk read reopens its cursor where it stopped after this many lost connections in a row.
+# A bulk read reads a window again after a lost connection, this many times in a row at most.
 BULK_READ_RESUMES = 5
 
 
@@ -153,37 +155,32 @@ def all_interactions(since: datetime | None = None) -> Iterator[dict]:
 
 
 def oldest_first(collection: Collection, fields: dict, since: datetime | None = None,
-                 batch_size: int = 5000) -> Iterator[dict]:
-    """Every document of `collection` at or after `since` in timestamp order, read by one
-    cursor on the timestamp index, reopened where it stopped when its connection is lost.
+                 per_window: int = time_buckets.WINDOW_DOCS) -> Iterator[dict]:
+    """Every document of `collection` at or after `since`, in timestamp order, read in
+    windows of the timestamp index bounded on both sides, about `per_window` documents each
+    (app/storage/time_buckets.py: on SecantusDB one unbounded read of a million actions would
+    hold every other client for half a minute). A window whose connection is lost is read
+    again, up to BULK_READ_RESUMES times in a row: a busy SecantusDB can miss the driver's
+    heartbeat, which then cancels the pool's operations (`_OperationCancelled`, an
+    AutoReconnect); MongoDB's failovers look the same. A complete read from the start
+    leaves the exact count of every hour it read behind, for the next read's windows."""
+    began = datetime.now(timezone.utc)
+    counted = Counter()
+    for start, stop in time_buckets.windows(time_buckets.hour_counts(collection, since), since, per_window):
+        docs = _window(collection, fields, {"$gte": start, "$lt": stop})
+        counted.update(time_buckets.hour_of(doc["timestamp"]) for doc in docs)
+        yield from docs
+    if since is None:
+        time_buckets.replace_counts(collection, counted, before=began)
 
-    A million stored actions take minutes to read while a trainer works on them; a busy
-    SecantusDB can then miss the driver's heartbeat, and the driver cancels the pool's
-    operations (`_OperationCancelled`, an AutoReconnect) though nothing is wrong with the
-    data; MongoDB's failovers look the same. The cursor is reopened from the last
-    timestamp read, inclusive, skipping the ids already read at that timestamp, so every
-    document comes exactly once. Paging instead (`$gte` and a limit) was over a hundred times slower on
-    SecantusDB (benchmarks/read_all_interactions.py)."""
-    last, seen_at_last, failures = since, set(), 0
-    while True:
-        query = {"timestamp": {"$gte": last}} if last is not None else {}
-        cursor = collection.find(query, fields).sort([("timestamp", ASCENDING)]).batch_size(batch_size)
+
+def _window(collection: Collection, fields: dict, bounds: dict) -> list[dict]:
+    for attempt in range(BULK_READ_RESUMES + 1):
         try:
-            for doc in cursor:
-                if doc["timestamp"] == last:
-                    if doc["_id"] in seen_at_last:
-                        continue
-                else:
-                    last, seen_at_last = doc["timestamp"], set()
-                seen_at_last.add(doc["_id"])
-                failures = 0
-                yield doc
-            return
+            return list(collection.find({"timestamp": bounds}, fields).sort([("timestamp", ASCENDING)]))
         except AutoReconnect:
-            failures += 1
-            if failures > BULK_READ_RESUMES:
+            if attempt == BULK_READ_RESUMES:
                 raise
-            log.warning("bulk read lost its connection; reopening it where it stopped",
-                        extra={"collection": collection.name, "timestamp": str(last), "attempt": failures})
-        finally:
-            cursor.close()
+            log.warning("bulk read lost its connection; reading the window again",
+                        extra={"collection": collection.name, "from": str(bounds["$gte"]), "attempt": attempt + 1})
+    raise AssertionError("unreachable")

@@ -26,6 +26,8 @@ from mongoengine import (
 from pymongo.errors import BulkWriteError
 from pymongo.write_concern import WriteConcern
 
+from app.storage import time_buckets
+
 # Acknowledged by the server and in its journal before the client hears "stored".
 DURABLE = WriteConcern(w=1, j=True)
 DUPLICATE_KEY = 11000
@@ -225,6 +227,9 @@ class DurableInserts:
             collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             _share_bulk_errors(batch, exc)
+            failed = {error["index"] for error in (exc.details or {}).get("writeErrors", [])}
+            time_buckets.note_inserted(collection, (doc["timestamp"] for index, doc in enumerate(docs)
+                                                         if index not in failed and "timestamp" in doc))
             return
         except Exception as exc:  # e.g. AutoReconnect: nobody's documents are known to be stored
             for entry in batch:
@@ -232,6 +237,7 @@ class DurableInserts:
             return
         for entry in batch:
             entry.inserted, entry.error = len(entry.docs), None
+        time_buckets.note_inserted(collection, (doc["timestamp"] for doc in docs if "timestamp" in doc))
 
 
 def _share_bulk_errors(batch: list[_Pending], exc: BulkWriteError) -> None:

@@ -13,16 +13,19 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 
 from app import model_registry
-from app.storage import database
+from app.storage.interactions import Event, UserAction
 from app.storage.jobs import ACTIVE_STATES, Job, utcnow
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
+from app.storage.time_buckets import count_since
 
 NCF_TASK = "marketrec.training.ncf"
 
 
 def new_interactions_since(moment) -> int:
-    db = database()
-    return sum(db[name].count_documents({"timestamp": {"$gte": moment}}) for name in ("user_actions", "events"))
+    """User actions and events timestamped at or after `moment`, counted in short windows and
+    from hourly counts: one count over the range would hold SecantusDB for as long as reading
+    every document in it (app/storage/time_buckets.py)."""
+    return sum(count_since(document._get_collection(), moment) for document in (UserAction, Event))
 
 
 def _aware(moment: datetime | None) -> datetime | None:

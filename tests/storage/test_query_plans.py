@@ -32,7 +32,7 @@ from app.marketplace.history import all_interactions
 from app.marketplace.user_actions import store_user_actions
 from app.recommendation_log import flush_served
 from app.recommendations.serving_state import current_stamp
-from app.storage import connection, database
+from app.storage import connection, database, time_buckets
 from tests.fixtures.journeys import START, make_action, make_journey, new_visit, wire_time
 from tests.recommendations.serving_fixtures import NOW, serve_marketplace
 
@@ -271,6 +271,16 @@ def test_the_trainers_bulk_read_walks_the_time_index(app, recorder, traffic):
         recent = list(all_interactions(since=NOW - timedelta(hours=1)))
     assert len(everything) > len(recent) > 0
     check_plans(reads)
+    # On SecantusDB a read costs every document of its index range, and holds other clients
+    # meanwhile: each range is bounded on both sides (app/storage/time_buckets.py).
+    # (Journey lookups of orders, by visit, are bounded by their equality.)
+    walks = [command["filter"] for collection, command in reads
+             if collection in ("user_actions", "events") and not _equality_fields(command.get("filter", {}))]
+    assert len(walks) > 2 and all(set(query.get("timestamp", {})) == {"$gte", "$lt"} for query in walks), walks
+    with app.app_context():
+        held = [database()[collection].count_documents(command["filter"]) for collection, command in reads
+                if collection in ("user_actions", "events") and command.get("filter") in walks]
+    assert sum(held) >= len(everything) and max(held) <= 2 * time_buckets.WINDOW_DOCS
 
 
 def test_a_history_read_with_or_is_caught(app, recorder, traffic):

@@ -1,0 +1,153 @@
+"""How many documents of a timestamped collection (user actions, events) fall in each
+hour, so bulk readers can walk it in windows bounded on both sides.
+
+Why: SecantusDB, the local default, answers a query by collecting its whole index
+range first, and nothing else runs meanwhile: about 30 µs a document, whatever the
+limit, the sort or the projection (measured on 22,606 stored actions: a sorted read,
+a `find_one` of the oldest and a count each held every other client 0.41 to 0.67 s;
+single inserts beside a loop of such reads waited up to 0.47 s). A read of every
+interaction for a refit, or of the oldest timestamp, would hold a million-action
+database for half a minute. A range bounded on both sides costs only its own
+documents: windows of about 500 held inserts beside them to a 33 ms p99.
+
+The counts are hints, never the data: windows tile the whole time axis, so a document
+whose hour was not counted (written before this existed, or by a raw insert) is still
+read, in a larger window. Writers add their documents' hours after each insert; a
+complete bulk read writes the exact counts of the hours it read, which also forgets
+deleted documents. MongoDB needs none of this (its readers do not block writers), and
+the windows are as correct there.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+from mongoengine import DateTimeField, Document, IntField, StringField
+from pymongo import ASCENDING, UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+WINDOW_DOCS = 500
+# The ends of the time axis BSON dates hold comfortably; the windows start and end there.
+EARLIEST = datetime(1, 1, 1)
+LATEST = datetime(9999, 1, 1)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour holding `moment`, naive (BSON dates carry no zone)."""
+    return _naive_utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+class TimestampHour(Document):
+    """The count of one collection's documents in one hour; `_id` is "<collection>|<hour>"."""
+
+    id = StringField(primary_key=True)
+    collection = StringField(required=True)
+    hour = DateTimeField(required=True)
+    n = IntField(required=True, default=0)
+
+    meta = {"collection": "timestamp_hours", "indexes": [("collection", "hour")]}
+
+
+_INDEXED: set[tuple[int, str]] = set()  # (client, database) where the index is known to exist
+
+
+def _buckets(counted: Collection) -> Collection:
+    """Where the hours of `counted` are kept: beside it, in its own database (with its index)."""
+    buckets = counted.database[TimestampHour._meta["collection"]]
+    where = (id(counted.database.client), counted.database.name)
+    if where not in _INDEXED:
+        buckets.create_index([("collection", ASCENDING), ("hour", ASCENDING)])
+        _INDEXED.add(where)
+    return buckets
+
+
+def note_inserted(collection: Collection, timestamps: Iterable[datetime]) -> None:
+    """Count newly stored documents in their hours. A hint: a failure is logged, not raised,
+    so that it never fails a write that is already stored."""
+    counts = Counter(hour_of(moment) for moment in timestamps)
+    if not counts:
+        return
+    try:
+        _buckets(collection).bulk_write(
+            [UpdateOne({"_id": f"{collection.name}|{hour.isoformat()}"},
+                       {"$inc": {"n": n}, "$setOnInsert": {"collection": collection.name, "hour": hour}}, upsert=True)
+             for hour, n in counts.items()], ordered=False)
+    except Exception:
+        log.warning("could not count stored documents by hour", extra={"collection": collection.name}, exc_info=True)
+
+
+def hour_counts(collection: Collection, since: datetime | None = None) -> dict[datetime, int]:
+    """Counted documents per hour, from the hour holding `since` on."""
+    query: dict = {"collection": collection.name}
+    if since is not None:
+        query["hour"] = {"$gte": hour_of(since)}
+    found = _buckets(collection).find(query, {"hour": 1, "n": 1}).sort("hour", ASCENDING)
+    return {_naive_utc(doc["hour"]): doc["n"] for doc in found if doc.get("n", 0) > 0}
+
+
+def windows(counts: dict[datetime, int], since: datetime | None = None,
+            per_window: int = WINDOW_DOCS) -> list[tuple[datetime, datetime]]:
+    """[start, stop) ranges tiling the time axis from `since` (or the earliest date) to the
+    latest, each holding about `per_window` counted documents: quiet hours and the gaps
+    between them are merged; a busy hour is cut into equal parts."""
+    start = EARLIEST if since is None else _naive_utc(since)
+    tiles, held = [], 0
+    for hour, n in sorted(counts.items()):
+        end = hour + HOUR
+        if end <= start:
+            continue
+        if n > per_window:
+            if held or hour > start:  # what comes before this hour: one window
+                tiles.append((start, max(start, hour)))
+                start, held = max(start, hour), 0
+            parts = math.ceil(n / per_window)
+            step = (end - start) / parts
+            for part in range(parts - 1):
+                tiles.append((start + part * step, start + (part + 1) * step))
+            tiles.append((start + (parts - 1) * step, end))
+            start = end
+            continue
+        if held + n > per_window:
+            tiles.append((start, max(start, hour)))
+            start, held = max(start, hour), 0
+        held += n
+    tiles.append((start, LATEST))
+    return [(a, b) for a, b in tiles if b > a]
+
+
+def replace_counts(collection: Collection, counts: Counter, before: datetime) -> None:
+    """Set the counts of every hour before `before` to what a complete read found there."""
+    buckets, name = _buckets(collection), collection.name
+    buckets.delete_many({"collection": name, "hour": {"$lt": hour_of(before)}})
+    exact = [{"_id": f"{name}|{hour.isoformat()}", "collection": name, "hour": hour, "n": n}
+             for hour, n in counts.items() if hour < hour_of(before)]
+    try:
+        if exact:
+            buckets.insert_many(exact, ordered=False)
+    except BulkWriteError:  # a writer counted a late document in one of these hours meanwhile: keep its count
+        pass
+
+
+def count_since(collection: Collection, since: datetime, per_window: int = WINDOW_DOCS) -> int:
+    """Documents timestamped at or after `since`: the hour holding `since` counted in the
+    collection, in windows of about `per_window` documents, the later hours from their counts
+    (so a document written without being counted is missed after that hour)."""
+    counts = hour_counts(collection, since)
+    first = hour_of(since)
+    end = first + HOUR
+    later = sum(n for hour, n in counts.items() if hour > first)
+    partial = windows({first: counts[first]} if first in counts else {}, since, per_window)
+    exact = sum(collection.count_documents({"timestamp": {"$gte": a, "$lt": min(b, end)}})
+                for a, b in partial if a < end)
+    return later + exact

@@ -1,0 +1,83 @@
+"""Hourly counts of stored actions and events, and the bounded windows bulk readers walk."""
+from datetime import datetime, timedelta, timezone
+
+from app.marketplace.events import store_events
+from app.marketplace.history import all_interactions, oldest_first
+from app.storage import time_buckets
+from app.storage.interactions import Event
+from app.storage.time_buckets import EARLIEST, HOUR, LATEST, count_since, hour_counts, windows
+from tests.fixtures.journeys import wire_time
+
+T0 = datetime(2026, 3, 1, 10)  # naive UTC, as BSON dates come back without a zone
+
+
+def assert_tiles(tiles, start=EARLIEST):
+    """Contiguous, non-empty, from `start` to the end of time: every document falls in exactly one."""
+    assert tiles[0][0] == start and tiles[-1][1] == LATEST
+    assert all(a < b for a, b in tiles) and all(b == c for (_, b), (c, _) in zip(tiles, tiles[1:]))
+
+
+def test_quiet_hours_and_the_gaps_between_them_share_a_window():
+    counts = {T0: 100, T0 + 5 * HOUR: 100, T0 + 9 * HOUR: 400, T0 + 40 * HOUR: 50}
+    tiles = windows(counts, per_window=500)
+    assert_tiles(tiles)
+    assert tiles == [(EARLIEST, T0 + 9 * HOUR), (T0 + 9 * HOUR, LATEST)]
+
+
+def test_a_busy_hour_is_cut_into_equal_parts():
+    tiles = windows({T0: 1200, T0 + HOUR: 10}, per_window=500)
+    assert_tiles(tiles)
+    assert tiles[:4] == [(EARLIEST, T0), (T0, T0 + 20 * timedelta(minutes=1)),
+                         (T0 + timedelta(minutes=20), T0 + timedelta(minutes=40)), (T0 + timedelta(minutes=40), T0 + HOUR)]
+
+
+def test_windows_from_a_moment_start_there_even_inside_a_busy_hour():
+    since = T0 + timedelta(minutes=30)
+    tiles = windows({T0 - HOUR: 900, T0: 1000, T0 + HOUR: 900}, since=since, per_window=500)
+    assert_tiles(tiles, start=since)
+    assert tiles[0] == (since, since + timedelta(minutes=15))
+    assert windows({}, since=since.replace(tzinfo=timezone.utc)) == [(since, LATEST)]  # aware or naive alike
+
+
+def events_at(moments: list[datetime], service_id: int = 1) -> list[dict]:
+    return [{"unique_id": f"00000000-0000-4000-8000-{n:012d}", "service_id": service_id, "type": "view",
+             "timestamp": wire_time(moment.replace(tzinfo=timezone.utc))} for n, moment in enumerate(moments)]
+
+
+def test_stored_events_are_counted_by_hour_and_read_in_bounded_windows(app, db):
+    moments = [T0 + timedelta(seconds=7 * n) for n in range(1500)]  # 1,500 over about three hours
+    with app.app_context():
+        store_events(events_at(moments[:700]))
+        store_events(events_at(moments[700:]) + events_at(moments[:5]))  # five already stored: not counted twice
+        events = Event._get_collection()
+        counts = hour_counts(events)
+        assert counts == {hour: sum(time_buckets.hour_of(m) == hour for m in moments) for hour in counts}
+        assert sum(counts.values()) == 1500
+
+        tiles = windows(counts, per_window=200)
+        held = [events.count_documents({"timestamp": {"$gte": a, "$lt": b}}) for a, b in tiles]
+        assert sum(held) == 1500 and max(held) <= 200
+        read = list(oldest_first(events, {"timestamp": 1}, per_window=200))
+    assert len(read) == 1500 and [d["timestamp"] for d in read] == sorted(d["timestamp"] for d in read)
+
+
+def test_a_complete_read_finds_uncounted_documents_and_sets_the_counts_right(app, db):
+    moments = [T0 + timedelta(minutes=n) for n in range(120)]
+    with app.app_context():
+        store_events(events_at(moments))
+        events = Event._get_collection()
+        events.insert_one({"_id": "raw", "service_id": 2, "type": "view", "timestamp": T0 - 50 * HOUR})  # uncounted
+        db["timestamp_hours"].update_many({}, {"$set": {"n": 7}})  # and the counts gone wrong
+        assert len(list(all_interactions())) == 121
+        assert hour_counts(events) == {T0 - 50 * HOUR: 1, T0: 60, T0 + HOUR: 60}
+
+
+def test_count_since_is_exact_inside_the_first_hour_and_counted_after_it(app, db):
+    moments = [T0 + timedelta(minutes=n) for n in range(150)]
+    with app.app_context():
+        store_events(events_at(moments))
+        events = Event._get_collection()
+        since = T0 + timedelta(minutes=45, seconds=30)
+        assert count_since(events, since, per_window=4) == 150 - 46
+        assert count_since(events, since.replace(tzinfo=timezone.utc)) == 150 - 46
+        assert count_since(events, T0 + 3 * HOUR) == 0
