@@ -89,8 +89,9 @@ def store_events(count: int) -> None:
     have = collection.estimated_document_count()
     rng, received = random.Random(-1 - have), datetime.now(timezone.utc)
     for first in range(have, count, BATCH):
-        docs = [{"_id": f"bench-event-{number}", "user_id": rng.randrange(100_000), "service_id": rng.randrange(1, 5000),
-                 "type": rng.choice(("view", "cart", "order")), "received_at": received,
+        docs = [{"_id": f"bench-event-{number}", "user_id": rng.randrange(100_000),
+                 "service_id": rng.randrange(1, 5000), "type": rng.choice(("view", "cart", "order")),
+                 "received_at": received,
                  "timestamp": START + timedelta(milliseconds=rng.randrange(SPAN_MS))}
                 for number in range(first, min(first + BATCH, count))]
         collection.insert_many(docs, ordered=False)

@@ -27,8 +27,9 @@ def test_quiet_hours_and_the_gaps_between_them_share_a_window():
 def test_a_busy_hour_is_cut_into_equal_parts():
     tiles = windows({T0: 1200, T0 + HOUR: 10}, per_window=500)
     assert_tiles(tiles)
-    assert tiles[:4] == [(EARLIEST, T0), (T0, T0 + 20 * timedelta(minutes=1)),
-                         (T0 + timedelta(minutes=20), T0 + timedelta(minutes=40)), (T0 + timedelta(minutes=40), T0 + HOUR)]
+    minutes = timedelta(minutes=1)
+    assert tiles[:4] == [(EARLIEST, T0), (T0, T0 + 20 * minutes), (T0 + 20 * minutes, T0 + 40 * minutes),
+                         (T0 + 40 * minutes, T0 + HOUR)]
 
 
 def test_windows_from_a_moment_start_there_even_inside_a_busy_hour():
