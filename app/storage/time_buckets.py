@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from mongoengine import DateTimeField, Document, IntField, StringField
 from pymongo import ASCENDING, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,10 @@ def _buckets(counted: Collection) -> Collection:
     buckets = counted.database[TimestampHour._meta["collection"]]
     where = (id(counted.database.client), counted.database.name)
     if where not in _INDEXED:
-        buckets.create_index([("collection", ASCENDING), ("hour", ASCENDING)])
+        try:
+            buckets.create_index([("collection", ASCENDING), ("hour", ASCENDING)])
+        except OperationFailure:  # already made from TimestampHour's meta (`flask db init`), options aside
+            pass
         _INDEXED.add(where)
     return buckets
 

@@ -5,7 +5,7 @@ from app.marketplace.events import store_events
 from app.marketplace.history import all_interactions, oldest_first
 from app.storage import time_buckets
 from app.storage.interactions import Event
-from app.storage.time_buckets import EARLIEST, HOUR, LATEST, count_since, hour_counts, windows
+from app.storage.time_buckets import EARLIEST, HOUR, LATEST, TimestampHour, count_since, hour_counts, windows
 from tests.fixtures.journeys import wire_time
 
 T0 = datetime(2026, 3, 1, 10)  # naive UTC, as BSON dates come back without a zone
@@ -48,6 +48,8 @@ def events_at(moments: list[datetime], service_id: int = 1) -> list[dict]:
 def test_stored_events_are_counted_by_hour_and_read_in_bounded_windows(app, db):
     moments = [T0 + timedelta(seconds=7 * n) for n in range(1500)]  # 1,500 over about three hours
     with app.app_context():
+        TimestampHour.ensure_indexes()  # as `flask db init` makes it, before any writer asks for it
+        time_buckets._INDEXED.clear()
         store_events(events_at(moments[:700]))
         store_events(events_at(moments[700:]) + events_at(moments[:5]))  # five already stored: not counted twice
         events = Event._get_collection()
