@@ -24,19 +24,32 @@ bounded on both sides (`$gte`, `$lt`) of ~4,000 documents took 0.7 s.
 from __future__ import annotations
 
 import argparse
+import heapq
 import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from pymongo import MongoClient
+from pymongo.write_concern import WriteConcern
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
-from app.marketplace.history import all_interactions  # noqa: E402
+from app.marketplace.history import (  # noqa: E402
+    ACTION_FIELDS,
+    EVENT_FIELDS,
+    OrderServices,
+    action_interaction,
+    all_interactions,
+    event_interaction,
+)
 from app.marketplace.user_actions import action_document  # noqa: E402
 from app.storage import database, time_buckets  # noqa: E402
 from app.storage.interactions import Event, UserAction  # noqa: E402
@@ -98,12 +111,52 @@ def store_events(count: int) -> None:
         time_buckets.note_inserted(collection, [doc["timestamp"] for doc in docs])
 
 
-def read_everything(max_seconds: float) -> None:
+class WriteProbe(threading.Thread):
+    """Single durable inserts every 10 ms from a client of its own, timed, while the read runs:
+    what an API request's write meets beside a trainer's bulk read."""
+
+    def __init__(self, uri: str):
+        super().__init__(daemon=True)
+        self.client = MongoClient(uri)
+        self.collection = self.client.get_default_database()["write_probe"].with_options(
+            write_concern=WriteConcern(w=1, j=True))
+        self.seconds: list[float] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.01):
+            began = time.perf_counter()
+            self.collection.insert_one({"at": datetime.now(timezone.utc)})
+            self.seconds.append(time.perf_counter() - began)
+
+    def report(self) -> str:
+        self.done.set()
+        self.join()
+        self.client.close()
+        ordered = sorted(self.seconds) or [0.0]
+        return (f"{len(ordered)} single inserts beside it: p50 {1000 * harness.percentile(ordered, 0.5):.1f}, "
+                f"p99 {1000 * harness.percentile(ordered, 0.99):.1f}, max {1000 * ordered[-1]:.1f} ms")
+
+
+def one_cursor_each() -> Iterator[dict]:
+    """The earlier reader, for comparison: one unbounded cursor per collection on the timestamp index."""
+    order = [("timestamp", 1)]
+    actions = UserAction._get_collection().find({}, ACTION_FIELDS).sort(order).batch_size(5000)
+    events = Event._get_collection().find({}, EVENT_FIELDS).sort(order).batch_size(5000)
+    services_of = OrderServices()
+    from_actions = (item for doc in actions if (item := action_interaction(doc, services_of)))
+    return heapq.merge(from_actions, map(event_interaction, events), key=lambda item: item["timestamp"])
+
+
+def read_everything(max_seconds: float, uri: str, reader: str) -> None:
     stop_at = time.monotonic() + max_seconds
+    probe = WriteProbe(uri)
+    probe.start()
     load, started = harness.load_average(), time.perf_counter()
     keys, services_, stamps, count, ended = [], [], [], 0, "to the end"
+    items = all_interactions() if reader == "windows" else one_cursor_each()
     try:
-        for item in all_interactions():
+        for item in items:
             keys.append(item["user_id"] if item["user_id"] is not None else item["unique_id"])
             services_.append(item["service_id"])
             stamps.append(item["timestamp"].timestamp())
@@ -115,9 +168,9 @@ def read_everything(max_seconds: float) -> None:
         ended = f"failed: {type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - started
     ordered = all(a <= b for a, b in zip(stamps, stamps[1:]))
-    print(f"all_interactions(): {count:,} interactions read {ended} in {seconds:.1f} s "
+    print(f"{reader}: {count:,} interactions read {ended} in {seconds:.1f} s "
           f"({count / max(seconds, 1e-9):,.0f} a second), oldest first: {ordered}; "
-          f"load before {load}, after {harness.load_average()}", flush=True)
+          f"load before {load}, after {harness.load_average()}; {probe.report()}", flush=True)
 
 
 def run(uri: str, args) -> None:
@@ -127,7 +180,8 @@ def run(uri: str, args) -> None:
         store_events(args.events)
         print(f"held: {database()['user_actions'].estimated_document_count():,} user actions, "
               f"{database()['events'].estimated_document_count():,} events", flush=True)
-        read_everything(args.max_seconds)
+        for reader in args.readers.split(","):
+            read_everything(args.max_seconds, uri, reader)
 
 
 def main() -> None:
@@ -136,6 +190,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--uri", help="a running server's database; else a SecantusDB is started here")
     parser.add_argument("--max-seconds", type=float, default=1200)
+    parser.add_argument("--readers", default="windows,cursor",
+                        help="windows: all_interactions (bounded windows); cursor: one unbounded cursor per collection")
     args = parser.parse_args()
     if args.uri:
         run(args.uri, args)

@@ -76,11 +76,13 @@ def test_a_complete_read_finds_uncounted_documents_and_sets_the_counts_right(app
 
 
 def test_count_since_is_exact_inside_the_first_hour_and_counted_after_it(app, db):
-    moments = [T0 + timedelta(minutes=n) for n in range(150)]
+    moments = [T0 + timedelta(minutes=n / 2) for n in range(60)] + [T0 + HOUR + timedelta(minutes=n) for n in range(50)]
     with app.app_context():
-        store_events(events_at(moments))
+        store_events(events_at(moments))  # the first hour's 60 in its first half hour
         events = Event._get_collection()
-        since = T0 + timedelta(minutes=45, seconds=30)
-        assert count_since(events, since, per_window=4) == 150 - 46
-        assert count_since(events, since.replace(tzinfo=timezone.utc)) == 150 - 46
+        since = T0 + timedelta(minutes=20, seconds=10)
+        assert count_since(events, since) == 50 + 19  # read: 60 documents are 4 windows at most
+        assert count_since(events, since.replace(tzinfo=timezone.utc)) == 50 + 19
         assert count_since(events, T0 + 3 * HOUR) == 0
+        # A first hour of more than 4 windows is taken as evenly spread: 60 * 39/60 + 50.
+        assert count_since(events, T0 + timedelta(minutes=21), per_window=10) == 39 + 50
