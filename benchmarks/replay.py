@@ -23,6 +23,7 @@ By default it starts `python -m devstack` itself, in a fresh directory with free
 from __future__ import annotations
 
 import argparse
+import heapq
 import http.client
 import json
 import os
@@ -63,6 +64,8 @@ class Client:
         self.connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         self.seconds: dict[str, list[float]] = defaultdict(list)
         self.statuses: dict[str, Counter] = defaultdict(Counter)
+        self.began = time.perf_counter()
+        self.slowest: list[tuple[float, float, str, int]] = []  # (seconds, at, label, status), heap of the 20 slowest
 
     def call(self, method: str, path: str, body=None, label: str | None = None,
              timed: bool = True) -> tuple[int, object]:
@@ -80,8 +83,12 @@ class Client:
             self.connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             raw, status = b"", 0
         if timed:
-            self.seconds[label].append(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.seconds[label].append(seconds)
             self.statuses[label][status] += 1
+            heapq.heappush(self.slowest, (seconds, started - self.began, label, status))
+            if len(self.slowest) > 20:
+                heapq.heappop(self.slowest)
         try:
             return status, json.loads(raw) if raw else None
         except ValueError:
@@ -241,6 +248,12 @@ def latency_table(client: Client) -> list[str]:
     return lines
 
 
+def slowest_lines(client: Client) -> list[str]:
+    """The slowest requests and when they came (seconds since the client started), to line up with logs."""
+    return [f"- {1000 * seconds:.0f} ms at {at:.1f} s: {label} ({status})"
+            for seconds, at, label, status in sorted(client.slowest, reverse=True)]
+
+
 def model_lines(versions: list[dict]) -> list[str]:
     """Every model version the replay saw activated or rejected, oldest first, with its metrics."""
     lines = []
@@ -318,7 +331,8 @@ def main(argv=None) -> int:
         else:
             later = [f"From the first answer not given by Random on (rating {trained_from} of the replay):",
                      *quality_table({name: counter.since(trained_from) for name, counter in counters.items()})]
-        report = ["", *quality_table(counters), "", *later, "", *latency_table(client), "", "Model versions:",
+        report = ["", *quality_table(counters), "", *later, "", *latency_table(client), "",
+                  "Slowest requests:", *slowest_lines(client), "", "Model versions:",
                   *model_lines(versions), "",
                   f"replay {replay_seconds:.0f} s, wall time {time.monotonic() - began:.0f} s (data, stack, dump, "
                   f"replay); load average at the end: {load_average()}"]
@@ -329,7 +343,8 @@ def main(argv=None) -> int:
                 "quality": {name: {"hr@10": c.hit_rate_at_10, "panel_hit_rate": c.panel_hit_rate, "taken": c.taken,
                                    "served_by": dict(c.served_by)} for name, c in counters.items()},
                 "trained_from": trained_from,
-                "latency_seconds": client.seconds, "statuses": {k: dict(v) for k, v in client.statuses.items()},
+                "latency_seconds": client.seconds, "slowest": sorted(client.slowest, reverse=True),
+                "statuses": {k: dict(v) for k, v in client.statuses.items()},
                 "models": versions, "replay_seconds": replay_seconds}, default=str))
     finally:
         if proc is not None:
