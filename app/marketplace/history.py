@@ -169,9 +169,12 @@ def oldest_first(collection: Collection, fields: dict, since: datetime | None = 
     leaves the exact count of every hour it read behind, for the next read's windows."""
     began = datetime.now(timezone.utc)
     counted = Counter()
-    for start, stop in time_buckets.windows(time_buckets.hour_counts(collection, since), since, per_window):
+    walk = time_buckets.WindowWalk(time_buckets.windows(time_buckets.hour_counts(collection, since), since,
+                                                        per_window), per_window)
+    for start, stop in walk.windows():
         began_window = time.perf_counter()
         docs = _window(collection, fields, {"$gte": start, "$lt": stop})
+        walk.read(len(docs))
         time.sleep(min(time_buckets.PACE_SHARE * (time.perf_counter() - began_window), time_buckets.PACE_MAX_SECONDS))
         counted.update(time_buckets.hour_of(doc["timestamp"]) for doc in docs)
         yield from docs

@@ -86,3 +86,19 @@ def test_count_since_is_exact_inside_the_first_hour_and_counted_after_it(app, db
         assert count_since(events, T0 + 3 * HOUR) == 0
         # A first hour of more than 4 windows is taken as evenly spread: 60 * 39/60 + 50.
         assert count_since(events, T0 + timedelta(minutes=21), per_window=10) == 39 + 50
+
+
+def test_a_walk_cuts_windows_short_where_the_documents_read_are_denser_than_counted():
+    from app.storage.time_buckets import WindowWalk
+
+    # 500 counted in an hour, planned as ten windows of six minutes; all of them in the last twelve.
+    stamps = [T0 + timedelta(minutes=48) + timedelta(milliseconds=1440 * n) for n in range(500)]
+    walk = WindowWalk(windows({T0: 500}, since=T0, per_window=50), per_window=50)
+    held = []
+    for start, stop in walk.windows():
+        inside = sum(start <= stamp < stop for stamp in stamps)
+        walk.read(inside)
+        held.append(inside)
+    busy = [n for n in held if n]
+    assert sum(held) == 500 and busy[0] == 250  # the first busy window could not know
+    assert len(busy) > 5 and max(busy[1:]) <= 60  # the rest are cut to about 50 each
