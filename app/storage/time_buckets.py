@@ -5,17 +5,17 @@ Why: SecantusDB, the local default, answers a query by collecting its whole inde
 range first, and nothing else runs meanwhile: about 30 µs a document, whatever the
 limit, the sort or the projection (measured on 22,606 stored actions: a sorted read,
 a `find_one` of the oldest and a count each held every other client 0.41 to 0.67 s;
-single inserts beside a loop of such reads waited up to 0.47 s). A read of every
-interaction for a refit, or of the oldest timestamp, would hold a million-action
-database for half a minute. A range bounded on both sides costs only its own
+single inserts beside a loop of such reads waited up to 0.47 s). At that rate a read
+of every interaction for a refit, or of the oldest timestamp, would hold a
+million-action database for about half a minute. A range bounded on both sides costs only its own
 documents: windows of about 500 held inserts beside them to a 33 ms p99.
 
 The counts are hints, never the data: windows tile the whole time axis, so a document
 whose hour was not counted (written before this existed, or by a raw insert) is still
-read, in a larger window. Writers add their documents' hours after each insert; a
-complete bulk read writes the exact counts of the hours it read, which also forgets
-deleted documents. MongoDB needs none of this (its readers do not block writers), and
-the windows are as correct there.
+read, in a larger window. Writers count their documents' hours and a background thread
+adds them every second (off the write path); a complete bulk read writes the exact
+counts of the hours it read, which also forgets deleted documents. MongoDB needs none
+of this (its readers do not block writers), and the windows are as correct there.
 """
 from __future__ import annotations
 
