@@ -79,8 +79,11 @@ def _buckets(counted: Collection) -> Collection:
     where = (id(counted.database.client), counted.database.name)
     if where not in _INDEXED:
         try:
-            buckets.create_index([("collection", ASCENDING), ("hour", ASCENDING)])
-        except OperationFailure:  # already made from TimestampHour's meta (`flask db init`), options aside
+            # The very spec mongoengine asks for from TimestampHour's meta (`flask db init`), so that
+            # whichever comes second finds its twin: SecantusDB refuses the same key and name with
+            # other options (background), and `flask db init` runs at every `make run`.
+            buckets.create_index([("collection", ASCENDING), ("hour", ASCENDING)], background=False)
+        except OperationFailure:  # made with other options by an earlier version: it serves as well
             pass
         _INDEXED.add(where)
     return buckets

@@ -48,6 +48,7 @@ def events_at(moments: list[datetime], service_id: int = 1) -> list[dict]:
 def test_stored_events_are_counted_by_hour_and_read_in_bounded_windows(app, db):
     moments = [T0 + timedelta(seconds=7 * n) for n in range(1500)]  # 1,500 over about three hours
     with app.app_context():
+        db["timestamp_hours"].drop_indexes()
         TimestampHour.ensure_indexes()  # as `flask db init` makes it, before any writer asks for it
         time_buckets._INDEXED.clear()
         store_events(events_at(moments[:700]))
@@ -62,6 +63,16 @@ def test_stored_events_are_counted_by_hour_and_read_in_bounded_windows(app, db):
         assert sum(held) == 1500 and max(held) <= 200
         read = list(oldest_first(events, {"timestamp": 1}, per_window=200))
     assert len(read) == 1500 and [d["timestamp"] for d in read] == sorted(d["timestamp"] for d in read)
+
+
+def test_flask_db_init_after_a_writer_made_the_index_finds_it_made(app, db):
+    with app.app_context():
+        db["timestamp_hours"].drop_indexes()
+        time_buckets._INDEXED.clear()
+        store_events(events_at([T0]))
+        hour_counts(Event._get_collection())  # a reader made the index
+        TimestampHour.ensure_indexes()  # the next `make run` starts with `flask db init`
+        assert "collection_1_hour_1" in db["timestamp_hours"].index_information()
 
 
 def test_a_complete_read_finds_uncounted_documents_and_sets_the_counts_right(app, db):
