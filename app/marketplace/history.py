@@ -155,6 +155,14 @@ def all_interactions(since: datetime | None = None) -> Iterator[dict]:
     return heapq.merge(from_actions, map(event_interaction, events), key=lambda item: item["timestamp"])
 
 
+def stored_since(moment: datetime) -> int:
+    """User actions and events timestamped at or after `moment` (every action, not only those
+    about a service), counted in short windows and from hourly counts: one count over the
+    range would hold SecantusDB for as long as reading every document in it
+    (app/storage/time_buckets.py)."""
+    return sum(time_buckets.count_since(document._get_collection(), moment) for document in (UserAction, Event))
+
+
 def oldest_first(collection: Collection, fields: dict, since: datetime | None = None,
                  per_window: int = time_buckets.WINDOW_DOCS) -> Iterator[dict]:
     """Every document of `collection` at or after `since`, in timestamp order, read in

@@ -14,11 +14,9 @@ from flask import current_app
 from app import model_registry
 from app.engines import encode_types, fit_popularity, fit_session, seconds_since_epoch
 from app.engines.catalogue import ServiceCategories
-from app.marketplace.history import all_interactions
+from app.marketplace.history import all_interactions, stored_since
 from app.storage import database
-from app.storage.interactions import Event, UserAction
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
-from app.storage.time_buckets import count_since
 
 # The dump's accessed services carry an order but no time: space them this far apart,
 # ending at the snapshot's creation, so co-visitation sees them as one user's sequence.
@@ -90,7 +88,7 @@ def refit_not_due(snapshot_id: str, min_seconds: float) -> str | None:
     fitted = latest.created_at.replace(tzinfo=latest.created_at.tzinfo or timezone.utc)
     if (datetime.now(timezone.utc) - fitted).total_seconds() < min_seconds:
         return f"fitted on this snapshot less than {min_seconds:.0f} s ago"
-    if not any(count_since(document._get_collection(), fitted) for document in (UserAction, Event)):
+    if not stored_since(fitted):
         return "no interaction arrived since the last fit"
     return None
 

@@ -223,21 +223,21 @@ class DurableInserts:
     def _write(self, batch: list[_Pending]) -> None:
         docs = [doc for entry in batch for doc in entry.docs]
         collection = self._document._get_collection().with_options(write_concern=DURABLE)
+        failed: set[int] = set()  # indexes of documents not stored (already there)
         try:
             collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             _share_bulk_errors(batch, exc)
             failed = {error["index"] for error in (exc.details or {}).get("writeErrors", [])}
-            time_buckets.note_inserted(collection, (doc["timestamp"] for index, doc in enumerate(docs)
-                                                         if index not in failed and "timestamp" in doc))
-            return
         except Exception as exc:  # e.g. AutoReconnect: nobody's documents are known to be stored
             for entry in batch:
                 entry.error = exc
             return
-        for entry in batch:
-            entry.inserted, entry.error = len(entry.docs), None
-        time_buckets.note_inserted(collection, (doc["timestamp"] for doc in docs if "timestamp" in doc))
+        else:
+            for entry in batch:
+                entry.inserted, entry.error = len(entry.docs), None
+        time_buckets.note_inserted(collection, (doc["timestamp"] for index, doc in enumerate(docs)
+                                                 if index not in failed and "timestamp" in doc))
 
 
 def _share_bulk_errors(batch: list[_Pending], exc: BulkWriteError) -> None:

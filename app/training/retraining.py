@@ -13,19 +13,11 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 
 from app import model_registry
-from app.storage.interactions import Event, UserAction
+from app.marketplace.history import stored_since
 from app.storage.jobs import ACTIVE_STATES, Job, utcnow
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
-from app.storage.time_buckets import count_since
 
 NCF_TASK = "marketrec.training.ncf"
-
-
-def new_interactions_since(moment) -> int:
-    """User actions and events timestamped at or after `moment`, counted in short windows and
-    from hourly counts: one count over the range would hold SecantusDB for as long as reading
-    every document in it (app/storage/time_buckets.py)."""
-    return sum(count_since(document._get_collection(), moment) for document in (UserAction, Event))
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -62,7 +54,7 @@ def reason_to_retrain() -> str | None:
     config = current_app.config
     if utcnow() - since > timedelta(seconds=config["RETRAIN_AFTER_SECONDS"]):
         return "the last run on the active snapshot is older than RETRAIN_AFTER_SECONDS"
-    arrived = new_interactions_since(since)
+    arrived = stored_since(since)
     if arrived >= config["RETRAIN_AFTER_INTERACTIONS"]:
         return f"{arrived} new interactions since the last run on the active snapshot"
     return None
