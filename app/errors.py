@@ -23,6 +23,10 @@ class InvalidInput(MarketrecError):
     status = 400
 
 
+class DataRejected(InvalidInput):
+    """The data cannot train a useful model (too few users, services or interactions)."""
+
+
 class NotFound(MarketrecError):
     status = 404
 

@@ -14,7 +14,7 @@ from pymongo.errors import AutoReconnect
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app import diagnostics, jobs
-from app.errors import NotFound, SnapshotNotFound
+from app.errors import DataRejected, NotFound, SnapshotNotFound
 from app.marketplace import dumps
 from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.snapshots import snapshot_exists
@@ -32,22 +32,32 @@ RETRYING = {
     "max_retries": 5,
 }
 # What a job is about can disappear while it waits in the queue: a snapshot deleted, a
-# model version pruned, the database reset under a broker that kept its messages. That
-# is not transient: the job ends at once, and its record says what is gone.
+# model version pruned, the database reset under a broker that kept its messages. Or its
+# data cannot train the model (a dump without users cannot train NCF). Neither is
+# transient: the job ends at once, and its record says what is gone or missing.
 GONE_ERRORS = (NotFound, DoesNotExist, NoFile)
 
 
-def skipped_if_gone(task: Task, work: Callable[[], dict], snapshot_id: str | None = None) -> dict:
-    """`work()`; or, when what it needs no longer exists, a one-line warning and the
-    result {"status": "skipped", "reason": ...} (the job record shows it), no traceback."""
+def skipped_if_impossible(task: Task, work: Callable[[], dict], snapshot_id: str | None = None) -> dict:
+    """`work()`; or, when what it needs no longer exists or its data cannot train a model, a
+    one-line warning and the result {"status": "skipped", "reason": ...} (the job record
+    shows it), no traceback."""
     try:
         return work()
     except GONE_ERRORS as exc:
         reason = gone_reason(exc, snapshot_id)
-        log.warning("%s skipped: %s", task.name, reason,
-                    extra={"task_id": task.request.id, "snapshot_id": snapshot_id, "reason": reason})
-        skipped = {"status": "skipped", "reason": reason}
-        return {**skipped, "snapshot_id": snapshot_id} if snapshot_id else skipped
+    except DataRejected as exc:
+        reason = rejected_reason(exc)
+    log.warning("%s skipped: %s", task.name, reason,
+                extra={"task_id": task.request.id, "snapshot_id": snapshot_id, "reason": reason})
+    skipped = {"status": "skipped", "reason": reason}
+    return {**skipped, "snapshot_id": snapshot_id} if snapshot_id else skipped
+
+
+def rejected_reason(exc: DataRejected) -> str:
+    """The reason in words, e.g. `too little data to train NCF (users: 0 < 10)`."""
+    details = ", ".join(f"{key}: {value}" for key, value in exc.errors.items())
+    return f"{exc.message} ({details})" if details else exc.message
 
 
 def gone_reason(exc: Exception, snapshot_id: str | None = None) -> str:
@@ -85,7 +95,7 @@ def ingest_dump(self, snapshot_id: str) -> dict:
             result["training_job_ids"] = queue_retraining(snapshot_id)
         return result
 
-    return skipped_if_gone(self, ingest, snapshot_id)
+    return skipped_if_impossible(self, ingest, snapshot_id)
 
 
 def queue_retraining(snapshot_id: str) -> list[str]:
@@ -101,14 +111,14 @@ def start_training(engine: str, snapshot_id: str | None = None):
 @shared_task(name="marketrec.dumps.prune", bind=True, acks_late=True, **RETRYING)
 def prune_dumps(self) -> dict:
     """Delete the documents of snapshots beyond the DATASET_SNAPSHOTS_KEPT latest."""
-    return skipped_if_gone(self, lambda: dumps.prune_snapshots(progress=jobs.Progress(self)))
+    return skipped_if_impossible(self, lambda: dumps.prune_snapshots(progress=jobs.Progress(self)))
 
 
 @shared_task(name="marketrec.training.interaction_models", bind=True, acks_late=True, **RETRYING)
 def train_interaction_models(self, snapshot_id: str | None = None, scheduled: bool = False) -> dict:
     """Fit Popularity and Session on everything users did; activate them. Beat's refits
     (`scheduled`) are skipped when they would repeat the last fit."""
-    return skipped_if_gone(
+    return skipped_if_impossible(
         self, lambda: fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id,
                                              scheduled=scheduled),
         snapshot_id,
@@ -123,7 +133,7 @@ def train_ncf(self, snapshot_id: str | None = None) -> dict:
     from app.training.pipeline import run_ncf_pipeline
 
     torch.set_num_threads(1)  # faster than 2 on 2-core machines (benchmarks/quality.py)
-    return skipped_if_gone(
+    return skipped_if_impossible(
         self, lambda: run_ncf_pipeline(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id),
         snapshot_id,
     )
@@ -152,7 +162,7 @@ def train_rl(self, snapshot_id: str | None = None) -> dict:
         generate_sars(progress, snapshot_id=snapshot_id)
         return run_rl_pipeline(snapshot_id, progress=progress, job_id=self.request.id)
 
-    return skipped_if_gone(self, train, snapshot_id)
+    return skipped_if_impossible(self, train, snapshot_id)
 
 
 # In the order a new snapshot queues them on the one-at-a-time training queue: Popularity and

@@ -21,7 +21,7 @@ from gridfs.errors import NoFile
 
 from app import model_registry
 from app.engines import NCFModel
-from app.errors import InvalidInput, NotFound
+from app.errors import DataRejected, NotFound
 from app.marketplace.dumps import raw_dump
 from app.storage.models import ModelVersion
 from app.storage.snapshots import active_snapshot_id
@@ -36,10 +36,6 @@ from app.training.plots import metrics_chart, training_curves
 STEP_SPANS = {"extract": (0, 5), "prepare": (5, 8), "validate data": (8, 10), "train": (10, 85),
               "evaluate baselines": (85, 93), "register": (93, 96), "validate model": (96, 100)}
 EASE_MAX_SERVICES = 5000  # EASE inverts a services × services matrix
-
-
-class DataRejected(InvalidInput):
-    """The snapshot cannot train a useful model (too few users, services or interactions)."""
 
 
 def config_digest(config) -> str:

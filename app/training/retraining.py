@@ -18,6 +18,7 @@ from app.storage.jobs import ACTIVE_STATES, Job, utcnow
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 
 NCF_TASK = "marketrec.training.ncf"
+FINISHED_RUNS = ("SUCCESS", "FAILURE")  # a revoked run may not have read anything
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -26,15 +27,16 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 def last_attempt(snapshot_id: str) -> datetime | None:
     """When the last NCF run on this snapshot read its data: its version's creation
-    (whatever the gate decided), or the start of a run that failed after the snapshot
-    became active; None when there was none."""
+    (whatever the gate decided), or the start of a run that ended after the snapshot
+    became active without a version (failed, or skipped: too little data); None when
+    there was none."""
     version = model_registry.latest_version("NCF", snapshot_id)
     moments = [_aware(version.created_at)] if version else []
     snapshot = DatasetSnapshot.objects(id=snapshot_id).only("activated_at").first()
-    failed = Job.objects(name=NCF_TASK, state="FAILURE").order_by("-created_at").only("started_at").first()
+    ended = Job.objects(name=NCF_TASK, state__in=FINISHED_RUNS).order_by("-created_at").only("started_at").first()
     activated = _aware(snapshot.activated_at) if snapshot else None
-    if failed and failed.started_at and activated and _aware(failed.started_at) >= activated:
-        moments.append(_aware(failed.started_at))
+    if ended and ended.started_at and activated and _aware(ended.started_at) >= activated:
+        moments.append(_aware(ended.started_at))
     return max(moments, default=None)
 
 

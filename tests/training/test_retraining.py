@@ -81,9 +81,10 @@ def test_nothing_is_due_while_an_ncf_job_is_queued_or_running(app, marketplace):
         assert reason_to_retrain() == "no active NCF version"
 
 
-def test_a_run_that_failed_on_this_snapshot_waits_for_new_data_too(app, marketplace):
+@pytest.mark.parametrize("state", ["FAILURE", "SUCCESS"])  # SUCCESS without a version: skipped, too little data
+def test_a_run_that_failed_or_was_skipped_on_this_snapshot_waits_for_new_data_too(app, marketplace, state):
     with app.app_context():
-        ncf_job("FAILURE", minutes_ago=0)
+        ncf_job(state, minutes_ago=0)
         assert reason_to_retrain() is None
         interactions(THRESHOLD)
         assert reason_to_retrain() is not None
