@@ -106,18 +106,20 @@ def test_the_reason_names_what_is_gone(app, db):
             f"dataset snapshot {snapshot.id} no longer exists")
 
 
-def test_training_ncf_on_a_marketplace_without_users_is_skipped_and_says_why(app, client, db, worker):
-    """Anonymous marketplaces send dumps without users: NCF has nothing to learn from, which
-    is no failure (the Open Bandit replay's dump is one)."""
+@pytest.mark.parametrize("engine, reason", [("ncf", "too little data to train NCF (users: 0 < "),
+                                            ("rl", "no users to simulate visitors from (users: none in the snapshot)")])
+def test_training_on_a_marketplace_without_users_is_skipped_and_says_why(app, client, db, worker, engine, reason):
+    """Anonymous marketplaces send dumps without users: NCF has nothing to learn from and the RL
+    simulator nobody to play, which is no failure (the Open Bandit replay's dump is one)."""
     with app.app_context():
         snapshot = dumps.store_dump(make_dump(n_services=20, n_users=0, seed=10))
         dumps.ingest_snapshot(snapshot.id)
     worker_log = WorkerLog()
     with app.app_context():
-        job_id = tasks.start_training("ncf", snapshot.id).id
+        job_id = tasks.start_training(engine, snapshot.id).id
     job = wait_for_job(client, job_id)
     assert job["state"] == "SUCCESS", job
     assert job["result"]["status"] == "skipped"
-    assert job["result"]["reason"].startswith("too little data to train NCF (users: 0 < "), job["result"]
+    assert job["result"]["reason"].startswith(reason), job["result"]
     assert db.model_versions.count_documents({}) == 0
-    assert_ended_cleanly(worker_log, job_id, "too little data to train NCF")
+    assert_ended_cleanly(worker_log, job_id, reason.split(" (")[0])

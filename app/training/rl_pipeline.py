@@ -116,11 +116,13 @@ def snapshot_marketplace(dump: Mapping, encoder: StateEncoder, held_out_share: f
     services, ids, embeddings = [s for s, k in zip(services, known) if k], ids[known], embeddings[known]
     if ids.size == 0:
         raise DataRejected("no recommendable service to train RL on", {"services": "none recommendable"})
+    if not dump["users"]:  # a marketplace of anonymous visitors: the simulator has nobody to play
+        raise DataRejected("no users to simulate visitors from", {"users": "none in the snapshot"})
     offered = set(ids.tolist())
     users = sorted(dump["users"], key=lambda u: int(u["id"]))
     taken = [list(dict.fromkeys(int(s) for s in u.get("accessed_services") or () if int(s) in offered))
              for u in users]
-    visible, held_out = zip(*(split_taken(t, held_out_share) for t in taken)) if users else ((), ())
+    visible, held_out = zip(*(split_taken(t, held_out_share) for t in taken))
     counts = Counter(s for t in taken for s in t)
     return SyntheticMarketplace(
         service_ids=ids, embeddings=embeddings.astype(np.float32),
