@@ -5,7 +5,16 @@ consistent dataset even while a new dump is being ingested.
 """
 from __future__ import annotations
 
-from app.storage.marketplace import DUMP_COLLECTIONS, MarketUser, Service, count_items
+from collections.abc import Iterator
+
+from app.storage.marketplace import (
+    DUMP_COLLECTIONS,
+    WINDOW_FIELD,
+    MarketUser,
+    count_items,
+    read_in_windows,
+    window_bounds,
+)
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id, get_snapshot
 
 # Bookkeeping fields left out of what readers get.
@@ -18,8 +27,36 @@ def recommendable_services(snapshot_id: str | None = None) -> list[dict]:
     snapshot_id = snapshot_id or active_snapshot_id()
     if snapshot_id is None:
         return []
-    found = Service._get_collection().find({"snapshot_id": snapshot_id, "recommendable": True}, _HIDDEN)
+    found = [service for service in stored_services(snapshot_id, _HIDDEN) if service["recommendable"]]
     return sorted(found, key=lambda service: service["marketplace_id"])
+
+
+def stored_services(snapshot_id: str, projection: dict) -> Iterator[dict]:
+    """Every service of a snapshot, read in bounded windows (app/storage/pacing.py)."""
+    return stored_documents("services", snapshot_id, projection)
+
+
+def stored_users(snapshot_id: str, projection: dict) -> Iterator[dict]:
+    """Every user of a snapshot, read in bounded windows of aai_uid."""
+    return stored_documents("users", snapshot_id, projection)
+
+
+def stored_documents(key: str, snapshot_id: str, projection: dict) -> Iterator[dict]:
+    """Every document of a snapshot under `key` (services or users), in bounded windows. A
+    snapshot ingested before its bounds were kept is read once whole, and its bounds are
+    kept then."""
+    snapshot = DatasetSnapshot.objects(id=snapshot_id).only("read_bounds").first()
+    bounds = (snapshot.read_bounds or {}).get(key) if snapshot else None
+    if bounds is not None or snapshot is None:
+        yield from read_in_windows(key, snapshot_id, bounds, projection)
+        return
+    field, values = WINDOW_FIELD[key], []
+    inclusive = any(value for name, value in projection.items() if name != "_id")
+    for document in read_in_windows(key, snapshot_id, None, {**projection, field: 1} if inclusive else projection):
+        values.append(document.get(field))
+        yield document
+    kept = window_bounds(value for value in values if isinstance(value, int | str) and not isinstance(value, bool))
+    DatasetSnapshot.objects(id=snapshot_id).update_one(**{f"set__read_bounds__{key}": kept})
 
 
 def user_by_aai_uid(aai_uid: str) -> int | None:

@@ -40,6 +40,7 @@ from app.storage.marketplace import (
     delete_snapshot_documents,
     document_batches,
     drop_retired_indexes,
+    window_bounds,
 )
 from app.storage.snapshots import (
     ActiveSnapshot,
@@ -346,8 +347,11 @@ def _write_documents(snapshot: DatasetSnapshot, lease: WriterLease, progress, se
             return False
         lap("bookkeeping")
     counts = {key: len(dump[key]) for key in DUMP_KEYS}
+    bounds = {"services": window_bounds(item["id"] for item in dump["services"]),
+              "users": window_bounds(item["aai_uid"] for item in dump["users"] if isinstance(item.get("aai_uid"), str))}
     DatasetSnapshot.objects(id=snapshot.id).update_one(
-        set__status="ready", set__counts=counts, set__problems=problems, set__ingested_at=utcnow()
+        set__status="ready", set__counts=counts, set__read_bounds=bounds, set__problems=problems,
+        set__ingested_at=utcnow()
     )
     lap("bookkeeping")
     seconds.update({step: round(value, 2) for step, value in seconds.items()})

@@ -30,7 +30,7 @@ from pymongo.collection import Collection
 from pymongo.errors import AutoReconnect
 
 from app.marketplace.journeys import journey_service
-from app.storage import time_buckets
+from app.storage import pacing, time_buckets
 from app.storage.interactions import Event, UserAction
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def oldest_first(collection: Collection, fields: dict, since: datetime | None = 
         began_window = time.perf_counter()
         docs = _window(collection, fields, {"$gte": start, "$lt": stop})
         walk.read(len(docs))
-        time.sleep(min(time_buckets.PACE_SHARE * (time.perf_counter() - began_window), time_buckets.PACE_MAX_SECONDS))
+        pacing.rest_after(time.perf_counter() - began_window)
         counted.update(time_buckets.hour_of(doc["timestamp"]) for doc in docs)
         yield from docs
     if since is None:

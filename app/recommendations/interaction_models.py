@@ -14,8 +14,9 @@ from flask import current_app
 from app import model_registry
 from app.engines import encode_types, fit_popularity, fit_session, seconds_since_epoch
 from app.engines.catalogue import ServiceCategories
+from app.marketplace.catalog import stored_services
+from app.marketplace.dumps import raw_dump
 from app.marketplace.history import all_interactions, stored_since
-from app.storage import database
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 
 # The dump's accessed services carry an order but no time: space them this far apart,
@@ -50,7 +51,9 @@ def collect_interactions(snapshot_id: str) -> dict[str, np.ndarray]:
 
 # A snapshot never changes once stored, so what the refits read of it is read once per trainer
 # process: on SecantusDB a read of a snapshot's 9,066 services held every write for 0.4 s,
-# every refit (MovieLens latest-small replay).
+# every refit (MovieLens latest-small replay). The users come from the raw dump (its GridFS
+# chunks), not from the users collection: no index bounds a read of a snapshot's users in
+# windows, and a million users in one read would hold every client for half a minute.
 @lru_cache(maxsize=2)
 def dump_takings(snapshot_id: str) -> dict[str, np.ndarray]:
     """The dump's `accessed_services` as orders, spaced ACCESS_SPACING_SECONDS apart and ending at
@@ -58,11 +61,10 @@ def dump_takings(snapshot_id: str) -> dict[str, np.ndarray]:
     keys, services, stamps = [], [], []
     snapshot = DatasetSnapshot.objects.get(id=snapshot_id)
     created = seconds_since_epoch(snapshot.created_at.replace(tzinfo=snapshot.created_at.tzinfo or timezone.utc))
-    users = database()["users"].find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "accessed_services": 1})
-    for user in users.batch_size(1_000):
+    for user in raw_dump(snapshot_id)["users"]:
         accessed = user.get("accessed_services") or []
         for position, service_id in enumerate(accessed):
-            keys.append(f"user:{user['marketplace_id']}")
+            keys.append(f"user:{user['id']}")
             services.append(service_id)
             stamps.append(created - ACCESS_SPACING_SECONDS * (len(accessed) - position))
     arrays = {"keys": np.asarray(keys, dtype=object), "service_ids": np.asarray(services, dtype=np.int64),
@@ -74,7 +76,7 @@ def dump_takings(snapshot_id: str) -> dict[str, np.ndarray]:
 
 @lru_cache(maxsize=2)
 def service_categories(snapshot_id: str) -> ServiceCategories:
-    services = database()["services"].find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "categories": 1})
+    services = stored_services(snapshot_id, {"_id": 0, "marketplace_id": 1, "categories": 1})
     return ServiceCategories.from_mapping({s["marketplace_id"]: s.get("categories") or [] for s in services})
 
 

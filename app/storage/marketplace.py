@@ -12,7 +12,8 @@ groups of PROJECTS_PER_DOCUMENT, which nothing reads one by one.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 from mongoengine import (
     BooleanField,
@@ -22,6 +23,8 @@ from mongoengine import (
     ListField,
     StringField,
 )
+
+from app.storage import pacing
 
 RECOMMENDABLE_STATUSES = ("published", "unverified")
 WRITE_BATCH = 5000  # dump items per insert_many / key values per ranged delete
@@ -241,6 +244,42 @@ def count_items(key: str, snapshot_id: str) -> int:
         {"$group": {"_id": None, "items": {"$sum": {"$size": {"$ifNull": ["$projects", [None]]}}}}},
     ])
     return next(iter(total), {"items": 0})["items"]
+
+
+# The indexed field (after snapshot_id) whose ranges bulk readers walk: users carry no
+# (snapshot_id, marketplace_id) index (it slowed every insert), but their aai_uid is indexed.
+WINDOW_FIELD = {"services": "marketplace_id", "users": "aai_uid"}
+
+
+def window_bounds(values: Iterable, size: int | None = None) -> list:
+    """Values that cut `values` (ids or aai_uids), sorted and each once, into windows of `size`:
+    [b0, b1), [b1, b2), ..., and the last window [b(n-1), b(n)] includes its end (the largest
+    value, which may be the largest int64, so no bound lies past it). [] for no values.
+    `size` is pacing.WINDOW_DOCS by default."""
+    size = size or pacing.WINDOW_DOCS
+    ordered = sorted(set(values))
+    if not ordered:
+        return []
+    return ordered[::size] + [ordered[-1]]
+
+
+def read_in_windows(key: str, snapshot_id: str, bounds: list | None, projection: dict) -> Iterator[dict]:
+    """Every document of a snapshot under a dump key of WINDOW_FIELD, window by window over its
+    field when the snapshot's `bounds` (window_bounds at ingestion) are known, resting after each
+    window (app/storage/pacing.py); else in one read, as for a snapshot stored before bounds were
+    kept. Users without an aai_uid come last, in a read of their own."""
+    collection, field = collection_of(key), WINDOW_FIELD[key]
+    if not bounds:
+        yield from collection.find({"snapshot_id": snapshot_id}, projection)
+        return
+    last = len(bounds) - 1
+    ranges = [{"$gte": low, ("$lte" if number == last else "$lt"): high}
+              for number, (low, high) in enumerate(zip(bounds, bounds[1:]), start=1)]
+    for window in [*ranges, None] if key == "users" else ranges:
+        began = time.perf_counter()
+        documents = list(collection.find({"snapshot_id": snapshot_id, field: window}, projection))
+        pacing.rest_after(time.perf_counter() - began)
+        yield from documents
 
 
 # The indexed field (after snapshot_id) whose ranges delete a snapshot's documents,

@@ -51,6 +51,7 @@ class DatasetSnapshot(Document):
     source = StringField(required=True)  # "api", or a demo source: "movielens", "seed"
     status = StringField(required=True, default="received", choices=SNAPSHOT_STATUSES)
     counts = DictField()  # documents per collection
+    read_bounds = DictField()  # dump key → window_bounds of its ids: bulk readers' windows
     problems = DictField()  # e.g. references to ids the dump does not contain
     dump_file_id = ObjectIdField()  # the raw dump, compressed, in GridFS
     dump_bytes = IntField()  # size of the canonical JSON before compression

@@ -34,17 +34,14 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from app.storage.pacing import WINDOW_DOCS
+
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
-WINDOW_DOCS = 500
 FLUSH_SECONDS = 1.0
 MIN_WINDOW = timedelta(milliseconds=1)  # BSON dates hold milliseconds
 EXACT_WINDOWS = 4  # count_since reads the first hour in at most this many windows
-# A bulk reader rests this long after each window (at most PACE_MAX_SECONDS) so that other
-# clients' operations are served between windows rather than queued behind the next one.
-PACE_SHARE = 0.5
-PACE_MAX_SECONDS = 0.05
 # The ends of the time axis BSON dates hold comfortably; the windows start and end there.
 EARLIEST = datetime(1, 1, 1)
 LATEST = datetime(9999, 1, 1)

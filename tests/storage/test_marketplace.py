@@ -2,8 +2,10 @@
 import math
 
 import pytest
+from pymongo import monitoring
 
 from app.marketplace import catalog, dumps
+from app.storage import connection, pacing
 from app.storage.marketplace import (
     DUMP_COLLECTIONS,
     PROJECTS_PER_DOCUMENT,
@@ -14,7 +16,9 @@ from app.storage.marketplace import (
     document_batches,
     drop_retired_indexes,
     user_key,
+    window_bounds,
 )
+from app.storage.snapshots import DatasetSnapshot
 from tests.fixtures.dumps import make_dump
 
 SNAPSHOT = "20240101-000000-0000aaaa"
@@ -122,3 +126,76 @@ def test_a_deletion_stopped_by_go_on_can_be_finished_later(ctx):
         len(dump[key]) for key in DUMP_COLLECTIONS)
     assert delete_snapshot_documents(SNAPSHOT, size=10)
     assert sum(count_items(key, SNAPSHOT) for key in DUMP_COLLECTIONS) == 0
+
+
+# --- Bulk reads in bounded windows -------------------------------------------------
+
+def test_window_bounds_cut_sorted_values_and_the_last_window_holds_the_largest():
+    assert window_bounds([], size=2) == []
+    assert window_bounds([7], size=2) == [7, 7]
+    assert window_bounds([5, 1, 3, 3, 9, 2**63 - 1], size=2) == [1, 5, 2**63 - 1, 2**63 - 1]
+    assert window_bounds(["b", "a", "c", "d"], size=2) == ["a", "c", "d"]
+
+
+def record_reads(recorded: list[dict]):
+    class Reads(monitoring.CommandListener):
+        def started(self, event):
+            if event.command_name == "find":
+                recorded.append(event.command["filter"])
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+    return Reads()
+
+
+@pytest.fixture
+def windowed(app, db, monkeypatch):
+    """A snapshot of 23 services and 17 users, ingested with bounds; windows of 5 documents."""
+    monkeypatch.setattr(pacing, "WINDOW_DOCS", 5)
+    monkeypatch.setattr(pacing, "PACE_MAX_SECONDS", 0.0)
+    dump = make_dump(n_services=23, n_users=17, seed=12)
+    with app.app_context():
+        snapshot = dumps.store_dump(dump, source="test")
+        dumps.ingest_snapshot(snapshot.id)
+        yield snapshot.id, dump
+
+
+def test_services_and_users_are_read_in_windows_bounded_on_both_sides(app, windowed):
+    snapshot_id, dump = windowed
+    recorded = []
+    listener = record_reads(recorded)
+    monitoring.register(listener)
+    connection.reconnect()  # listeners apply to clients made after they are registered
+    services = list(catalog.stored_services(snapshot_id, {"_id": 0, "marketplace_id": 1}))
+    users = list(catalog.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1}))
+    assert sorted(s["marketplace_id"] for s in services) == sorted(s["id"] for s in dump["services"])
+    assert sorted(u["marketplace_id"] for u in users) == sorted(u["id"] for u in dump["users"])
+    windows = [query for query in recorded if query.get("snapshot_id") == snapshot_id and len(query) == 2]
+    ranges = [query.get("marketplace_id", query.get("aai_uid")) for query in windows]
+    assert len([r for r in ranges if r is not None]) == math.ceil(23 / 5) + math.ceil(17 / 5)
+    assert all(set(r) in ({"$gte", "$lt"}, {"$gte", "$lte"}) for r in ranges if r is not None), ranges
+    for key, field in (("services", "marketplace_id"), ("users", "aai_uid")):
+        held = [collection_of(key).count_documents(query) for query in windows if field in query]
+        assert max(held) <= 5 and sum(held) == len(dump[key])
+
+
+def test_a_user_without_an_aai_uid_is_read_too(app, windowed):
+    snapshot_id, _ = windowed
+    collection_of("users").insert_one({"_id": user_key(snapshot_id, 999_999), "snapshot_id": snapshot_id,
+                                       "marketplace_id": 999_999, "aai_uid": None})
+    users = {u["marketplace_id"] for u in catalog.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1})}
+    assert 999_999 in users and len(users) == 18
+
+
+def test_a_snapshot_stored_without_bounds_is_read_whole_once_then_in_windows(app, windowed):
+    snapshot_id, dump = windowed
+    DatasetSnapshot.objects(id=snapshot_id).update_one(unset__read_bounds=True)
+    first = list(catalog.stored_services(snapshot_id, {"_id": 0, "snapshot_id": 0}))  # an exclusion projection
+    assert len(first) == 23
+    kept = DatasetSnapshot.objects.get(id=snapshot_id).read_bounds
+    assert kept == {"services": window_bounds([s["id"] for s in dump["services"]], size=5)}
+    assert sorted(s["marketplace_id"] for s in catalog.stored_services(snapshot_id, {"_id": 0})) == sorted(
+        s["marketplace_id"] for s in first)

@@ -253,8 +253,15 @@ def test_health_and_the_serving_state_poll_read_through_indexes(app, client, rec
         with app.app_context():
             current_stamp()
             app.extensions["serving_state"].rebuild_now()
-    assert {"active_snapshot", "registry_state", "model_versions", "services"} <= {c for c, _ in reads}
+    assert {"active_snapshot", "registry_state", "model_versions", "services", "users"} <= {c for c, _ in reads}
     check_plans(reads)
+    # The snapshot's services and users are read in windows bounded on both sides
+    # (app/storage/pacing.py), and users without an aai_uid by their equality.
+    def bounded(query: dict) -> bool:
+        window = query.get("marketplace_id", query.get("aai_uid"))
+        return isinstance(window, dict) and set(window) in ({"$gte", "$lt"}, {"$gte", "$lte"})
+    bulk = [command["filter"] for collection, command in reads if collection in ("services", "users")]
+    assert bulk and all(bounded(query) or ("aai_uid" in query and query["aai_uid"] is None) for query in bulk), bulk
 
 
 def test_the_history_copy_fills_from_indexes(app, recorder, traffic):
