@@ -25,7 +25,7 @@ from mongoengine import NotUniqueError
 
 from app.errors import BrokerUnavailable, InvalidInput, SnapshotNotFound
 from app.jobs import start_job
-from app.marketplace import demo_data
+from app.marketplace import demo_data, serving_catalogue
 from app.marketplace.dump_schema import (
     DUMP_KEYS,
     duplicate_ids,
@@ -346,6 +346,8 @@ def _write_documents(snapshot: DatasetSnapshot, lease: WriterLease, progress, se
         if _superseded(snapshot.id):
             return False
         lap("bookkeeping")
+    serving_catalogue.write(snapshot.id, dump)
+    lap("serving catalogue")
     counts = {key: len(dump[key]) for key in DUMP_KEYS}
     bounds = {"services": window_bounds(item["id"] for item in dump["services"]),
               "users": window_bounds(item["aai_uid"] for item in dump["users"] if isinstance(item.get("aai_uid"), str))}
@@ -448,6 +450,7 @@ def prune_snapshots(progress=_noop) -> dict:
 
             if not delete_snapshot_documents(snapshot_id, go_on=lambda: lease.renew() and not _dump_waiting()):
                 return {"status": "interrupted", "kept": kept, "reason": "a dump is waiting to be ingested"}
+            serving_catalogue.delete(snapshot_id)
             DatasetSnapshot.objects(id=snapshot_id).update_one(set__has_documents=False)
         return {"status": "pruned", "kept": kept, "retired": victims}
     finally:

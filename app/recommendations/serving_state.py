@@ -39,6 +39,7 @@ from app.engines import (
     SessionModel,
 )
 from app.engines.score_cache import ScoreCache
+from app.marketplace import serving_catalogue
 from app.marketplace.catalog import recommendable_services, stored_users
 from app.offload import cpu_bound
 from app.recommendations.catalog_index import CatalogIndex
@@ -86,6 +87,17 @@ class DumpUsers:
                 values = user.get(name) or ()
                 lengths[name].append(len(values))
                 flat[name].extend(values)
+        self._index(ids, lengths, flat)
+
+    @classmethod
+    def from_columns(cls, columns: dict) -> DumpUsers:
+        """From a serving catalogue's user columns (app/marketplace/serving_catalogue.py)."""
+        users = cls([])
+        users._index(columns["ids"], {name: columns[name]["lengths"] for name in cls.FIELDS},
+                     {name: columns[name]["values"] for name in cls.FIELDS})
+        return users
+
+    def _index(self, ids: list, lengths: dict[str, list], flat: dict[str, list]) -> None:
         order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
         self.ids = np.asarray(ids, dtype=np.int64)[order]
         self.columns = {name: _reordered(np.asarray(lengths[name], dtype=np.int64),
@@ -148,6 +160,12 @@ def current_stamp() -> tuple:
 
 
 def _snapshot_parts(snapshot_id: str | None) -> tuple[CatalogIndex, dict[int, str], DumpUsers]:
+    """From the snapshot's serving catalogue (one file) when it has one, else from its collections."""
+    raw = serving_catalogue.read_raw(snapshot_id) if snapshot_id else None
+    if raw is not None:
+        parts = cpu_bound(_parts_of_catalogue, raw, snapshot_id)  # decoding: 0.1 s of CPU for 9k services
+        if parts is not None:
+            return parts
     services = recommendable_services(snapshot_id) if snapshot_id else []
     catalog = cpu_bound(CatalogIndex.build, snapshot_id, services)  # 0.1 s of CPU for 10k services
     names = {}
@@ -155,6 +173,14 @@ def _snapshot_parts(snapshot_id: str | None) -> tuple[CatalogIndex, dict[int, st
         names = {c["marketplace_id"]: c.get("name") or "" for c in
                  database()["categories"].find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "name": 1})}
     return catalog, names, DumpUsers.of_snapshot(snapshot_id)
+
+
+def _parts_of_catalogue(raw: bytes, snapshot_id: str) -> tuple[CatalogIndex, dict[int, str], DumpUsers] | None:
+    catalogue = serving_catalogue.decode(raw, snapshot_id)
+    if catalogue is None:
+        return None
+    return (CatalogIndex.build(snapshot_id, catalogue["services"]), catalogue["categories"],
+            DumpUsers.from_columns(catalogue["users"]))
 
 
 def _built(build, version, blob: bytes) -> dict[str, Engine]:

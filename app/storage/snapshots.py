@@ -54,6 +54,7 @@ class DatasetSnapshot(Document):
     read_bounds = DictField()  # dump key → window_bounds of its ids: bulk readers' windows
     problems = DictField()  # e.g. references to ids the dump does not contain
     dump_file_id = ObjectIdField()  # the raw dump, compressed, in GridFS
+    serving_file_id = ObjectIdField()  # what API workers load to serve it (app/marketplace/serving_catalogue.py)
     dump_bytes = IntField()  # size of the canonical JSON before compression
     has_documents = BooleanField(default=False)  # some of its documents may be stored
     error = StringField()

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from app.errors import InvalidInput
-from app.marketplace import catalog, dumps
+from app.marketplace import catalog, dumps, serving_catalogue
 from app.marketplace.dump_schema import (
     DUMP_KEYS,
     is_valid_dump,
@@ -215,6 +215,9 @@ def test_pruning_keeps_the_active_and_the_previous_snapshot(ctx, app):
     retired = DatasetSnapshot.objects.get(id=ids[0])
     assert retired.status == "retired" and not retired.has_documents
     assert len(dumps.raw_dump(ids[0])["users"]) == 20  # the raw dump stays, for lineage
+    assert serving_catalogue.load(ids[0]) is None and retired.serving_file_id is None  # its serving file goes
+    assert ctx["serving_catalogues.files"].count_documents({"metadata.snapshot_id": ids[0]}) == 0
+    assert serving_catalogue.load(ids[1]) is not None
     app.config["DATASET_SNAPSHOTS_KEPT"] = 1
     try:
         assert dumps.prune_snapshots()["retired"] == [ids[1]]

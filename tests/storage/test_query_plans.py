@@ -26,13 +26,15 @@ from datetime import timedelta
 import pytest
 from pymongo import monitoring
 
-from app.marketplace import recent_history
+from app.marketplace import recent_history, serving_catalogue
+from app.marketplace.dumps import raw_dump
 from app.marketplace.events import store_events
 from app.marketplace.history import all_interactions
 from app.marketplace.user_actions import store_user_actions
 from app.recommendation_log import flush_served
 from app.recommendations.serving_state import current_stamp
 from app.storage import connection, database, time_buckets
+from app.storage.snapshots import active_snapshot_id
 from tests.fixtures.journeys import START, make_action, make_journey, new_visit, wire_time
 from tests.recommendations.serving_fixtures import NOW, serve_marketplace
 
@@ -253,15 +255,31 @@ def test_health_and_the_serving_state_poll_read_through_indexes(app, client, rec
         with app.app_context():
             current_stamp()
             app.extensions["serving_state"].rebuild_now()
-    assert {"active_snapshot", "registry_state", "model_versions", "services", "users"} <= {c for c, _ in reads}
+    # The snapshot's services and users come from its serving catalogue, one GridFS file.
+    assert {"active_snapshot", "registry_state", "model_versions", "serving_catalogues.chunks"} <= {
+        c for c, _ in reads}
+    assert not {"services", "users"} & {c for c, _ in reads}
     check_plans(reads)
-    # The snapshot's services and users are read in windows bounded on both sides
-    # (app/storage/pacing.py), and users without an aai_uid by their equality.
+
+
+def test_a_snapshot_without_a_serving_catalogue_is_read_in_bounded_windows(app, recorder, traffic):
+    with app.app_context():
+        snapshot_id = active_snapshot_id()
+        serving_catalogue.delete(snapshot_id)
+        try:
+            with recorder.record() as reads:
+                app.extensions["serving_state"].rebuild_now()
+        finally:
+            serving_catalogue.write(snapshot_id, raw_dump(snapshot_id))
+    assert {"services", "users"} <= {c for c, _ in reads}
+    check_plans(reads)
+    # Windows bounded on both sides (app/storage/pacing.py); users without an aai_uid by equality.
+
     def bounded(query: dict) -> bool:
         window = query.get("marketplace_id", query.get("aai_uid"))
         return isinstance(window, dict) and set(window) in ({"$gte", "$lt"}, {"$gte", "$lte"})
     bulk = [command["filter"] for collection, command in reads if collection in ("services", "users")]
-    assert bulk and all(bounded(query) or ("aai_uid" in query and query["aai_uid"] is None) for query in bulk), bulk
+    assert all(bounded(query) or ("aai_uid" in query and query["aai_uid"] is None) for query in bulk), bulk
 
 
 def test_the_history_copy_fills_from_indexes(app, recorder, traffic):
