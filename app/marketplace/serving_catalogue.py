@@ -49,13 +49,23 @@ def build(dump: dict, snapshot_id: str) -> dict:
         if document["recommendable"]:
             document.pop("snapshot_id")
             services.append(document)
-    users = {"ids": [user["id"] for user in dump["users"]]}
-    for name in USER_FIELDS:
-        lists = [user.get(name) or [] for user in dump["users"]]
-        users[name] = {"lengths": [len(values) for values in lists],
-                       "values": [value for values in lists for value in values]}
     return {"format": FORMAT, "snapshot_id": snapshot_id, "services": services,
-            "categories": {str(c["id"]): c.get("name") or "" for c in dump["categories"]}, "users": users}
+            "categories": {str(c["id"]): c.get("name") or "" for c in dump["categories"]},
+            "users": user_columns(dump["users"], "id")}
+
+
+def user_columns(users, id_field: str) -> dict:
+    """Users (dump items, or stored documents with `id_field` "marketplace_id") as columns: their
+    ids, then per USER_FIELDS the lengths of their lists and the lists' values concatenated, in
+    the users' order."""
+    columns = {"ids": [], **{name: {"lengths": [], "values": []} for name in USER_FIELDS}}
+    for user in users:
+        columns["ids"].append(user[id_field])
+        for name in USER_FIELDS:
+            values = user.get(name) or ()
+            columns[name]["lengths"].append(len(values))
+            columns[name]["values"].extend(values)
+    return columns
 
 
 def write(snapshot_id: str, dump: dict) -> ObjectId:

@@ -76,32 +76,26 @@ class DumpUsers:
     A snapshot's users never change once it is active. Each field is CSR-shaped:
     the values of the user in row r are `values[indptr[r]:indptr[r + 1]]`."""
 
-    FIELDS = ("categories", "scientific_domains", "accessed_services")
+    FIELDS = serving_catalogue.USER_FIELDS
 
     def __init__(self, users):
         """From user documents in any order, read once (100k of them stream through)."""
-        ids, lengths, flat = [], {name: [] for name in self.FIELDS}, {name: [] for name in self.FIELDS}
-        for user in users:
-            ids.append(user["marketplace_id"])
-            for name in self.FIELDS:
-                values = user.get(name) or ()
-                lengths[name].append(len(values))
-                flat[name].extend(values)
-        self._index(ids, lengths, flat)
+        self._index(serving_catalogue.user_columns(users, "marketplace_id"))
 
     @classmethod
     def from_columns(cls, columns: dict) -> DumpUsers:
         """From a serving catalogue's user columns (app/marketplace/serving_catalogue.py)."""
         users = cls([])
-        users._index(columns["ids"], {name: columns[name]["lengths"] for name in cls.FIELDS},
-                     {name: columns[name]["values"] for name in cls.FIELDS})
+        users._index(columns)
         return users
 
-    def _index(self, ids: list, lengths: dict[str, list], flat: dict[str, list]) -> None:
-        order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
-        self.ids = np.asarray(ids, dtype=np.int64)[order]
-        self.columns = {name: _reordered(np.asarray(lengths[name], dtype=np.int64),
-                                         np.asarray(flat[name], dtype=np.int64), order) for name in self.FIELDS}
+    def _index(self, columns: dict) -> None:
+        """Rows sorted by user id, each field in CSR form (serving_catalogue.user_columns' layout in)."""
+        order = np.argsort(np.asarray(columns["ids"], dtype=np.int64), kind="stable")
+        self.ids = np.asarray(columns["ids"], dtype=np.int64)[order]
+        self.columns = {name: _reordered(np.asarray(columns[name]["lengths"], dtype=np.int64),
+                                         np.asarray(columns[name]["values"], dtype=np.int64), order)
+                        for name in self.FIELDS}
 
     @classmethod
     def of_snapshot(cls, snapshot_id: str | None) -> DumpUsers:
