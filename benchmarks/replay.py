@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -118,6 +120,35 @@ def start_devstack(workdir: Path, settings: dict) -> tuple[subprocess.Popen, str
     proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     return proc, f"http://127.0.0.1:{api_port}", env
+
+
+@contextmanager
+def replay_stack(url: str | None, prefix: str, keep: bool) -> Iterator[tuple[str, subprocess.Popen | None]]:
+    """(API url, process): `url`'s stack when given, else `python -m devstack` started in a fresh
+    directory under var/ with REPLAY_SETTINGS. On the way out our stack is stopped, and its log
+    copied to var/ and its directory removed, unless `keep`."""
+    settings = " ".join(f"{k}={v}" for k, v in REPLAY_SETTINGS.items())
+    if url:
+        print(f"using {url}: it should run on an empty database with MARKETREC_DEMO=0 and {settings}", flush=True)
+        yield url, None
+        return
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir=ROOT / "var"))
+    proc = None
+    try:
+        proc, url, _env = start_devstack(workdir, REPLAY_SETTINGS)
+        print(f"started python -m devstack in {workdir} at {url} with {settings}", flush=True)
+        yield url, proc
+    finally:
+        if proc is not None:
+            services.stop(proc, timeout=120)
+        if keep:
+            print(f"kept {workdir}")
+        else:
+            log = ROOT / "var" / f"{workdir.name}.log"
+            if (workdir / "devstack.log").exists():
+                shutil.copyfile(workdir / "devstack.log", log)
+                print(f"the stack's log: {log}")
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def wait_for_stack(client: Client, proc: subprocess.Popen | None, timeout: float = 180) -> None:
@@ -304,17 +335,7 @@ def main(argv=None) -> int:
     print(f"{data.name}: {len(data.ratings)} ratings; dump of the first {len(split.before)} "
           f"({len(dump['users'])} users, {len(dump['services'])} services); {len(split.skipped)} sent as history; "
           f"{len(split.replayed)} replayed", flush=True)
-    proc, workdir = None, None
-    try:
-        if args.url:
-            url = args.url
-            print(f"using {url}: it should run on an empty database with MARKETREC_DEMO=0 and "
-                  + " ".join(f"{k}={v}" for k, v in REPLAY_SETTINGS.items()), flush=True)
-        else:
-            workdir = Path(tempfile.mkdtemp(prefix="replay-", dir=ROOT / "var"))
-            proc, url, _env = start_devstack(workdir, REPLAY_SETTINGS)
-            print(f"started python -m devstack in {workdir} at {url} with "
-                  + " ".join(f"{k}={v}" for k, v in REPLAY_SETTINGS.items()), flush=True)
+    with replay_stack(args.url, "replay-", args.keep) as (url, proc):
         client = Client(url)
         wait_for_stack(client, proc)
         result = post_dump(client, dump, args.wait_training)
@@ -346,16 +367,6 @@ def main(argv=None) -> int:
                 "latency_seconds": client.seconds, "slowest": sorted(client.slowest, reverse=True),
                 "statuses": {k: dict(v) for k, v in client.statuses.items()},
                 "models": versions, "replay_seconds": replay_seconds}, default=str))
-    finally:
-        if proc is not None:
-            services.stop(proc, timeout=120)
-        if workdir is not None and not args.keep:
-            log = ROOT / "var" / f"{workdir.name}.log"
-            shutil.copyfile(workdir / "devstack.log", log)
-            print(f"the stack's log: {log}")
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif workdir is not None:
-            print(f"kept {workdir}")
     return 0
 
 

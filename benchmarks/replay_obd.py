@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +33,6 @@ from benchmarks.harness import load_average  # noqa: E402
 from benchmarks.replay import (  # noqa: E402
     ENGINES,
     PROBES,
-    REPLAY_SETTINGS,
     SERVICE,
     Client,
     Clock,
@@ -44,13 +41,12 @@ from benchmarks.replay import (  # noqa: E402
     latency_table,
     model_lines,
     post_dump,
+    replay_stack,
     slowest_lines,
-    start_devstack,
     wait_for_stack,
 )
 from benchmarks.replay_bandit import ClickPopularity, Impression, PanelClicks  # noqa: E402
 from benchmarks.replay_protocol import iso  # noqa: E402
-from devstack import services  # noqa: E402
 
 LIST_SIZE = 10
 
@@ -136,15 +132,7 @@ def main(argv=None) -> int:
     engines = tuple(e for e in args.engines.split(",") if e)
     print(f"{data.name}: {len(data.dump['services'])} services, {len(impressions)} impressions replayed, "
           f"{sum(i.clicked for i in impressions)} clicked", flush=True)
-    proc, workdir = None, None
-    try:
-        if args.url:
-            url = args.url
-        else:
-            workdir = Path(tempfile.mkdtemp(prefix="replay-obd-", dir=ROOT / "var"))
-            proc, url, _env = start_devstack(workdir, REPLAY_SETTINGS)
-            print(f"started python -m devstack in {workdir} at {url} with "
-                  + " ".join(f"{k}={v}" for k, v in REPLAY_SETTINGS.items()), flush=True)
+    with replay_stack(args.url, "replay-obd-", args.keep) as (url, proc):
         client = Client(url)
         wait_for_stack(client, proc)
         result = post_dump(client, data.dump, wait_training=False)
@@ -170,16 +158,6 @@ def main(argv=None) -> int:
                          for name, way in ways.items()},
                 "latency_seconds": client.seconds, "statuses": {k: dict(v) for k, v in client.statuses.items()},
                 "models": versions, "replay_seconds": replay_seconds}, default=str))
-    finally:
-        if proc is not None:
-            services.stop(proc, timeout=120)
-        if workdir is not None and not args.keep:
-            log = ROOT / "var" / f"{workdir.name}.log"
-            shutil.copyfile(workdir / "devstack.log", log)
-            print(f"the stack's log: {log}")
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif workdir is not None:
-            print(f"kept {workdir}")
     return 0
 
 
