@@ -6,7 +6,8 @@ what an API request's write meets meanwhile).
     .venv/bin/python benchmarks/dump_switch.py                 # MovieLens latest-small (9,066 services)
     .venv/bin/python benchmarks/dump_switch.py --data ml-100k
 
-Starts SecantusDB on disk in a temporary directory. The dump is the replay's
+Starts SecantusDB (and Redis) on disk in a temporary directory unless MONGODB_URI names
+a running server (benchmarks/harness.py). The dump is the replay's
 (benchmarks/replay_data.py: the first 80% of the ratings). "services in one read" is
 how every reader got the snapshot's services before they were read in windows; it is
 kept here for comparison.
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +24,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks import harness, replay_data  # noqa: E402
-from devstack import services  # noqa: E402
 
 
 def insert_every_10_ms(uri: str, stop, results) -> None:
@@ -101,16 +99,8 @@ def main() -> None:
         if not (args.movielens_dir / "ml-100k.inter").is_file():
             fetch_movielens(args.movielens_dir)
         data = replay_data.movielens_100k(args.movielens_dir)
-    workdir = Path(tempfile.mkdtemp(prefix="dump-switch-"))
-    port = services.free_port()
-    proc = services.start_mongo(port, str(workdir / "mongo"), workdir / "mongo.log")
-    try:
-        services.wait_until(lambda: services.mongo_answers(f"mongodb://127.0.0.1:{port}/"), 30, "SecantusDB", proc)
-        run(f"mongodb://127.0.0.1:{port}/marketrec_bench", data)
-    finally:
-        services.stop(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
-
+    with harness.stack("dump-switch-") as (settings, _procs, _workdir):
+        run(settings["MONGODB_URI"], data)
 
 if __name__ == "__main__":
     main()
