@@ -2,14 +2,13 @@
 as what its collections hold."""
 import numpy as np
 import pytest
-from pymongo import monitoring
 
 from app.marketplace import catalog, dumps, serving_catalogue
 from app.recommendations.serving_state import DumpUsers, _snapshot_parts
-from app.storage import connection
 from app.storage.marketplace import RECOMMENDABLE_STATUSES
 from app.storage.snapshots import DatasetSnapshot
 from tests.fixtures.dumps import make_dump
+from tests.fixtures.mongo_commands import recorded_finds
 
 DUMP = make_dump(n_services=40, n_users=30, seed=21)
 DUMP["services"][3]["status"] = "deleted"  # not recommendable: left out of the catalogue
@@ -44,22 +43,9 @@ def test_ingestion_writes_what_the_collections_hold(snapshot_id, db):
 
 
 def test_the_serving_state_is_built_from_the_file_without_reading_services_or_users(app, snapshot_id):
-    finds = []
-
-    class Finds(monitoring.CommandListener):
-        def started(self, event):
-            if event.command_name == "find":
-                finds.append(event.command["find"])
-
-        def succeeded(self, event):
-            pass
-
-        def failed(self, event):
-            pass
-
-    monitoring.register(Finds())
-    connection.reconnect()
-    catalog_index, names, users = _snapshot_parts(snapshot_id)
+    with recorded_finds() as recorded:
+        catalog_index, names, users = _snapshot_parts(snapshot_id)
+    finds = [collection for collection, _ in recorded]
     assert "serving_catalogues.chunks" in finds
     assert "services" not in finds and "users" not in finds and "categories" not in finds
     assert len(catalog_index) == RECOMMENDABLE and names and users.ids.size == 30

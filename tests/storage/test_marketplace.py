@@ -2,10 +2,9 @@
 import math
 
 import pytest
-from pymongo import monitoring
 
 from app.marketplace import catalog, dumps
-from app.storage import connection, pacing
+from app.storage import pacing
 from app.storage.marketplace import (
     DUMP_COLLECTIONS,
     PROJECTS_PER_DOCUMENT,
@@ -20,6 +19,7 @@ from app.storage.marketplace import (
 )
 from app.storage.snapshots import DatasetSnapshot
 from tests.fixtures.dumps import make_dump
+from tests.fixtures.mongo_commands import recorded_finds
 
 SNAPSHOT = "20240101-000000-0000aaaa"
 OTHER = "20240101-000000-0000bbbb"
@@ -137,20 +137,6 @@ def test_window_bounds_cut_sorted_values_and_the_last_window_holds_the_largest()
     assert window_bounds(["b", "a", "c", "d"], size=2) == ["a", "c", "d"]
 
 
-def record_reads(recorded: list[dict]):
-    class Reads(monitoring.CommandListener):
-        def started(self, event):
-            if event.command_name == "find":
-                recorded.append(event.command["filter"])
-
-        def succeeded(self, event):
-            pass
-
-        def failed(self, event):
-            pass
-    return Reads()
-
-
 @pytest.fixture
 def windowed(app, db, monkeypatch):
     """A snapshot of 23 services and 17 users, ingested with bounds; windows of 5 documents."""
@@ -165,15 +151,12 @@ def windowed(app, db, monkeypatch):
 
 def test_services_and_users_are_read_in_windows_bounded_on_both_sides(app, windowed):
     snapshot_id, dump = windowed
-    recorded = []
-    listener = record_reads(recorded)
-    monitoring.register(listener)
-    connection.reconnect()  # listeners apply to clients made after they are registered
-    services = list(catalog.stored_services(snapshot_id, {"_id": 0, "marketplace_id": 1}))
-    users = list(catalog.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1}))
+    with recorded_finds() as finds:
+        services = list(catalog.stored_services(snapshot_id, {"_id": 0, "marketplace_id": 1}))
+        users = list(catalog.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1}))
     assert sorted(s["marketplace_id"] for s in services) == sorted(s["id"] for s in dump["services"])
     assert sorted(u["marketplace_id"] for u in users) == sorted(u["id"] for u in dump["users"])
-    windows = [query for query in recorded if query.get("snapshot_id") == snapshot_id and len(query) == 2]
+    windows = [query for _, query in finds if query.get("snapshot_id") == snapshot_id and len(query) == 2]
     ranges = [query.get("marketplace_id", query.get("aai_uid")) for query in windows]
     assert len([r for r in ranges if r is not None]) == math.ceil(23 / 5) + math.ceil(17 / 5)
     assert all(set(r) in ({"$gte", "$lt"}, {"$gte", "$lte"}) for r in ranges if r is not None), ranges
