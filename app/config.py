@@ -67,6 +67,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "TASK_MAX_RETRIES": int(env("TASK_MAX_RETRIES", "5")),
         "JOB_RETENTION_DAYS": int(env("JOB_RETENTION_DAYS", "30")),
         "INTERACTION_MODELS_REFRESH_SECONDS": int(env("INTERACTION_MODELS_REFRESH_SECONDS", "600")),
+        # Scheduled refits read what arrived since the last one, and the last 15 minutes again
+        # (by the marketplace's timestamps), for actions sent late; everything once a day.
+        "INTERACTION_MODELS_LATE_SECONDS": int(env("INTERACTION_MODELS_LATE_SECONDS", "900")),
+        "INTERACTION_MODELS_FULL_READ_SECONDS": int(env("INTERACTION_MODELS_FULL_READ_SECONDS", str(24 * 3600))),
         "TRAINING_MINIMUMS": {
             "users": int(env("TRAINING_MIN_USERS", "10")),
             "services": int(env("TRAINING_MIN_SERVICES", "10")),

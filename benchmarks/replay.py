@@ -51,7 +51,8 @@ from devstack import services  # noqa: E402
 ENGINES = ("NCF", "Popularity", "Session", "RL")
 # Months of ratings pass in minutes: beat checks and refits more often than in production.
 REPLAY_SETTINGS = {"RETRAIN_CHECK_SECONDS": "120", "RETRAIN_AFTER_INTERACTIONS": "10000",
-                   "INTERACTION_MODELS_REFRESH_SECONDS": "120", "OMP_NUM_THREADS": "1"}
+                   "INTERACTION_MODELS_REFRESH_SECONDS": "120", "INTERACTION_MODELS_LATE_SECONDS": "180",
+                   "OMP_NUM_THREADS": "1"}
 SERVICE = "POST /recommendations"
 FIRST = "  of which a user's first panel"
 PROBES = "POST /recommendations, engine probes"

@@ -16,7 +16,8 @@ from app.engines import encode_types, fit_popularity, fit_session, seconds_since
 from app.engines.catalogue import ServiceCategories
 from app.marketplace.catalog import stored_services
 from app.marketplace.dumps import raw_dump
-from app.marketplace.history import all_interactions, stored_since
+from app.marketplace.history import stored_since
+from app.recommendations.kept_interactions import ARRAY_NAMES, KeptInteractions, ReadReport
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 
 # The dump's accessed services carry an order but no time: space them this far apart,
@@ -30,23 +31,24 @@ def _noop(*args, **kwargs) -> None:
     return None
 
 
-def collect_interactions(snapshot_id: str) -> dict[str, np.ndarray]:
-    """Arrays (keys, service_ids, types, timestamps) of every known interaction."""
-    keys, services, types, stamps = [], [], [], []
-    for item in all_interactions():
-        if item.get("service_id") is None:
-            continue
-        keys.append(f"user:{item['user_id']}" if item.get("user_id") is not None else f"visitor:{item['unique_id']}")
-        services.append(item["service_id"])
-        types.append(item["type"])
-        stamps.append(seconds_since_epoch(item["timestamp"]))
+def collect_interactions(snapshot_id: str, full: bool = False) -> tuple[dict[str, np.ndarray], ReadReport]:
+    """Arrays (keys, service_ids, types, timestamps) of every known interaction: the stored ones,
+    extended since the last refit of this process unless `full`, then the dump's takings."""
+    stored, report = _kept().read(snapshot_id, full=full)
     taken = dump_takings(snapshot_id)
-    return {
-        "keys": np.concatenate([np.asarray(keys, dtype=object), taken["keys"]]),
-        "service_ids": np.concatenate([np.asarray(services, dtype=np.int64), taken["service_ids"]]),
-        "types": np.concatenate([encode_types(types), taken["types"]]),
-        "timestamps": np.concatenate([np.asarray(stamps, dtype=np.float64), taken["timestamps"]]),
-    }
+    return {name: np.concatenate([stored[name], taken[name]]) for name in ARRAY_NAMES}, report
+
+
+_kept_interactions: KeptInteractions | None = None
+
+
+def _kept() -> KeptInteractions:
+    global _kept_interactions
+    if _kept_interactions is None:
+        config = current_app.config
+        _kept_interactions = KeptInteractions(config["INTERACTION_MODELS_LATE_SECONDS"],
+                                              config["INTERACTION_MODELS_FULL_READ_SECONDS"])
+    return _kept_interactions
 
 
 # A snapshot never changes once stored, so what the refits read of it is read once per trainer
@@ -85,7 +87,7 @@ def refit_not_due(snapshot_id: str, min_seconds: float) -> str | None:
     refit every few minutes on the one-at-a-time training queue; behind an NCF run they pile
     up and would then each read every interaction again, back to back, for the same models."""
     latest = model_registry.latest_version("Popularity", snapshot_id)
-    if latest is None:
+    if latest is None or latest.stale:  # a user's data was deleted since: refit without it
         return None
     fitted = latest.created_at.replace(tzinfo=latest.created_at.tzinfo or timezone.utc)
     if (datetime.now(timezone.utc) - fitted).total_seconds() < min_seconds:
@@ -99,7 +101,9 @@ def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_i
                            scheduled: bool = False) -> dict:
     """Fit, register and activate Popularity and Session on the active snapshot.
 
-    A `scheduled` refit (beat's) is skipped when it would repeat the last fit (`refit_not_due`)."""
+    A `scheduled` refit (beat's) is skipped when it would repeat the last fit (`refit_not_due`),
+    and reads only what arrived since the last one (app/recommendations/kept_interactions.py)
+    unless a user's data was deleted since. Any other refit reads every interaction."""
     snapshot_id = snapshot_id or active_snapshot_id()
     if snapshot_id is None:
         return {"status": "skipped", "reason": "no active dataset snapshot"}
@@ -108,10 +112,12 @@ def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_i
         if reason:
             return {"status": "skipped", "reason": reason, "snapshot_id": snapshot_id}
     progress("extract", 10)
-    data = collect_interactions(snapshot_id)
+    latest = model_registry.latest_version("Popularity", snapshot_id)
+    data, read = collect_interactions(snapshot_id, full=not scheduled or latest is None or latest.stale)
     if len(data["service_ids"]) == 0:
         return {"status": "skipped", "reason": "no interactions yet", "snapshot_id": snapshot_id}
-    report = {"status": "done", "snapshot_id": snapshot_id, "interactions": int(len(data["service_ids"]))}
+    report = {"status": "done", "snapshot_id": snapshot_id, "interactions": int(len(data["service_ids"])),
+              "read": read.as_dict()}
     fits = {
         "Popularity": lambda: fit_popularity(data["service_ids"], data["types"], data["timestamps"],
                                              categories=service_categories(snapshot_id)),
