@@ -161,7 +161,10 @@ def read_everything(max_seconds: float, uri: str, reader: str) -> None:
     probe.start()
     load, started = harness.load_average(), time.perf_counter()
     keys, services_, stamps, count, ended = [], [], [], 0, "to the end"
-    items = all_interactions() if reader == "windows" else one_cursor_each()
+    if reader.startswith("windows"):
+        items = all_interactions(per_window=int(reader.partition(":")[2] or 0) or None)
+    else:
+        items = one_cursor_each()
     try:
         for item in items:
             keys.append(item["user_id"] if item["user_id"] is not None else item["unique_id"])
@@ -198,7 +201,8 @@ def main() -> None:
     parser.add_argument("--uri", help="a running server's database; else a SecantusDB is started here")
     parser.add_argument("--max-seconds", type=float, default=1200)
     parser.add_argument("--readers", default="windows,cursor",
-                        help="windows: all_interactions (bounded windows); cursor: one unbounded cursor per collection")
+                        help="windows: all_interactions (bounded windows), windows:N with about N documents a "
+                             "window; cursor: one unbounded cursor per collection")
     args = parser.parse_args()
     if args.uri:
         run(args.uri, args)

@@ -61,7 +61,7 @@ PROBES = "POST /recommendations, engine probes"
 class Client:
     """One keep-alive HTTP/1.1 connection; every request is timed and its status counted under a label."""
 
-    def __init__(self, url: str, timeout: float = 120):
+    def __init__(self, url: str, timeout: float = 120, trace: Path | None = None):
         parsed = urlparse(url)
         self.host, self.port, self.timeout = parsed.hostname, parsed.port or 80, timeout
         self.connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -69,6 +69,8 @@ class Client:
         self.statuses: dict[str, Counter] = defaultdict(Counter)
         self.began = time.perf_counter()
         self.slowest: list[tuple[float, float, str, int]] = []  # (seconds, at, label, status), heap of the 20 slowest
+        # Every timed request as "wall-clock time,label,ms,status", to line up with the stack's log.
+        self.trace = trace.open("w") if trace else None
 
     def call(self, method: str, path: str, body=None, label: str | None = None,
              timed: bool = True) -> tuple[int, object]:
@@ -90,6 +92,8 @@ class Client:
             self.seconds[label].append(seconds)
             self.statuses[label][status] += 1
             heapq.heappush(self.slowest, (seconds, started - self.began, label, status))
+            if self.trace:
+                self.trace.write(f"{time.time() - seconds:.3f},{label},{seconds * 1000:.1f},{status}\n")
             if len(self.slowest) > 20:
                 heapq.heappop(self.slowest)
         try:
@@ -313,6 +317,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-minutes", type=float, default=60, help="stop the replay after this long")
     parser.add_argument("--keep", action="store_true", help="keep the stack's directory (logs, database)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--trace", type=Path, help="write every request (time, label, ms, status) to this CSV file")
     return parser.parse_args(argv)
 
 
@@ -337,7 +342,7 @@ def main(argv=None) -> int:
           f"({len(dump['users'])} users, {len(dump['services'])} services); {len(split.skipped)} sent as history; "
           f"{len(split.replayed)} replayed", flush=True)
     with replay_stack(args.url, "replay-", args.keep) as (url, proc):
-        client = Client(url)
+        client = Client(url, trace=args.trace)
         wait_for_stack(client, proc)
         result = post_dump(client, dump, args.wait_training)
         print(f"snapshot {result.get('snapshot_id')} active after {time.monotonic() - began:.0f} s", flush=True)

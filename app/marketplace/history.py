@@ -139,18 +139,20 @@ def visitor_history(unique_id: str, limit: int = 100) -> list[Interaction]:
     return _history(latest_of_visitor(unique_id, limit))
 
 
-def all_interactions(since: datetime | None = None) -> Iterator[dict]:
+def all_interactions(since: datetime | None = None, per_window: int | None = None) -> Iterator[dict]:
     """Every interaction at or after `since`, oldest first, for trainers.
 
     Items are dicts: id, origin ("user_action" or "event"), user_id, unique_id,
     service_id, type, value (events only), timestamp. `since` is inclusive:
-    a reader resuming from the last timestamp it saw drops the ids it has.
+    a reader resuming from the last timestamp it saw drops the ids it has. Read in windows of
+    about `per_window` documents (pacing.WINDOW_DOCS unless given).
     """
     # Walks the timestamp index in order and keeps the actions about a service here, as
     # `latest_actions` does.
     order_services = OrderServices()
-    actions = oldest_first(UserAction._get_collection(), ACTION_FIELDS, since)
-    events = oldest_first(Event._get_collection(), EVENT_FIELDS, since)
+    per_window = per_window or pacing.WINDOW_DOCS
+    actions = oldest_first(UserAction._get_collection(), ACTION_FIELDS, since, per_window)
+    events = oldest_first(Event._get_collection(), EVENT_FIELDS, since, per_window)
     from_actions = (item for doc in actions if (item := action_interaction(doc, order_services)))
     return heapq.merge(from_actions, map(event_interaction, events), key=lambda item: item["timestamp"])
 
