@@ -23,6 +23,7 @@ from app.api import (
 )
 from app.api.auth import require_token
 from app.api.errors import error_response
+from app.api.json_bodies import OrjsonBodies
 
 NAMESPACES = (
     recommendations.ns, recommendations.scores_ns, update.ns, user_actions.ns, events.ns,
@@ -57,6 +58,7 @@ def _body_limit() -> None:
 
 
 def init_api(app: Flask) -> MarketrecApi:
+    app.json = OrjsonBodies(app)
     blueprint = Blueprint("api", __name__)
     api = MarketrecApi(
         blueprint,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, got_request_exception, jsonify, request
+from flask_restx.mask import MaskError
 from pymongo.errors import AutoReconnect
 from werkzeug.exceptions import HTTPException
 
@@ -49,6 +50,9 @@ def error_response(exc: Exception):
         allow = exc.get_response().headers.get("Allow")
         if allow:
             headers["Allow"] = allow
+    elif isinstance(exc, MaskError):  # a malformed X-Fields header (flask-restx's response masks)
+        header = current_app.config.get("RESTX_MASK_HEADER", "X-Fields")
+        status, message, errors = 400, f"the {header} header is not a valid field mask", {header: str(exc)}
     elif isinstance(exc, AutoReconnect):
         status, message, errors = 503, "the database is unavailable, retry later", {"database": str(exc)}
         log.warning("database unavailable: %s", exc)

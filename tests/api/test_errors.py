@@ -41,3 +41,16 @@ def test_a_body_over_the_limit_is_413_over_real_http(live_server, app, path):
 def test_an_unknown_route_over_real_http_is_a_json_404(live_server):
     response = requests.get(f"{live_server}/no/such/route", timeout=10)
     assert response.status_code == 404 and response.json()["errors"]
+
+
+@pytest.mark.parametrize("mask", ["{", "id,{", "id}"])
+def test_a_malformed_x_fields_mask_is_400_naming_the_header(client, db, mask):
+    response = client.get("/models", headers={"X-Fields": mask})
+    assert response.status_code == 400
+    assert response.get_json()["message"] == "the X-Fields header is not a valid field mask"
+    assert "X-Fields" in response.get_json()["errors"]
+
+
+def test_a_valid_x_fields_mask_still_selects_fields(client, db):
+    response = client.get("/datasets", headers={"X-Fields": "active_snapshot_id"})
+    assert response.status_code == 200 and response.get_json() == {"active_snapshot_id": None}
