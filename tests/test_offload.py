@@ -68,3 +68,22 @@ def test_under_gevent_the_hub_keeps_running_and_results_context_and_errors_come_
     assert seen["raised"] == "ZeroDivisionError"
     assert seen["inline_stall"] >= 0.9  # the same work in the greenlet holds every other one
     assert seen["offloaded_stall"] < 0.3, seen  # off the hub, others run between switch intervals
+
+
+def test_without_gc_pauses_the_collector_and_restores_it_as_it_was():
+    import gc
+
+    from app.offload import without_gc
+
+    assert gc.isenabled()
+    assert without_gc(gc.isenabled) is False
+    assert gc.isenabled()
+    with pytest.raises(ZeroDivisionError):
+        without_gc(lambda: 1 / 0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        without_gc(len, [])
+        assert not gc.isenabled()  # left off by its owner: not turned on behind its back
+    finally:
+        gc.enable()

@@ -4,7 +4,7 @@ from flask_restx import Namespace, Resource
 from app.api.jobs import accepted, accepted_response
 from app.marketplace import dumps
 from app.marketplace.dump_schema import DUMP, ITEM_MODELS
-from app.offload import cpu_bound
+from app.offload import cpu_bound, without_gc
 
 ns = Namespace("update", path="/update", description="Full marketplace database dumps")
 for model in (DUMP, *ITEM_MODELS.values()):
@@ -29,4 +29,4 @@ class Update(Resource):
 def _parsed_body() -> dict:
     """The JSON body, read here (socket I/O) and parsed off the worker's event loop (see app.offload)."""
     request.get_data(cache=True)
-    return cpu_bound(request.get_json)
+    return cpu_bound(without_gc, request.get_json)

@@ -32,7 +32,7 @@ from app.marketplace.dump_schema import (
     is_valid_dump,
     schema_errors,
 )
-from app.offload import cpu_bound
+from app.offload import cpu_bound, without_gc
 from app.storage.connection import database
 from app.storage.jobs import Job, utcnow
 from app.storage.marketplace import (
@@ -102,7 +102,7 @@ def receive_dump(payload: dict, source: str = "api") -> Job:
     from app import tasks  # tasks call this module's functions
 
     # Validating, canonicalising and compressing are the CPU-long part of a dump upload.
-    snapshot = _store_prepared(cpu_bound(_validated_and_prepared, payload), source)
+    snapshot = _store_prepared(cpu_bound(without_gc, _validated_and_prepared, payload), source)
     try:
         return start_job(tasks.ingest_dump, snapshot.id, key=snapshot.id)
     except BrokerUnavailable:

@@ -15,7 +15,6 @@ snapshot's documents deletes its file too (the raw dump stays, for lineage).
 """
 from __future__ import annotations
 
-import gc
 import gzip
 import json
 import logging
@@ -24,6 +23,7 @@ from bson import ObjectId
 from gridfs import GridFSBucket
 from gridfs.errors import NoFile
 
+from app.offload import without_gc
 from app.storage.connection import database
 from app.storage.marketplace import to_document
 from app.storage.snapshots import DatasetSnapshot
@@ -100,26 +100,12 @@ def read_raw(snapshot_id: str) -> bytes | None:
 
 def decode(raw: bytes, snapshot_id: str) -> dict | None:
     """The catalogue in a file's bytes; None for a file of another format."""
-    catalogue = _without_gc(lambda: json.loads(gzip.decompress(raw)))
+    catalogue = without_gc(lambda: json.loads(gzip.decompress(raw)))
     if catalogue.get("format") != FORMAT or catalogue.get("snapshot_id") != snapshot_id:
         log.warning("serving catalogue of another format or snapshot ignored", extra={"snapshot_id": snapshot_id})
         return None
     catalogue["categories"] = {int(key): name for key, name in catalogue["categories"].items()}
     return catalogue
-
-
-def _without_gc(work):
-    """`work()` with the cyclic garbage collector paused: decoding creates tens of thousands of
-    containers, each allocation counts towards a collection, and every collection walks the
-    whole heap (latest-small's catalogue decoded in 0.09 s paused, 0.41 s not, in a process
-    holding a dump). JSON holds no cycles, so nothing is left for the collector."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return work()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def delete(snapshot_id: str) -> None:
