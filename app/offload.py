@@ -35,7 +35,19 @@ def cpu_bound(function: Callable[..., T], *args) -> T:
     import gevent
 
     context = contextvars.copy_context()  # Flask's application and request contexts come along
-    return gevent.get_hub().threadpool.apply(context.run, (function, *args))
+    # Brought back as a value: gevent's pool prints the traceback of anything a task raises,
+    # and a 400 for a bad dump is no error of the server's.
+    raised, outcome = gevent.get_hub().threadpool.apply(_outcome, (context, function, args))
+    if raised:
+        raise outcome
+    return outcome
+
+
+def _outcome(context: contextvars.Context, function: Callable, args: tuple) -> tuple[bool, object]:
+    try:
+        return False, context.run(function, *args)
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
+        return True, exc
 
 
 def without_gc(function: Callable[..., T], *args) -> T:

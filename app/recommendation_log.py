@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 import bson
+import bson.errors
 from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -185,8 +186,24 @@ def log_served(request_context: dict, service_ids: Sequence[int], scores: Sequen
     recommendation_id = str(uuid.uuid4())
     record = served_record(recommendation_id, request_context, service_ids, scores, engine,
                            model_version, probabilities)
-    _writer.append(RawBSONDocument(bson.encode(record, codec_options=_CODEC)))
+    try:
+        encoded = bson.encode(record, codec_options=_CODEC)
+    except bson.errors.InvalidDocument:
+        # A key BSON cannot hold (one with a NUL byte) among the fields a caller may add to a
+        # request: the record keeps the rest of them.
+        record["request"] = _storable(record["request"])
+        encoded = bson.encode(record, codec_options=_CODEC)
+    _writer.append(RawBSONDocument(encoded))
     return recommendation_id
+
+
+def _storable(value):
+    """`value` without the dictionary keys that contain a NUL byte, at any depth."""
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items() if "\x00" not in str(key)}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def flush_served(timeout: float = EXIT_FLUSH_SECONDS) -> bool:

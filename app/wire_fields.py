@@ -48,6 +48,22 @@ class NullableDateTime(fields.DateTime):
         return {**super().schema(), "x-nullable": True}
 
 
+class NullableRaw(fields.Raw):
+    """Any JSON value, an object when present, or null."""
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
+class NullableNested(fields.Nested):
+    """A nested object that may also be null. Marked for the document only (`x-nullable`):
+    the request validators strip a null before checking, so that their errors keep naming
+    the field inside the object that is wrong (an `anyOf` would name only the object)."""
+
+    def schema(self):
+        return {**super().schema(), "x-nullable": True}
+
+
 def nullable_id(description: str, **kwargs) -> NullableInteger:
     """An optional marketplace id: a JSON integer that fits MongoDB's 64 bits, or null."""
     return NullableInteger(min=0, max=INT64_MAX, description=description, **kwargs)

@@ -62,6 +62,15 @@ def test_a_record_bson_cannot_hold_fails_on_the_callers_thread(app, db):
         log_served({**CONTEXT, "candidates": {1, 2}}, [1], [0.5], "NCF", "v")
 
 
+def test_a_request_key_bson_cannot_hold_is_left_out_of_the_record(app, db):
+    extra = {"\x00bad": 1, "kept": {"inner\x00": 2, "fine": [{"\x00": 3, "ok": 4}]}}
+    with app.app_context():
+        recommendation_id = log_served({**CONTEXT, **extra}, [1], [0.5], "NCF", "v")
+        assert flush_served()
+    stored = db["recommendations"].find_one({"_id": recommendation_id})
+    assert stored["request"]["kept"] == {"fine": [{"ok": 4}]} and "\x00bad" not in stored["request"]
+
+
 def test_a_full_queue_drops_records_instead_of_blocking():
     writer = BackgroundWriter(ServedRecommendation, max_queued=0)
     record = RawBSONDocument(bson.encode(served_record("x", CONTEXT, [1], [0.5], "NCF", "v")))

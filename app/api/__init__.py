@@ -1,9 +1,12 @@
 """The HTTP API: one flask-restx namespace per resource, errors mapped once."""
 from __future__ import annotations
 
+from functools import cached_property
+
 from flask import Blueprint, Flask, request
 from flask.sessions import SessionInterface
 from flask_restx import Api
+from flask_restx.swagger import Swagger
 from jsonschema import FormatChecker
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +25,7 @@ from app.api import (
     users,
 )
 from app.api.auth import require_token
+from app.api.documented_errors import with_error_responses
 from app.api.errors import error_response
 from app.api.json_bodies import OrjsonBodies
 
@@ -49,6 +53,11 @@ class MarketrecApi(Api):
     def handle_error(self, e):
         return error_response(e)
 
+    @cached_property
+    def __schema__(self):
+        """The Swagger document, with the error answers every operation can give."""
+        return with_error_responses(Swagger(self).as_dict())
+
 
 def _body_limit() -> None:
     if request.path in LARGE_BODY_PATHS:
@@ -59,6 +68,10 @@ def _body_limit() -> None:
 
 def init_api(app: Flask) -> MarketrecApi:
     app.json = OrjsonBodies(app)
+    # X-Fields masks still work, but are not offered in /swagger.json: a mask can select
+    # none of an answer's required fields, which no documented model could describe.
+    app.config["RESTX_MASK_SWAGGER"] = False
+    app.url_map.converters["job_id"] = jobs.JobIdConverter
     blueprint = Blueprint("api", __name__)
     api = MarketrecApi(
         blueprint,

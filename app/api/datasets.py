@@ -1,6 +1,7 @@
 from flask_restx import Namespace, Resource, fields, inputs
 
 from app.marketplace import catalog
+from app.wire_fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
 
 ns = Namespace("datasets", path="/datasets", description="Dataset snapshots made from dumps")
 
@@ -8,23 +9,23 @@ dataset = ns.model("Dataset", {
     "id": fields.String(required=True),
     "active": fields.Boolean(description="is this the snapshot every read sees"),
     "status": fields.String(enum=["received", "ingesting", "ready", "active", "superseded", "failed", "retired"]),
-    "source": fields.String(description="api, movielens, seed, ..."),
-    "sequence": fields.Integer(description="order of receipt: the latest received wins"),
-    "checksum": fields.String(description="sha256 of the canonical dump"),
-    "counts": fields.Raw(description="items per dump key"),
-    "problem_counts": fields.Raw(description="per kind of problem (e.g. services/categories), how many"),
-    "dump_bytes": fields.Integer(description="size of the canonical dump before compression"),
-    "error": fields.String(),
-    "created_at": fields.DateTime(),
-    "ingested_at": fields.DateTime(),
-    "activated_at": fields.DateTime(),
-    "training_requested_at": fields.DateTime(),
+    "source": NullableString(description="api, movielens, seed, ..."),
+    "sequence": NullableInteger(description="order of receipt: the latest received wins"),
+    "checksum": NullableString(description="sha256 of the canonical dump"),
+    "counts": NullableRaw(description="items per dump key"),
+    "problem_counts": NullableRaw(description="per kind of problem (e.g. services/categories), how many"),
+    "dump_bytes": NullableInteger(description="size of the canonical dump before compression"),
+    "error": NullableString(),
+    "created_at": NullableDateTime(),
+    "ingested_at": NullableDateTime(),
+    "activated_at": NullableDateTime(),
+    "training_requested_at": NullableDateTime(),
 })
 dataset_detail = ns.inherit("DatasetDetail", dataset, {
-    "problems": fields.Raw(description="per kind: reason, count and a few examples"),
+    "problems": NullableRaw(description="per kind: reason, count and a few examples"),
 })
 dataset_list = ns.model("DatasetList", {
-    "active_snapshot_id": fields.String(),
+    "active_snapshot_id": NullableString(),
     "datasets": fields.List(fields.Nested(dataset)),
 })
 listing = ns.parser()

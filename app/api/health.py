@@ -1,12 +1,12 @@
 from flask_restx import Namespace, Resource, fields
 
 from app import health
-from app.wire_fields import NullableString
+from app.wire_fields import NullableRaw, NullableString
 
 ns = Namespace("health", path="/health", description="Is the service able to serve")
 
 component = ns.model(
-    "Component", {"status": fields.String(enum=["UP", "DOWN", "NOT_READY"]), "error": fields.String()}
+    "Component", {"status": fields.String(enum=["UP", "DOWN", "NOT_READY"]), "error": NullableString()}
 )
 default_engine = ns.model("DefaultEngine", {
     "status": fields.String(enum=["UP", "DOWN"], description="DOWN when it could not be read"),
@@ -17,10 +17,10 @@ default_engine = ns.model("DefaultEngine", {
     "reason": fields.String(description="why this engine"),
     "snapshot_id": NullableString(description="the active snapshot it was measured on (measured only)"),
     "model_id": NullableString(description="the NCF version whose training measured it (measured only)"),
-    "scores": fields.Raw(description="the gate metric of NCF, Popularity and Session on that split, or null"),
+    "scores": NullableRaw(description="the gate metric of NCF, Popularity and Session on that split, or null"),
     "ncf_on_active_snapshot": fields.Boolean(description="the active NCF version was trained on the active "
                                                          "snapshot (else it answers only when asked by name)"),
-    "error": fields.String(),
+    "error": NullableString(),
 })
 tree = ns.model(
     "Health",

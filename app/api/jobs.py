@@ -1,7 +1,9 @@
 from flask import url_for
 from flask_restx import Namespace, Resource, fields
+from werkzeug.routing import BaseConverter
 
 from app import jobs, tasks
+from app.wire_fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
 
 ns = Namespace("jobs", path="/jobs", description="Background jobs the API started")
 
@@ -9,19 +11,30 @@ job = ns.model(
     "Job",
     {
         "id": fields.String(required=True),
-        "name": fields.String(description="the task"),
+        "name": NullableString(description="the task"),
         "state": fields.String(enum=["PENDING", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED"]),
-        "step": fields.String(description="current step of a multi-step job"),
-        "percent": fields.Integer(min=0, max=100),
-        "progress": fields.Raw(description="step details (epoch, loss...) while running"),
-        "result": fields.Raw(),
-        "error": fields.String(),
-        "created_at": fields.DateTime(),
-        "started_at": fields.DateTime(),
-        "finished_at": fields.DateTime(),
+        "step": NullableString(description="current step of a multi-step job"),
+        "percent": NullableInteger(min=0, max=100),
+        "progress": NullableRaw(description="step details (epoch, loss...) while running"),
+        "result": NullableRaw(),
+        "error": NullableString(),
+        "created_at": NullableDateTime(),
+        "started_at": NullableDateTime(),
+        "finished_at": NullableDateTime(),
     },
 )
 accepted = ns.model("JobAccepted", {"job_id": fields.String(required=True)})
+
+
+class JobIdConverter(BaseConverter):
+    """A job id in a path: any segment but `selfcheck`, so that /jobs/selfcheck is only the
+    self-check's (POST) and its OPTIONS do not advertise the GET of a job called selfcheck."""
+
+    regex = "(?!selfcheck$)[^/]+"
+    part_isolating = True
+
+
+JOB_ID_PATTERN = "^(?!selfcheck$)[^/]+$"
 
 
 def accepted_response(started):
@@ -29,8 +42,8 @@ def accepted_response(started):
     return {"job_id": started.id}, 202, {"Location": url_for("api.jobs_job", job_id=started.id)}
 
 
-@ns.route("/<string:job_id>")
-@ns.param("job_id", "the id returned when the job was started")
+@ns.route("/<job_id:job_id>")
+@ns.param("job_id", "the id returned when the job was started", pattern=JOB_ID_PATTERN)
 class Job(Resource):
     @ns.marshal_with(job)
     @ns.response(404, "no such job")
@@ -38,8 +51,8 @@ class Job(Resource):
         return jobs.job_status(job_id)
 
 
-@ns.route("/<string:job_id>/cancel")
-@ns.param("job_id", "the id returned when the job was started")
+@ns.route("/<job_id:job_id>/cancel")
+@ns.param("job_id", "the id returned when the job was started", pattern=JOB_ID_PATTERN)
 class Cancel(Resource):
     @ns.doc(security="bearer")
     @ns.marshal_with(job)

@@ -109,6 +109,14 @@ score_request = scores_ns.add_model("ScoreRequest", QuicklyCheckedModel("ScoreRe
     "service_ids": ids("services to score", required=True, min_items=1, max_items=10000),
 }))
 
+score_response = scores_ns.model("ScoreResponse", {
+    "engine_version": fields.String(required=True, description="the engine that scored"),
+    "model_version": NullableString(description="its model version (null for engines without one)"),
+    "scores": fields.List(fields.Nested(scores_ns.model("ServiceScore", {
+        "service_id": fields.Integer(required=True), "score": fields.Float(required=True)})), required=True,
+        description="in the order of service_ids"),
+})
+
 
 @ns.route("")
 class Recommendations(Resource):
@@ -127,6 +135,7 @@ class Scores(Resource):
     @token_scope("recommend")
     @scores_ns.doc(security="bearer")
     @scores_ns.expect(score_request)
+    @scores_ns.response(200, "one score per service asked for", score_response)
     @scores_ns.response(400, "invalid request")
     def post(self):
         """One score per (user, service) pair from the chosen engine."""

@@ -3,6 +3,7 @@ from flask import request
 from flask_restx import Namespace, Resource, fields
 
 from app.recommendations.hit_rate import hit_rate
+from app.wire_fields import NullableFloat
 
 ns = Namespace("stats", path="/stats", description="Serving statistics")
 
@@ -11,7 +12,7 @@ row = ns.model("HitRate", {
     "recommendations": fields.Integer(description="panels served (with a visit id)"),
     "clicks": fields.Integer(description="clicks leaving the pages that showed them"),
     "panel_clicks": fields.Integer(description="of those, clicks in the panel"),
-    "hit_rate": fields.Float(description="panel_clicks / clicks"),
+    "hit_rate": NullableFloat(description="panel_clicks / clicks; null before any click"),
 })
 query = ns.parser()
 query.add_argument("engine", type=str, location="args", help="only this engine")

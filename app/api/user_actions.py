@@ -17,7 +17,7 @@ from jsonschema.validators import validator_for
 
 from app.errors import InvalidInput
 from app.marketplace.user_actions import store_user_actions
-from app.wire_fields import NullableString, NullableUuid, Uuid, nullable_id
+from app.wire_fields import NullableNested, NullableString, NullableUuid, Uuid, nullable_id
 
 ns = Namespace("user_actions", path="/user_actions", description="Page-to-page user actions (clicks, orders)")
 
@@ -35,7 +35,8 @@ source = ns.model("UserActionSource", {
     "visit_id": NullableUuid(required=True,
                              description="the visit the action left (null on a session's first page)"),
     "page_id": fields.String(required=True, max_length=2048, example="/services"),
-    "root": fields.Nested(root, description="set on a click in a recommendation panel; absent or null on follow-ups"),
+    "root": NullableNested(root, allow_null=True,
+                           description="set on a click in a recommendation panel; absent or null on follow-ups"),
 })
 target = ns.model("UserActionTarget", {
     "visit_id": Uuid(required=True, description="the visit the action led to"),

@@ -46,3 +46,9 @@ def test_cancelling_a_finished_job_leaves_it_finished(client, db, worker):
     assert poll(client, f"/jobs/{job_id}")["state"] == "SUCCESS"
     assert client.post(f"/jobs/{job_id}/cancel").get_json()["state"] == "SUCCESS"
     assert client.post("/jobs/no-such-job/cancel").status_code == 404
+
+
+def test_the_self_check_path_is_not_taken_for_a_job_id(client, db):
+    assert client.open("/jobs/selfcheck", method="OPTIONS").headers["Allow"] == "POST, OPTIONS"
+    assert client.get("/jobs/selfcheck").status_code == 405
+    assert client.get("/jobs/selfcheck-2").status_code == 404  # an id that only starts like it
