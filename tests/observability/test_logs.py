@@ -10,7 +10,7 @@ def test_one_json_line_per_request_with_latency(client, caplog):
     (record,) = [r for r in caplog.records if r.name == "marketrec.request"]
     line = json.loads(JsonFormatter().format(record))
     assert line["method"] == "GET" and line["path"] == "/jobs/x" and line["status"] == 404
-    assert line["endpoint"] == "/jobs/<string:job_id>"
+    assert line["endpoint"] == "/jobs/<job_id:job_id>"
     assert line["request_id"] == "req-42"
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
 

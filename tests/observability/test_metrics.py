@@ -17,7 +17,7 @@ def test_requests_are_counted_per_endpoint_template(client):
     client.get("/jobs/some-id")
     client.get("/jobs/another-id")
     after = samples(client)
-    endpoint = ("endpoint", "/jobs/<string:job_id>")
+    endpoint = ("endpoint", "/jobs/<job_id:job_id>")
     key = ("marketrec_http_requests_total", (endpoint, ("method", "GET"), ("status", "404")))
     assert after[key] - before.get(key, 0) == 2
     latency = ("marketrec_http_request_duration_seconds_count", (endpoint, ("method", "GET")))
