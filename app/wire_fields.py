@@ -8,13 +8,18 @@ from flask_restx import fields
 INT64_MAX = 2**63 - 1
 
 
-class NullableString(fields.String):
-    """A string that may also be null (the contract marks these fields "null")."""
-
-    __schema_type__ = ["string", "null"]
+class MarkedNullable:
+    """Mixin: the field's schema says `x-nullable` (Swagger 2.0's way to allow null, which
+    schemathesis and generated clients read)."""
 
     def schema(self):
         return {**super().schema(), "x-nullable": True}
+
+
+class NullableString(MarkedNullable, fields.String):
+    """A string that may also be null (the contract marks these fields "null")."""
+
+    __schema_type__ = ["string", "null"]
 
 
 class Uuid(fields.String):
@@ -27,41 +32,26 @@ class NullableUuid(NullableString):
     __schema_example__ = "202090a4-de4c-4230-acba-6e2931d9e37c"
 
 
-class NullableInteger(fields.Integer):
+class NullableInteger(MarkedNullable, fields.Integer):
     __schema_type__ = ["integer", "null"]
 
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
 
-
-class NullableFloat(fields.Float):
+class NullableFloat(MarkedNullable, fields.Float):
     __schema_type__ = ["number", "null"]
 
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
 
-
-class NullableDateTime(fields.DateTime):
+class NullableDateTime(MarkedNullable, fields.DateTime):
     __schema_type__ = ["string", "null"]
 
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
 
-
-class NullableRaw(fields.Raw):
+class NullableRaw(MarkedNullable, fields.Raw):
     """Any JSON value, an object when present, or null."""
 
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
 
-
-class NullableNested(fields.Nested):
+class NullableNested(MarkedNullable, fields.Nested):
     """A nested object that may also be null. Marked for the document only (`x-nullable`):
     the request validators strip a null before checking, so that their errors keep naming
     the field inside the object that is wrong (an `anyOf` would name only the object)."""
-
-    def schema(self):
-        return {**super().schema(), "x-nullable": True}
 
 
 def nullable_id(description: str, **kwargs) -> NullableInteger:
