@@ -34,7 +34,7 @@ class JobIdConverter(BaseConverter):
     part_isolating = True
 
 
-JOB_ID_PATTERN = "^(?!selfcheck$)[^/]+$"
+JOB_ID_PATTERN = f"^{JobIdConverter.regex}$"  # the same rule, in /swagger.json
 
 
 def accepted_response(started):

@@ -17,7 +17,7 @@ from app.engines.catalogue import ServiceCategories
 from app.marketplace.catalog import stored_services
 from app.marketplace.dumps import raw_dump
 from app.marketplace.history import stored_since
-from app.recommendations.kept_interactions import ARRAY_NAMES, KeptInteractions, ReadReport
+from app.recommendations.kept_interactions import KeptInteractions, ReadReport, joined
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 
 # The dump's accessed services carry an order but no time: space them this far apart,
@@ -36,7 +36,7 @@ def collect_interactions(snapshot_id: str, full: bool = False) -> tuple[dict[str
     extended since the last refit of this process unless `full`, then the dump's takings."""
     stored, report = _kept().read(snapshot_id, full=full)
     taken = dump_takings(snapshot_id)
-    return {name: np.concatenate([stored[name], taken[name]]) for name in ARRAY_NAMES}, report
+    return joined(stored, taken), report
 
 
 _kept_interactions: KeptInteractions | None = None
@@ -82,11 +82,11 @@ def service_categories(snapshot_id: str) -> ServiceCategories:
     return ServiceCategories.from_mapping({s["marketplace_id"]: s.get("categories") or [] for s in services})
 
 
-def refit_not_due(snapshot_id: str, min_seconds: float) -> str | None:
-    """Why a scheduled refit would repeat the last one, or None when it is due. Beat queues a
-    refit every few minutes on the one-at-a-time training queue; behind an NCF run they pile
-    up and would then each read every interaction again, back to back, for the same models."""
-    latest = model_registry.latest_version("Popularity", snapshot_id)
+def refit_not_due(latest, min_seconds: float) -> str | None:
+    """Why a scheduled refit would repeat the last one (`latest`, the snapshot's newest Popularity
+    version), or None when it is due. Beat queues a refit every few minutes on the one-at-a-time
+    training queue; behind an NCF run they pile up and would then each read every interaction
+    again, back to back, for the same models."""
     if latest is None or latest.stale:  # a user's data was deleted since: refit without it
         return None
     fitted = latest.created_at.replace(tzinfo=latest.created_at.tzinfo or timezone.utc)
@@ -107,12 +107,12 @@ def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_i
     snapshot_id = snapshot_id or active_snapshot_id()
     if snapshot_id is None:
         return {"status": "skipped", "reason": "no active dataset snapshot"}
+    latest = model_registry.latest_version("Popularity", snapshot_id)
     if scheduled:
-        reason = refit_not_due(snapshot_id, current_app.config["INTERACTION_MODELS_REFRESH_SECONDS"] / 2)
+        reason = refit_not_due(latest, current_app.config["INTERACTION_MODELS_REFRESH_SECONDS"] / 2)
         if reason:
             return {"status": "skipped", "reason": reason, "snapshot_id": snapshot_id}
     progress("extract", 10)
-    latest = model_registry.latest_version("Popularity", snapshot_id)
     data, read = collect_interactions(snapshot_id, full=not scheduled or latest is None or latest.stale)
     if len(data["service_ids"]) == 0:
         return {"status": "skipped", "reason": "no interactions yet", "snapshot_id": snapshot_id}

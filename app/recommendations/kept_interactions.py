@@ -45,7 +45,8 @@ def interaction_arrays(items: Iterable[dict]) -> dict[str, np.ndarray]:
             "types": encode_types(types), "timestamps": np.asarray(stamps, dtype=np.float64)}
 
 
-def _joined(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def joined(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Interaction arrays of `first` followed by those of `second`."""
     return {name: np.concatenate([first[name], second[name]]) for name in ARRAY_NAMES}
 
 
@@ -92,7 +93,7 @@ class KeptInteractions:
                 or began - self._full_read_at >= self.full_read_seconds)
         since = None if full else self._settled
         fresh = interaction_arrays(all_interactions(since))
-        arrays = fresh if full else _joined(self._kept, fresh)
+        arrays = fresh if full else joined(self._kept, fresh)
         stamps = arrays["timestamps"]
         self._settled = _settled_moment(float(stamps[-1]) if stamps.size else None, began, self.late_seconds)
         self._kept = _before(arrays, self._settled.timestamp())
