@@ -49,6 +49,7 @@ def test_cancelling_a_finished_job_leaves_it_finished(client, db, worker):
 
 
 def test_the_self_check_path_is_not_taken_for_a_job_id(client, db):
-    assert client.open("/jobs/selfcheck", method="OPTIONS").headers["Allow"] == "POST, OPTIONS"
+    allow = client.open("/jobs/selfcheck", method="OPTIONS").headers["Allow"]
+    assert set(allow.split(", ")) == {"POST", "OPTIONS"}  # werkzeug lists them in no fixed order
     assert client.get("/jobs/selfcheck").status_code == 405
     assert client.get("/jobs/selfcheck-2").status_code == 404  # an id that only starts like it
