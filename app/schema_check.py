@@ -130,21 +130,81 @@ def _integer_bounds(node: dict) -> tuple | None:
 
 
 def _object_check(node: dict, build) -> Check:
+    """One generated function per object schema: an object check runs once per item of a
+    dump (tens of thousands), and a call per property was most of a dump's validation
+    time. Properties of plain kinds (`_inline_check`) are tested inline; any other calls
+    its compiled check. Keys and bounds reach the code as names, never as source text."""
     required = tuple(node.get("required", ()))
-    properties = tuple((key, build(sub)) for key, sub in node.get("properties", {}).items())
+    namespace: dict = {"MISSING": _MISSING, "REQUIRED": frozenset(required)}
+    lines = ["def check_object(value):",
+             "    if type(value) is not dict:",
+             "        return True"]
+    if required:
+        lines += ["    if not value.keys() >= REQUIRED:",
+                  "        return False"]
+    for number, (key, sub) in enumerate(node.get("properties", {}).items()):
+        names = {"key": f"key_{number}", "check": f"check_{number}", "low": f"low_{number}",
+                 "high": f"high_{number}", "shortest": f"shortest_{number}", "longest": f"longest_{number}"}
+        namespace[names["key"]] = key
+        test = _inline_check(sub, names, namespace)
+        if test is None:
+            namespace[names["check"]] = build(sub)
+            test = f"{names['check']}(item)"
+        if key in required:
+            lines.append(f"    item = value[{names['key']}]")
+            lines.append(f"    if not ({test}):")
+        else:
+            lines.append(f"    item = value.get({names['key']}, MISSING)")
+            lines.append(f"    if item is not MISSING and not ({test}):")
+        lines.append("        return False")
+    lines.append("    return True")
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own source, from the schema's shape only
+    return namespace["check_object"]
 
-    def check_object(value):
-        if type(value) is not dict:
-            return True
-        for key in required:
-            if key not in value:
-                return False
-        for key, check in properties:
-            if key in value and not check(value[key]):
-                return False
-        return True
 
-    return check_object
+_MISSING = object()
+_INLINE_TYPES = {
+    "string": "type(item) is str", "integer": "type(item) is int", "boolean": "type(item) is bool",
+    "number": "type(item) in (int, float)", "null": "item is None", "object": "type(item) is dict",
+    "array": "type(item) is list",
+}
+
+
+def _inline_check(node: dict, names: dict, namespace: dict) -> str | None:
+    """A Python expression testing `item` against `node`, for the kinds a request or a dump
+    is made of: a typed scalar with its bounds, a nullable scalar, a list of integers in
+    bounds or of strings. None for anything else (it keeps its compiled check)."""
+    keywords = {key for key in node if key not in _ANNOTATIONS and not key.startswith("x-")}
+    declared = node.get("type")
+    if isinstance(declared, list):
+        if keywords != {"type"} or not declared or any(name not in _INLINE_TYPES for name in declared):
+            return None
+        return "(" + " or ".join(_INLINE_TYPES[name] for name in declared) + ")"
+    if declared not in _INLINE_TYPES:
+        return None
+    if declared == "integer" and keywords <= {"type", "minimum", "maximum"}:
+        namespace[names["low"]] = node.get("minimum", float("-inf"))
+        namespace[names["high"]] = node.get("maximum", float("inf"))
+        return f"type(item) is int and {names['low']} <= item <= {names['high']}"
+    if declared == "string" and keywords <= {"type", "minLength", "maxLength"}:
+        if keywords == {"type"}:
+            return "type(item) is str"
+        namespace[names["shortest"]] = node.get("minLength", 0)
+        namespace[names["longest"]] = node.get("maxLength", float("inf"))
+        return f"type(item) is str and {names['shortest']} <= len(item) <= {names['longest']}"
+    if declared == "array" and keywords == {"type", "items"}:
+        items = node["items"]
+        bounds = _integer_bounds(items)
+        if bounds is not None:
+            namespace[names["low"]], namespace[names["high"]] = bounds
+            return (f"type(item) is list and (not item or (set(map(type, item)) == {{int}}"
+                    f" and {names['low']} <= min(item) and max(item) <= {names['high']}))")
+        if items.get("type") == "string" and set(items) - _ANNOTATIONS == {"type"}:
+            return "type(item) is list and (not item or set(map(type, item)) == {str})"
+        return None
+    if keywords == {"type"}:
+        return _INLINE_TYPES[declared]
+    return None
 
 
 def _allowed_values(node: dict) -> Check | None:

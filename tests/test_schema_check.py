@@ -5,7 +5,10 @@ import random
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
+from tests.fixtures.dumps import make_dump
+
 from app.api import recommendations
+from app.marketplace.dump_schema import dump_json_schema
 from app.schema_check import UnsupportedSchema, compile_checker
 
 FORMATS = FormatChecker()
@@ -51,14 +54,55 @@ def damaged(rng: random.Random, value):
         return value
 
 
+def every_single_change(value):
+    """Copies of `value` with one field or list entry (the first of each list) replaced by
+    each VALUES entry, or removed: every path, every value, unlike `damaged`'s sample."""
+    paths, stack = [], [((), value)]
+    while stack:
+        path, node = stack.pop()
+        children = node.items() if isinstance(node, dict) else enumerate(node[:1])
+        for key, child in children:
+            paths.append(path + (key,))
+            if isinstance(child, (dict, list)):
+                stack.append((path + (key,), child))
+    for path in paths:
+        for replacement in [*VALUES, "remove"]:
+            payload = copy.deepcopy(value)
+            parent = payload
+            for key in path[:-1]:
+                parent = parent[key]
+            if replacement != "remove":
+                parent[path[-1]] = copy.deepcopy(replacement)
+            elif isinstance(parent, dict):
+                del parent[path[-1]]
+            else:
+                continue
+            yield payload
+
+
 @pytest.mark.parametrize("model, valid", [
     (recommendations.recommendation_request, REQUEST),
     (recommendations.score_request, {**REQUEST, "service_ids": [1, 2, 3]}),
 ])
 def test_the_compiled_check_agrees_with_jsonschema_on_damaged_requests(model, valid):
-    schema = model.json_schema()
+    assert_agreement(model.json_schema(), valid)
+
+
+def test_the_compiled_check_agrees_with_jsonschema_on_damaged_dumps():
+    dump = {key: items[:2] for key, items in make_dump(n_services=2, n_users=2).items()}
+    dump["services"][0].update(pid=None, status="published", required_services=[2])
+    dump["services"][1]["pid"] = "21.T15999/abc"
+    assert_agreement(dump_json_schema(), dump)
+
+
+def assert_agreement(schema: dict, valid: dict) -> None:
     check, reference = compile_checker(schema, FORMATS), Draft4Validator(schema, format_checker=FORMATS)
     assert check(valid) and reference.is_valid(valid)
+    changed = 0
+    for payload in every_single_change(valid):
+        assert check(payload) == reference.is_valid(payload), payload
+        changed += 1
+    assert changed > len(VALUES)
     rng, verdicts = random.Random(0), set()
     for _ in range(3000):
         payload = damaged(rng, valid)

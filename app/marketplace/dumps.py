@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+import orjson
 from flask import current_app
 from gridfs import GridFSBucket
 from mongoengine import NotUniqueError
@@ -58,7 +59,7 @@ from app.storage.snapshots import (
 log = logging.getLogger(__name__)
 
 MAX_LISTED_ERRORS = 1000  # bounds the 400 body of a dump that is wrong everywhere
-GZIP_LEVEL = 3  # ~4.5x smaller for ~0.4 s on a 40 MB dump; level 6 halves the speed for 12% less
+GZIP_LEVEL = 1  # latest-small's 5.6 MB dump: 8.3x smaller in 15 ms; level 3 is 5% smaller in 21 ms, 6 halves the speed
 DUMP_BUCKET = "dumps"  # GridFS bucket of the raw dumps
 
 
@@ -114,8 +115,19 @@ def receive_dump(payload: dict, source: str = "api") -> Job:
 
 
 def _canonical_json(payload: dict) -> bytes:
-    """The dump's keys only, sorted, compact: equal dumps give equal bytes."""
+    """The dump's keys only, sorted, compact: equal dumps give equal bytes.
+
+    orjson writes them (12 ms for latest-small's 5.6 MB dump, Python's json 53 ms) and
+    its bytes are Python's `json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)` for everything the dump model has, so the checksums of dumps
+    stored before are unchanged. They differ only in fields the model does not have: a
+    float's exponent is written 1e-7 (not 1e-07), and NaN or Infinity is stored as null.
+    What orjson cannot write (an integer beyond 64 bits) is written by Python's json."""
     dump = {key: payload[key] for key in DUMP_KEYS}
+    try:
+        return orjson.dumps(dump, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        pass
     try:
         return json.dumps(dump, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     except UnicodeEncodeError as exc:  # "\ud800" parses to a str that no database can store

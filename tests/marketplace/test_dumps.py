@@ -1,5 +1,6 @@
 """Dumps become dataset snapshots: validated, stored once, ingested, switched in one step."""
 import copy
+import json
 import random
 from datetime import timedelta
 
@@ -286,3 +287,18 @@ def test_a_string_no_database_can_store_is_refused(ctx):
         dumps.store_dump(dump)
     assert "$" in refused.value.errors
     assert not stored_anything(ctx)
+
+
+def test_canonical_bytes_are_python_json_sorted_and_compact():
+    """Checksums of dumps stored before the orjson writer must not change."""
+    dump = make_dump(n_services=20, n_users=30, seed=20)
+    dump["services"][0].update(name="Zürich \u2028 \x01 \"quoted\" \\", pid=None, extra={"b": 1, "a": [True, None]})
+    expected = json.dumps({key: dump[key] for key in DUMP_KEYS}, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+    assert dumps._canonical_json(dump) == expected
+
+
+def test_an_integer_beyond_64_bits_in_an_unknown_field_is_kept():
+    dump = make_dump(n_services=3, n_users=3, seed=21)
+    dump["users"][0]["legacy_id"] = 2**70
+    assert json.loads(dumps._canonical_json(dump))["users"][0]["legacy_id"] == 2**70
