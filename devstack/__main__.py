@@ -1,8 +1,9 @@
 """`make run`: the whole service in the foreground, stopped as one on Ctrl-C.
 
 Starts SecantusDB unless MONGODB_URI is set, Redis unless one answers at
-REDIS_URL, then the API (gunicorn), one worker per queue and beat. When any
-process dies, or on SIGINT/SIGTERM, every process it started is stopped.
+REDIS_URL, then the API (gunicorn), one worker per queue and beat. A process
+that exits is started again with a growing pause (devstack/supervisor.py), and
+said so; SIGINT/SIGTERM stops every process it started.
 MARKETREC_VAR moves the runtime files from ./var elsewhere (benchmarks/replay.py
 runs a stack of its own there); MARKETREC_DEMO=0 loads no demo data.
 """
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from devstack import services
+from devstack.supervisor import Supervised
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("MARKETREC_VAR") or ROOT / "var").resolve()
@@ -35,7 +37,9 @@ def start_dependencies(env: dict, started: list) -> None:
             say(f"a MongoDB server already answers on port {port}: using it")
         else:
             say(f"starting SecantusDB on port {port}, data in {VAR / 'mongo'}")
-            started.append(("secantusdb", services.start_mongo(port, str(VAR / "mongo"), VAR / "log" / "mongo.log")))
+            started.append(Supervised("secantusdb", lambda: services.start_mongo(
+                port, str(VAR / "mongo"), VAR / "log" / "mongo.log"), say))
+            started[-1].launch()
         env["MONGODB_URI"] = uri
     redis_url = env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     if services.redis_answers(redis_url):
@@ -43,7 +47,9 @@ def start_dependencies(env: dict, started: list) -> None:
     else:
         port = services.redis_port(redis_url)
         say(f"starting redis-server on port {port}")
-        started.append(("redis", services.start_redis(port, VAR / "redis", VAR / "log" / "redis.log")))
+        started.append(Supervised("redis", lambda: services.start_redis(
+            port, VAR / "redis", VAR / "log" / "redis.log"), say))
+        started[-1].launch()
 
 
 def service_commands() -> list[tuple[str, list[str]]]:
@@ -78,7 +84,7 @@ def load_demo_data(env: dict) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def supervise(started: list, one_shots: list) -> int:
+def supervise(started: list[Supervised], one_shots: list) -> int:
     stopping = {"signal": None}
 
     def on_signal(signum, _frame):
@@ -91,10 +97,8 @@ def supervise(started: list, one_shots: list) -> int:
             if proc.poll() is not None:
                 say(f"{name} finished with code {proc.returncode}")
                 one_shots.remove((name, proc))
-        for name, proc in started:
-            if proc.poll() is not None:
-                say(f"{name} exited with code {proc.returncode}: stopping everything")
-                return 1
+        for process in started:
+            process.check()
         time.sleep(0.5)
     say("stopping")
     return 0
@@ -103,7 +107,7 @@ def supervise(started: list, one_shots: list) -> int:
 def main() -> int:
     (VAR / "log").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    started: list[tuple[str, subprocess.Popen]] = []
+    started: list[Supervised] = []
     one_shots: list[tuple[str, subprocess.Popen]] = []
     code = 1
     try:
@@ -111,7 +115,10 @@ def main() -> int:
         prepare(env)
         for name, command in service_commands():
             # The app's own processes log to this terminal; the databases to var/log.
-            started.append((name, subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)))
+            process = Supervised(name, lambda command=command: subprocess.Popen(
+                command, env=env, cwd=ROOT, start_new_session=True), say)
+            process.launch()
+            started.append(process)
         say("API on http://127.0.0.1:5000 (Swagger UI at /), Ctrl-C stops everything")
         if env.get("MARKETREC_DEMO", "1") != "0":
             one_shots.append(("demo data", load_demo_data(env)))
@@ -119,7 +126,7 @@ def main() -> int:
     except services.ServiceError as exc:
         say(str(exc))
     finally:
-        for _name, proc in reversed(one_shots + started):
+        for proc in reversed([proc for _name, proc in one_shots] + [process.proc for process in started]):
             services.stop(proc)
         say("all processes stopped")
     return code
