@@ -60,6 +60,11 @@ def celery_settings(config) -> dict:
                 "task": "marketrec.jobs.prune",
                 "schedule": 6 * 3600.0,
             },
+            # A restarted broker without persistence has forgotten its queues.
+            "recover-lost-jobs": {
+                "task": "marketrec.jobs.recover",
+                "schedule": float(config["RECOVER_JOBS_SECONDS"]),
+            },
             # New events and actions reach Popularity and Session at this pace.
             "check-retraining": {
                 "task": "marketrec.training.check",

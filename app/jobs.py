@@ -13,6 +13,9 @@ from app.errors import BrokerUnavailable, JobNotFound
 from app.observability import metrics
 from app.storage.jobs import ACTIVE_STATES, FINISHED_STATES, Job, utcnow
 
+# What the broker or the result backend (Redis) raise when they do not answer.
+BROKER_ERRORS = (OperationalError, RedisError, OSError)
+
 
 def _celery():
     return current_app.extensions["celery"]
@@ -28,11 +31,11 @@ def start_job(task: Task, *args, key: str | None = None) -> Job:
         active = Job.objects(key=key, state__in=ACTIVE_STATES).first()
         if active:
             return active
-    job = Job(id=str(uuid.uuid4()), name=task.name, key=key).save(force_insert=True)
+    job = Job(id=str(uuid.uuid4()), name=task.name, key=key, args=list(args)).save(force_insert=True)
     bound = _celery().tasks[task.name]  # this app's broker, whichever Celery app is current
     try:
         bound.apply_async(args=args, task_id=job.id)
-    except (OperationalError, RedisError, OSError) as exc:
+    except BROKER_ERRORS as exc:
         job.update(state="FAILURE", error=f"not enqueued: {exc}", finished_at=utcnow())
         raise BrokerUnavailable(str(exc)) from exc
     metrics.TASKS_ENQUEUED.labels(task=task.name).inc()
@@ -63,7 +66,10 @@ def job_status(job_id: str) -> dict:
         return _recorded_status(job)
     # Still running as far as the record knows: the result backend has live progress.
     live = _celery().AsyncResult(job.id)
-    state, info = live.state, live.info
+    try:
+        state, info = live.state, live.info
+    except BROKER_ERRORS:  # the backend (Redis) is down: the record is what we know
+        return _recorded_status(job)
     if state in FINISHED_STATES:
         # The worker stores the result before it updates the record, and the record was read
         # first: read it again. It now shows the start at least (that came before the result).
@@ -95,7 +101,10 @@ def cancel_job(job_id: str) -> dict:
     if job is None:
         raise JobNotFound(job_id)
     if not job.finished:
-        _celery().control.revoke(job_id, terminate=True, signal="SIGTERM")
+        try:
+            _celery().control.revoke(job_id, terminate=True, signal="SIGTERM")
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(str(exc)) from exc
         Job.objects(id=job_id, state="PENDING").update(
             state="REVOKED", error="cancelled on request", finished_at=utcnow()
         )

@@ -13,7 +13,7 @@ from mongoengine import DoesNotExist
 from pymongo.errors import AutoReconnect
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app import diagnostics, jobs
+from app import diagnostics, jobs, lost_jobs
 from app.errors import DataRejected, NotFound, SnapshotNotFound
 from app.marketplace import dumps
 from app.recommendations.interaction_models import fit_interaction_models
@@ -82,6 +82,12 @@ def selfcheck(self) -> dict:
 def prune_jobs() -> dict:
     days = current_app.config["JOB_RETENTION_DAYS"]
     return {"deleted": jobs.prune_finished(days), "retention_days": days}
+
+
+@shared_task(name="marketrec.jobs.recover", ignore_result=True, expires=60)
+def recover_lost_jobs() -> dict:
+    """Jobs whose message the broker lost: enqueued again, or failed with the reason."""
+    return lost_jobs.recover_lost_jobs()
 
 
 @shared_task(name="marketrec.dumps.ingest", bind=True, acks_late=True, **RETRYING)

@@ -61,7 +61,9 @@ def test_training_tasks_get_the_training_time_limit(app):
     assert app.extensions["celery"].tasks["marketrec.selfcheck"].time_limit == app.config["TASK_TIME_LIMIT_SECONDS"]
 
 
-def test_beat_schedules_job_pruning_and_model_refits(app):
+def test_beat_schedules_job_pruning_lost_job_recovery_and_model_refits(app):
     schedule = app.extensions["celery"].conf.beat_schedule
     assert {entry["task"] for entry in schedule.values()} == {
-        "marketrec.jobs.prune", "marketrec.training.interaction_models", "marketrec.training.check"}
+        "marketrec.jobs.prune", "marketrec.jobs.recover", "marketrec.training.interaction_models",
+        "marketrec.training.check"}
+    assert schedule["recover-lost-jobs"]["schedule"] == app.config["RECOVER_JOBS_SECONDS"]

@@ -5,11 +5,10 @@ import random
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
-from tests.fixtures.dumps import make_dump
-
 from app.api import recommendations
 from app.marketplace.dump_schema import dump_json_schema
 from app.schema_check import UnsupportedSchema, compile_checker
+from tests.fixtures.dumps import make_dump
 
 FORMATS = FormatChecker()
 REQUEST = {

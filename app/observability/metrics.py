@@ -25,6 +25,8 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 TASKS_ENQUEUED = Counter("marketrec_tasks_enqueued_total", "Tasks sent to the broker", ["task"])
+LOST_JOBS = Counter("marketrec_lost_jobs_total",
+                    "Jobs whose broker message was lost: enqueued again or failed", ["task", "outcome"])
 TASKS = Counter("marketrec_tasks_total", "Tasks finished by a worker, by final state", ["task", "state"])
 TASK_DURATION = Histogram(
     "marketrec_task_duration_seconds",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from mongoengine import DateTimeField, DictField, Document, IntField, StringField
+from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
 
 ACTIVE_STATES = ("PENDING", "STARTED", "PROGRESS", "RETRY")
 FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
@@ -22,6 +22,9 @@ class Job(Document):
     id = StringField(primary_key=True)
     name = StringField(required=True)
     key = StringField()  # idempotency key: at most one active job per key
+    args = ListField(default=None)  # the task's arguments: a job whose message was lost is enqueued again
+    requeued = IntField(min_value=0)  # times enqueued again (app/lost_jobs.py)
+    missing_since = DateTimeField()  # first seen PENDING with no message in the broker
     state = StringField(required=True, default="PENDING", choices=STATES)
     step = StringField()
     percent = IntField(min_value=0, max_value=100)

@@ -1,0 +1,165 @@
+"""Redis killed under traffic and started again empty, as a Redis without persistence
+restarts: the API answers 2xx or 503 with a message (never 500), recommendations and
+user actions keep being served and stored, the worker reconnects on its own, /health is
+UP again within 30 s, and a job whose queued message Redis forgot runs after all
+(app/lost_jobs.py).
+
+The stack is the API under gunicorn, one worker for both queues and beat, on a Redis of
+their own (broker, result backend and history cache, as in `make run`)."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from app import create_app
+from devstack import services
+from tests.conftest import LOGS, settings_env, start_gunicorn
+from tests.recommendations.serving_fixtures import serve_marketplace
+from tests.test_gunicorn_server import click, panel_request
+
+HEALTHY_WITHIN = 30  # seconds after the broker is back
+LOST_JOB_DONE_WITHIN = 120
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+class Stack:
+    def __init__(self, settings: dict, workdir: Path, name: str):
+        self.port = services.free_port()
+        self.redis_dir = workdir / "redis"
+        self.name = name
+        self.redis = self.start_redis()
+        broker = f"redis://127.0.0.1:{self.port}/0"
+        self.settings = {**settings, "REDIS_URL": broker, "CELERY_BROKER_URL": broker,
+                         "CELERY_RESULT_BACKEND": broker, "RECOVER_JOBS_SECONDS": 2, "LOG_LEVEL": "INFO"}
+        env = settings_env(self.settings)
+        celery = [str(Path(sys.executable).parent / "celery"), "-A", "worker"]
+        self.worker = services.spawn(
+            celery + ["worker", "-Q", "default,training", "-n", f"{name}@%h", "--concurrency", "1",
+                      "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+            LOGS / f"worker-{name}.log", env=env)
+        self.beat = services.spawn(celery + ["beat", "--schedule", str(workdir / "beat-schedule"),
+                                             "--loglevel", "INFO"], LOGS / f"beat-{name}.log", env=env)
+        self.api, self.url = start_gunicorn(self.settings, f"gunicorn-{name}.log")
+        app = create_app(self.settings).extensions["celery"]
+        services.wait_until(lambda: bool(app.control.inspect(timeout=1.0).ping()), 60, "celery worker", self.worker)
+
+    def start_redis(self):
+        return services.start_redis(self.port, self.redis_dir, LOGS / f"redis-{self.name}.log")
+
+    def logs(self) -> list[Path]:
+        return [LOGS / f"{kind}-{self.name}.log" for kind in ("gunicorn", "worker", "beat")]
+
+    def stop(self):
+        for proc in (self.api, self.beat, self.worker, self.redis):
+            services.stop(proc)
+
+
+@pytest.fixture
+def stack(app, db, settings, tmp_path):
+    serve_marketplace(app)
+    stack = Stack(settings, tmp_path, f"outage-{uuid.uuid4().hex[:8]}")
+    yield stack
+    stack.stop()
+    app.extensions["celery"].set_default()
+
+
+def health(url: str) -> requests.Response:
+    return requests.get(f"{url}/health", timeout=10)
+
+
+def every_endpoint(url: str, number: int, job_id: str) -> dict[str, requests.Response]:
+    """One request to each operation the marketplace and operators use."""
+    calls = {
+        "POST /recommendations": ("POST", "/recommendations", panel_request(number)),
+        "POST /user_actions": ("POST", "/user_actions", click(number)),
+        "POST /events": ("POST", "/events", {"unique_id": str(uuid.UUID(int=number + 1)), "type": "view",
+                                             "service_id": 1, "timestamp": "2021-03-18T19:33:21.620Z"}),
+        "POST /update": ("POST", "/update", {"services": []}),  # 400 before the broker is needed
+        "POST /training": ("POST", "/training", {"engine": "NCF"}),
+        "POST /jobs/selfcheck": ("POST", "/jobs/selfcheck", None),
+        "GET /jobs/<id>": ("GET", f"/jobs/{job_id}", None),
+        "POST /jobs/<id>/cancel": ("POST", f"/jobs/{job_id}/cancel", None),
+        "GET /health": ("GET", "/health", None),
+        "GET /models": ("GET", "/models", None),
+        "GET /datasets": ("GET", "/datasets", None),
+        "GET /stats/hitrate": ("GET", "/stats/hitrate", None),
+        "GET /metrics": ("GET", "/metrics", None),
+        "DELETE /users/<id>": ("DELETE", "/users/99999", None),
+    }
+    return {name: requests.request(method, url + path, json=body, timeout=30)
+            for name, (method, path, body) in calls.items()}
+
+
+def test_a_broker_outage_loses_nothing_and_heals_itself(stack, db):
+    url = stack.url
+    assert wait_until(lambda: health(url).status_code == 200, 30), health(url).text
+    stored_before = db["user_actions"].count_documents({})
+
+    # A job queued just before the outage: the worker is paused, so its message waits in Redis.
+    os.killpg(stack.worker.pid, signal.SIGSTOP)
+    queued = requests.post(f"{url}/jobs/selfcheck", timeout=10)
+    assert queued.status_code == 202
+    lost_job = queued.json()["job_id"]
+    stack.redis.kill()
+    stack.redis.wait()
+
+    acknowledged = 0
+    answers = {}
+    for number in range(3):
+        answers = every_endpoint(url, number, lost_job)
+        for name, answer in answers.items():
+            assert answer.status_code < 500 or answer.status_code == 503, (name, answer.status_code, answer.text)
+            if answer.status_code == 503:
+                assert answer.json()["message"], (name, answer.text)
+            assert "Traceback" not in answer.text, name
+        acknowledged += answers["POST /user_actions"].status_code < 300
+    assert answers["POST /recommendations"].status_code == 200
+    assert answers["POST /user_actions"].status_code < 300
+    assert answers["POST /jobs/selfcheck"].status_code == 503
+    assert answers["POST /training"].status_code == 503
+    assert answers["GET /health"].status_code == 503
+    assert answers["GET /jobs/<id>"].status_code == 200 and answers["GET /jobs/<id>"].json()["state"] == "PENDING"
+    assert db["user_actions"].count_documents({}) == stored_before + acknowledged
+
+    # Redis comes back empty: the paused job's message is gone.
+    stack.redis = stack.start_redis()
+    back = time.monotonic()
+    os.killpg(stack.worker.pid, signal.SIGCONT)
+    assert wait_until(lambda: health(url).status_code == 200, HEALTHY_WITHIN + 5), health(url).text
+    healthy_after = time.monotonic() - back
+    assert healthy_after <= HEALTHY_WITHIN
+    assert stack.worker.poll() is None, "the worker exited"
+
+    def lost_job_state():
+        state = requests.get(f"{url}/jobs/{lost_job}", timeout=10).json()["state"]
+        return state if state in ("SUCCESS", "FAILURE") else None
+
+    assert wait_until(lost_job_state, LOST_JOB_DONE_WITHIN) == "SUCCESS"
+    record = db["jobs"].find_one({"_id": lost_job})
+    assert record["requeued"] == 1
+    print(f"healthy {healthy_after:.1f} s after Redis came back; the lost job ran "
+          f"{time.monotonic() - back:.1f} s after")
+
+    # Everything works again, new jobs included.
+    fresh = requests.post(f"{url}/jobs/selfcheck", timeout=10)
+    assert fresh.status_code == 202
+    assert wait_until(lambda: requests.get(f"{url}/jobs/{fresh.json()['job_id']}", timeout=10)
+                      .json()["state"] == "SUCCESS", 60)
+    for log in stack.logs():
+        assert "Traceback" not in log.read_text(), log
