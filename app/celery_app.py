@@ -1,7 +1,10 @@
 """Celery bound to the Flask app: every task runs inside `app.app_context()`."""
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 from celery import Celery, Task, signals
+from celery.backends.redis import RedisBackend
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -23,6 +26,24 @@ class TrainingTimeLimits:
 
     def annotate_any(self):
         return None
+
+
+class RedisResultsWithoutSubscribing(RedisBackend):
+    """Celery's Redis result backend without the subscription it opens for every task it
+    sends. That subscription serves `AsyncResult.get()`, which marketrec never calls (job
+    states are read with GET): it only grew by a channel a job in the API process, and
+    while Redis was down it failed the send after 5 s of retries with a RuntimeError
+    asking to restart the application, so POST /update answered 500 instead of 503."""
+
+    def on_task_call(self, producer, task_id):
+        pass
+
+
+def result_backend(url: str) -> str:
+    """Celery's result_backend setting: a Redis URL gets the backend above."""
+    if urlparse(url).scheme in ("redis", "rediss"):
+        return f"{__name__}:{RedisResultsWithoutSubscribing.__name__}+{url}"
+    return url
 
 
 def celery_settings(config) -> dict:
@@ -51,6 +72,9 @@ def celery_settings(config) -> dict:
         "broker_transport_options": {"visibility_timeout": training_limit + 600},
         "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
         "broker_connection_retry_on_startup": True,
+        # A worker waits out a broker outage of any length (Celery's default gives up after
+        # 100 tries, and the worker exits).
+        "broker_connection_max_retries": None,
         "worker_prefetch_multiplier": 1,
         "worker_send_task_events": True,
         "worker_hijack_root_logger": False,  # keep the app's structured log lines
@@ -88,6 +112,8 @@ def celery_init_app(app: Flask) -> Celery:
 
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(celery_settings(app.config))
+    # Where the results go: Celery reads CELERY_RESULT_BACKEND from the environment before its settings.
+    celery.backend_cls = result_backend(celery.conf.result_backend)
     celery.set_default()
     app.extensions["celery"] = celery
 

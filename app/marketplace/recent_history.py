@@ -36,9 +36,13 @@ from redis.exceptions import RedisError
 from app.engines.interactions import seconds_since_epoch
 from app.errors import ServiceUnavailable
 from app.marketplace import history
+from app.observability.logs import OutageWarning
 from app.storage import database
 
 log = logging.getLogger(__name__)
+_unavailable = OutageWarning(log, "history cache unavailable; reading MongoDB")
+_fill_failed = OutageWarning(log, "history cache fill failed")
+_update_failed = OutageWarning(log, "history cache update failed; its sets may lack writes until they expire")
 KEPT = 100  # interactions kept per identity; serving asks for as many (service.HISTORY_LIMIT)
 MARKER = "complete"
 _clients: dict[str, redis.Redis] = {}
@@ -135,8 +139,8 @@ def _read(client: redis.Redis, identities: list[str], limit: int) -> list[tuple]
         pipeline.get(counter)
     try:
         replies = pipeline.execute()
-    except RedisError:
-        log.warning("history cache unavailable; reading MongoDB", exc_info=True)
+    except RedisError as exc:
+        _unavailable(exc)
         return None
     found = []
     for newest_first, writes_seen in zip(replies[::2], replies[1::2]):
@@ -156,8 +160,8 @@ def _fill(client: redis.Redis, identity: str, items: list[dict], writes_seen: by
     pairs = [part for item in items for part in _member(item)]
     try:
         client.eval(_FILL, 2, key, counter, (writes_seen or b"").decode(), _settings()[1], *pairs)
-    except RedisError:
-        log.warning("history cache fill failed", exc_info=True)
+    except RedisError as exc:
+        _fill_failed(exc)
 
 
 def note_written(items: Iterable[dict]) -> None:
@@ -188,9 +192,9 @@ def note_written(items: Iterable[dict]) -> None:
             pipeline.eval(_ADD, 1, key, ttl, KEPT, *additions[identity])
     try:
         pipeline.execute()
-    except RedisError:
+    except RedisError as exc:
         # The sets may now lack these writes: they expire within the TTL. Serving stays up.
-        log.warning("history cache update failed", exc_info=True)
+        _update_failed(exc)
 
 
 def action_items(docs: Iterable[dict]) -> list[dict]:

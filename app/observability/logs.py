@@ -76,3 +76,23 @@ def log_requests(app: Flask, on_response=None) -> None:
                 "request_id": g.get("request_id"),
             },
         )
+
+
+class OutageWarning:
+    """A warning about a dependency that fails on every request while it is down: said once
+    per `every` seconds with the error and how many times it happened since, not a
+    traceback a request (a Redis outage under traffic wrote one per request)."""
+
+    def __init__(self, logger: logging.Logger, message: str, every: float = 60.0):
+        self.logger, self.message, self.every = logger, message, every
+        self.said_at = float("-inf")
+        self.since = 0
+
+    def __call__(self, exc: BaseException) -> None:
+        self.since += 1
+        now = time.monotonic()
+        if now - self.said_at < self.every:
+            return
+        self.logger.warning("%s: %s: %s", self.message, type(exc).__name__, exc,
+                            extra={"times_since_last_said": self.since})
+        self.said_at, self.since = now, 0
