@@ -22,6 +22,7 @@ from app import create_app
 from devstack import services
 from devstack.__main__ import service_commands
 from tests.conftest import LOGS, settings_env, start_gunicorn
+from tests.fixtures.dumps import make_dump
 from tests.recommendations.serving_fixtures import serve_marketplace
 from tests.test_gunicorn_server import click, panel_request
 
@@ -108,13 +109,14 @@ def test_a_broker_outage_loses_nothing_and_heals_itself(stack, db):
     assert wait_until(lambda: health(url).status_code == 200, 30), health(url).text
     stored_before = db["user_actions"].count_documents({})
 
-    # Jobs queued just before the outage. The worker is paused: one message may sit in its
-    # blocked read's socket, the next one waits in Redis and is lost with it.
+    # Dumps answered 202 just before the outage. The worker is paused: one message may sit in
+    # its blocked read's socket, the next one waits in Redis and is lost with it.
     os.killpg(stack.worker.pid, signal.SIGSTOP)
     queued = []
     broker = redis.Redis.from_url(stack.settings["CELERY_BROKER_URL"])
     while not broker.llen("default"):
-        answer = requests.post(f"{url}/jobs/selfcheck", timeout=10)
+        answer = requests.post(f"{url}/update", json=make_dump(n_services=30, n_users=30, seed=100 + len(queued)),
+                               timeout=30)
         assert answer.status_code == 202
         queued.append(answer.json()["job_id"])
         time.sleep(0.2)
@@ -158,7 +160,11 @@ def test_a_broker_outage_loses_nothing_and_heals_itself(stack, db):
     assert wait_until(lost_job_state, LOST_JOB_DONE_WITHIN) == "SUCCESS"
     assert db["jobs"].find_one({"_id": lost_job})["requeued"] == 1
     assert {record["state"] for record in db["jobs"].find({"_id": {"$in": queued}})} == {"SUCCESS"}
-    print(f"healthy {healthy_after:.1f} s after Redis came back; the lost job ran "
+    # The dump received last is the active dataset: it was not lost.
+    lost_dump = requests.get(f"{url}/jobs/{lost_job}", timeout=10).json()["result"]
+    assert lost_dump["status"] == "active"
+    assert requests.get(f"{url}/datasets", timeout=10).json()["active_snapshot_id"] == lost_dump["snapshot_id"]
+    print(f"healthy {healthy_after:.1f} s after Redis came back; the lost dump was active "
           f"{time.monotonic() - back:.1f} s after")
 
     # Everything works again, new jobs included.
