@@ -119,7 +119,7 @@ def celery_init_app(app: Flask) -> Celery:
 
     from app import job_signals, tasks  # noqa: F401  registers tasks and signal handlers
 
-    job_signals.connect()
+    job_signals.connect(app.config["JOB_HEARTBEAT_SECONDS"])
     port = app.config["WORKER_METRICS_PORT"]
     if port:
         signals.worker_init.connect(

@@ -67,6 +67,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "TASK_MAX_RETRIES": int(env("TASK_MAX_RETRIES", "5")),
         "JOB_RETENTION_DAYS": int(env("JOB_RETENTION_DAYS", "30")),
         "RECOVER_JOBS_SECONDS": int(env("RECOVER_JOBS_SECONDS", "30")),
+        "JOB_HEARTBEAT_SECONDS": float(env("JOB_HEARTBEAT_SECONDS", "15")),
         "INTERACTION_MODELS_REFRESH_SECONDS": int(env("INTERACTION_MODELS_REFRESH_SECONDS", "600")),
         # Scheduled refits read what arrived since the last one, and the last 15 minutes again
         # (by the marketplace's timestamps), for actions sent late; everything once a day.

@@ -1,23 +1,54 @@
-"""Worker-side bookkeeping: copy each job's state into its record, count tasks."""
+"""Worker-side bookkeeping: copy each job's state into its record, keep a heartbeat in it
+while the job runs (app/lost_jobs.py tells a killed job by its silence), count tasks."""
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 from celery import signals
 
 from app.observability import metrics
+from app.observability.logs import OutageWarning
 from app.storage import connection
-from app.storage.jobs import ACTIVE_STATES, FINISHED_STATES, Job, utcnow
+from app.storage.jobs import ACTIVE_STATES, FINISHED_STATES, Job, running_job, utcnow
 
+log = logging.getLogger(__name__)
 _started: dict[str, float] = {}
+_heartbeats: dict[str, threading.Event] = {}
+_heartbeat_failed = OutageWarning(log, "a job's heartbeat could not be written")
+_settings = {"heartbeat_seconds": 15.0}  # set by connect(): signals run outside the Flask app context
 
 
 def _on_prerun(task_id=None, task=None, **_):
     _started[task_id] = time.perf_counter()
-    Job.objects(id=task_id, state__in=ACTIVE_STATES).update(state="STARTED", started_at=utcnow())
+    running_job.set(task_id)
+    now = utcnow()
+    if Job.objects(id=task_id, state__in=ACTIVE_STATES).update(
+            state="STARTED", started_at=now, heartbeat_at=now, unset__missing_since=True):
+        _heartbeats[task_id] = _start_heartbeat(task_id, _settings["heartbeat_seconds"])
+
+
+def _start_heartbeat(task_id: str, seconds: float) -> threading.Event:
+    """A thread that says the job is alive every `seconds`, until the event is set."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(seconds):
+            try:
+                Job.objects(id=task_id, state="STARTED").update(heartbeat_at=utcnow(), unset__missing_since=True)
+            except Exception as exc:  # noqa: BLE001 - the database may be down a moment; the job goes on
+                _heartbeat_failed(exc)
+
+    threading.Thread(target=beat, name=f"heartbeat-{task_id}", daemon=True).start()
+    return stop
 
 
 def _on_postrun(task_id=None, task=None, retval=None, state=None, **_):
+    running_job.set(None)
+    heartbeat = _heartbeats.pop(task_id, None)
+    if heartbeat is not None:
+        heartbeat.set()
     began = _started.pop(task_id, None)
     if began is not None:
         metrics.TASK_DURATION.labels(task=task.name).observe(time.perf_counter() - began)
@@ -44,8 +75,9 @@ def _on_worker_process_init(**_):
     connection.reconnect()
 
 
-def connect() -> None:
+def connect(heartbeat_seconds: float) -> None:
     """Connect the handlers once per process (create_app may run several times)."""
+    _settings["heartbeat_seconds"] = heartbeat_seconds
     signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="marketrec.prerun")
     signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="marketrec.postrun")
     signals.task_revoked.connect(_on_revoked, weak=False, dispatch_uid="marketrec.revoked")

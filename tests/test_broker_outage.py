@@ -12,17 +12,14 @@ import os
 import signal
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
 import requests
 
-from app import create_app
-from devstack import services
-from devstack.__main__ import service_commands
-from tests.conftest import LOGS, settings_env, start_gunicorn
+from tests.conftest import LOGS
 from tests.fixtures.dumps import make_dump
+from tests.fixtures.stack import Stack, wait_until
 from tests.recommendations.serving_fixtures import serve_marketplace
 from tests.test_gunicorn_server import click, panel_request
 
@@ -30,48 +27,10 @@ HEALTHY_WITHIN = 30  # seconds after the broker is back
 LOST_JOB_DONE_WITHIN = 120
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-class Stack:
-    def __init__(self, settings: dict, workdir: Path, name: str):
-        self.port = services.free_port()
-        self.redis_dir = workdir / "redis"
-        self.name = name
-        self.redis = self.start_redis()
-        broker = f"redis://127.0.0.1:{self.port}/0"
-        self.settings = {**settings, "REDIS_URL": broker, "CELERY_BROKER_URL": broker,
-                         "CELERY_RESULT_BACKEND": broker, "RECOVER_JOBS_SECONDS": 2, "LOG_LEVEL": "INFO"}
-        env = settings_env(self.settings)
-        # The worker, trainer and beat as `make run` starts them (flags included: some matter
-        # for reconnecting), the beat schedule in this test's directory.
-        commands = dict(service_commands())
-        commands["beat"][commands["beat"].index("--schedule") + 1] = str(workdir / "beat-schedule")
-        self.worker, self.trainer, self.beat = (services.spawn(commands[kind], LOGS / f"{kind}-{name}.log", env=env)
-                                                for kind in ("worker", "trainer", "beat"))
-        self.api, self.url = start_gunicorn(self.settings, f"gunicorn-{name}.log")
-        celery = create_app(self.settings).extensions["celery"]
-        services.wait_until(lambda: len(celery.control.inspect(timeout=1.0).ping() or {}) == 2, 60, "celery workers")
-
-    def start_redis(self):
-        return services.start_redis(self.port, self.redis_dir, LOGS / f"redis-{self.name}.log")
-
-    def stop(self):
-        for proc in (self.api, self.beat, self.worker, self.trainer, self.redis):
-            services.stop(proc)
-
-
 @pytest.fixture
 def stack(app, db, settings, tmp_path):
     serve_marketplace(app)
-    stack = Stack(settings, tmp_path, f"outage-{uuid.uuid4().hex[:8]}")
+    stack = Stack(settings, tmp_path, f"outage-{uuid.uuid4().hex[:8]}", {"RECOVER_JOBS_SECONDS": 2})
     yield stack
     stack.stop()
     app.extensions["celery"].set_default()

@@ -1,5 +1,8 @@
-"""A job whose broker message was lost (Redis restarted empty) is enqueued again from its
-record, or failed with the reason; a job whose message is there is left alone."""
+"""A job whose broker message was lost (Redis restarted empty), or whose process was killed
+(its heartbeat stopped), is enqueued again from its record, or failed with the reason; a
+job whose message is there, or whose heartbeat goes on, is left alone."""
+import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -8,7 +11,7 @@ import redis
 from app import create_app, jobs, lost_jobs, tasks
 from app.storage.jobs import Job, utcnow
 
-LATER = timedelta(seconds=lost_jobs.LOST_CONFIRM_SECONDS)
+NOTHING = {"requeued": [], "failed": [], "ended": [], "missing": []}
 
 
 @pytest.fixture
@@ -17,7 +20,7 @@ def broker(settings, db):
     url = settings["REDIS_URL"].rsplit("/", 1)[0] + "/5"
     client = redis.Redis.from_url(url)
     client.flushdb()
-    app = create_app({**settings, "CELERY_BROKER_URL": url})
+    app = create_app({**settings, "CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url})
     with app.app_context():
         yield client
     client.flushdb()
@@ -27,22 +30,26 @@ def queued_ids(client) -> str:
     return "\n".join(m.decode() for m in client.lrange("default", 0, -1))
 
 
-def waiting_job(job_id: str, args=(), **fields) -> Job:
+def waiting_job(job_id: str, args=(), name: str = tasks.selfcheck.name, **fields) -> Job:
     created = utcnow() - timedelta(seconds=lost_jobs.PENDING_GRACE_SECONDS + 1)
-    return Job(id=job_id, name=tasks.selfcheck.name, args=list(args), created_at=created, **fields).save()
+    return Job(id=job_id, name=name, args=list(args), created_at=created, **fields).save()
+
+
+def later() -> timedelta:
+    return timedelta(seconds=lost_jobs.confirmation_seconds())
 
 
 def test_a_lost_job_is_enqueued_again_after_two_looks(broker):
     waiting_job("lost-1")
     now = utcnow()
     assert lost_jobs.recover_lost_jobs(now)["missing"] == ["lost-1"]
-    assert lost_jobs.recover_lost_jobs(now + LATER / 2)["requeued"] == []  # not yet: it may be in a worker's hands
-    assert lost_jobs.recover_lost_jobs(now + LATER)["requeued"] == ["lost-1"]
+    assert lost_jobs.recover_lost_jobs(now + later() / 2)["requeued"] == []  # not yet: it may be in a worker's hands
+    assert lost_jobs.recover_lost_jobs(now + later())["requeued"] == ["lost-1"]
     assert "lost-1" in queued_ids(broker)
     record = Job.objects.get(id="lost-1")
     assert record.state == "PENDING" and record.requeued == 1 and record.missing_since is None
     # Its message is there now: nothing more happens to it.
-    assert lost_jobs.recover_lost_jobs(now + 3 * LATER) == {"requeued": [], "failed": [], "missing": []}
+    assert lost_jobs.recover_lost_jobs(now + 3 * later()) == NOTHING
 
 
 def test_a_job_whose_message_is_held_is_left_alone(broker):
@@ -63,8 +70,8 @@ def test_a_job_lost_too_often_or_without_its_arguments_is_failed_with_the_reason
     Job(id="old-record", name=tasks.selfcheck.name, created_at=utcnow() - timedelta(minutes=5)).save()
     now = utcnow()
     lost_jobs.recover_lost_jobs(now)
-    assert sorted(lost_jobs.recover_lost_jobs(now + LATER)["failed"]) == ["lost-again", "old-record"]
-    assert "lost by the broker 4 times" in Job.objects.get(id="lost-again").error
+    assert sorted(lost_jobs.recover_lost_jobs(now + later())["failed"]) == ["lost-again", "old-record"]
+    assert "enqueued again 3 times already" in Job.objects.get(id="lost-again").error
     assert "does not say its arguments" in Job.objects.get(id="old-record").error
     assert {job.state for job in Job.objects} == {"FAILURE"}
     assert queued_ids(broker) == ""
@@ -72,13 +79,77 @@ def test_a_job_lost_too_often_or_without_its_arguments_is_failed_with_the_reason
 
 def test_young_and_started_jobs_are_not_looked_at(broker):
     Job(id="young", name=tasks.selfcheck.name, args=[]).save()
-    waiting_job("started", state="STARTED")
+    waiting_job("started", state="STARTED", heartbeat_at=utcnow())
     now = utcnow()
     for seconds in (0, lost_jobs.PENDING_GRACE_SECONDS - 5):
-        assert lost_jobs.recover_lost_jobs(now + timedelta(seconds=seconds)) == {"requeued": [], "failed": [],
-                                                                                 "missing": []}
+        assert lost_jobs.recover_lost_jobs(now + timedelta(seconds=seconds)) == NOTHING
 
 
 def test_a_started_job_records_its_arguments(broker):
     job = jobs.start_job(tasks.train_ncf, "snapshot-9")
     assert Job.objects.get(id=job.id).args == ["snapshot-9"]
+
+
+def silent_job(job_id: str, silent_seconds: float) -> Job:
+    return waiting_job(job_id, args=["snapshot-1"], name=tasks.ingest_dump.name, state="STARTED",
+                       heartbeat_at=utcnow() - timedelta(seconds=silent_seconds))
+
+
+def test_a_job_whose_process_went_silent_is_run_again_and_its_old_message_dropped(broker):
+    silent_job("killed", 3600)
+    # The killed run's message, delivered and never acknowledged: the visibility timeout would run it again.
+    broker.hset("unacked", "tag-killed", '[{"headers": {"id": "killed"}}, "default", "default"]')
+    broker.zadd("unacked_index", {"tag-killed": 1.0})
+    now = utcnow()
+    assert lost_jobs.recover_lost_jobs(now)["missing"] == ["killed"]
+    assert lost_jobs.recover_lost_jobs(now + later())["requeued"] == ["killed"]
+    record = Job.objects.get(id="killed")
+    assert (record.state, record.requeued) == ("PENDING", 1)
+    assert broker.hlen("unacked") == 0 and broker.zcard("unacked_index") == 0
+    message = json.loads(broker.lindex("default", 0))
+    assert message["headers"]["id"] == "killed"
+    assert json.loads(base64.b64decode(message["body"]))[0] == ["snapshot-1"]  # (args, kwargs, embed)
+
+
+def test_a_heartbeat_between_the_two_looks_keeps_the_job(broker):
+    silent_job("slow", 3600)
+    now = utcnow()
+    lost_jobs.recover_lost_jobs(now)
+    Job.objects(id="slow").update(heartbeat_at=now, unset__missing_since=True)  # what job_signals' thread writes
+    assert lost_jobs.recover_lost_jobs(now + later()) == NOTHING
+    assert Job.objects.get(id="slow").state == "STARTED"
+
+
+def test_a_silent_job_the_backend_saw_end_is_recorded_with_that_end(broker):
+    silent_job("timed-out", 3600)
+    backend = broker_app_backend()
+    backend.mark_as_failure("timed-out", TimeoutError("hard time limit (600 s) exceeded"))
+    now = utcnow()
+    lost_jobs.recover_lost_jobs(now)
+    assert lost_jobs.recover_lost_jobs(now + later())["ended"] == ["timed-out"]
+    record = Job.objects.get(id="timed-out")
+    assert record.state == "FAILURE" and "hard time limit" in record.error and not record.requeued
+
+
+def broker_app_backend():
+    from flask import current_app
+
+    return current_app.extensions["celery"].backend
+
+
+def test_a_killed_job_s_writer_lease_is_released_for_its_next_run(broker):
+    from app.storage.jobs import running_job
+    from app.storage.snapshots import DatasetWriterLease, WriterLease
+
+    silent_job("killed-ingestion", 3600)
+    token = running_job.set("killed-ingestion")
+    try:
+        assert WriterLease("ingest:snapshot-1").acquire(give_up=lambda: False)
+    finally:
+        running_job.reset(token)
+    assert DatasetWriterLease.objects.get().job_id == "killed-ingestion"
+    now = utcnow()
+    lost_jobs.recover_lost_jobs(now)
+    assert DatasetWriterLease.objects.count() == 1  # one look is not enough to call it dead
+    assert lost_jobs.recover_lost_jobs(now + later())["requeued"] == ["killed-ingestion"]
+    assert DatasetWriterLease.objects.count() == 0

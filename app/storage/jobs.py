@@ -1,6 +1,7 @@
 """The record of every background job the API started."""
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
@@ -8,6 +9,10 @@ from mongoengine import DateTimeField, DictField, Document, IntField, ListField,
 ACTIVE_STATES = ("PENDING", "STARTED", "PROGRESS", "RETRY")
 FINISHED_STATES = ("SUCCESS", "FAILURE", "REVOKED")
 STATES = ACTIVE_STATES + FINISHED_STATES
+
+
+# The job this worker process runs now (set by app/job_signals.py), for records that name it.
+running_job: ContextVar[str | None] = ContextVar("running_job", default=None)
 
 
 def utcnow() -> datetime:
@@ -24,7 +29,8 @@ class Job(Document):
     key = StringField()  # idempotency key: at most one active job per key
     args = ListField(default=None)  # the task's arguments: a job whose message was lost is enqueued again
     requeued = IntField(min_value=0)  # times enqueued again (app/lost_jobs.py)
-    missing_since = DateTimeField()  # first seen PENDING with no message in the broker
+    missing_since = DateTimeField()  # first seen lost: no message in the broker, or no heartbeat
+    heartbeat_at = DateTimeField()  # while STARTED: the running task says it is alive (app/job_signals.py)
     state = StringField(required=True, default="PENDING", choices=STATES)
     step = StringField()
     percent = IntField(min_value=0, max_value=100)

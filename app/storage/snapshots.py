@@ -31,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.errors import ServiceUnavailable, SnapshotNotFound
 from app.storage.connection import database
-from app.storage.jobs import utcnow
+from app.storage.jobs import running_job, utcnow
 
 SNAPSHOT_STATUSES = ("received", "ingesting", "ready", "active", "superseded", "failed", "retired")
 POINTER_ID = "marketplace"
@@ -85,11 +85,13 @@ class ActiveSnapshot(Document):
 
 class DatasetWriterLease(Document):
     """Who may write or delete marketplace documents now: one ingestion or pruning at a
-    time. A holder renews it while it works; a crashed holder's lease expires."""
+    time. A holder renews it while it works; a crashed holder's lease expires, or is
+    released at once when its job is found killed (app/lost_jobs.py)."""
 
     id = StringField(primary_key=True, default=WRITER_LEASE_ID)
     holder = StringField(required=True)
     expires_at = DateTimeField(required=True)
+    job_id = StringField()  # the background job holding it, if any
 
     meta = {"collection": "dataset_writer_lease"}
 
@@ -161,7 +163,7 @@ def acquire_writer_lease(holder: str, seconds: float) -> bool:
     try:
         DatasetWriterLease._get_collection().find_one_and_update(
             {"_id": WRITER_LEASE_ID, "$or": [{"expires_at": {"$lt": now}}, {"holder": holder}]},
-            {"$set": {"holder": holder, "expires_at": now + timedelta(seconds=seconds)}},
+            {"$set": {"holder": holder, "expires_at": now + timedelta(seconds=seconds), "job_id": running_job.get()}},
             upsert=True,
         )
     except DuplicateKeyError:  # held by someone else, not expired
@@ -180,6 +182,12 @@ def renew_writer_lease(holder: str, seconds: float) -> bool:
 
 def release_writer_lease(holder: str) -> None:
     DatasetWriterLease._get_collection().delete_one({"_id": WRITER_LEASE_ID, "holder": holder})
+
+
+def release_writer_lease_of_job(job_id: str) -> bool:
+    """A killed job's lease, freed for its next run instead of after LEASE_SECONDS."""
+    deleted = DatasetWriterLease._get_collection().delete_one({"_id": WRITER_LEASE_ID, "job_id": job_id})
+    return deleted.deleted_count == 1
 
 
 class WriterLease:

@@ -1,0 +1,93 @@
+"""kill -9 of the worker during an ingestion, and of the trainer during training: each job
+is run again and ends within a bounded time (its heartbeat stops, app/lost_jobs.py), not
+after the broker's visibility timeout; the active snapshot stays the one it was until
+the replacement is complete, and what is served meanwhile is the old one, whole."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.fixtures.dumps import make_dump
+from tests.fixtures.stack import Stack, wait_until
+from tests.recommendations.serving_fixtures import serve_marketplace
+from tests.test_gunicorn_server import panel_request
+
+# Heartbeat every second: a killed job is silent after 4 s, confirmed at the next look 2 s on.
+FAST_RECOVERY = {"RECOVER_JOBS_SECONDS": 2, "JOB_HEARTBEAT_SECONDS": 1}
+ENDED_WITHIN = 120  # seconds from the kill; with the defaults: 60 s silent + up to 2 looks of 30 s + the rerun
+
+
+@pytest.fixture
+def stack(app, db, settings, tmp_path):
+    serve_marketplace(app)
+    stack = Stack(settings, tmp_path, f"killed-{uuid.uuid4().hex[:8]}", FAST_RECOVERY)
+    yield stack
+    stack.stop()
+    app.extensions["celery"].set_default()
+
+
+def job(url: str, job_id: str) -> dict:
+    return requests.get(f"{url}/jobs/{job_id}", timeout=10).json()
+
+
+def active_snapshot(url: str) -> str:
+    return requests.get(f"{url}/datasets", timeout=10).json()["active_snapshot_id"]
+
+
+def kill_when_running(url: str, job_id: str, proc) -> float:
+    """kill -9 the process group of `proc` once the job reports progress; the time of the kill."""
+    assert wait_until(lambda: job(url, job_id)["state"] in ("STARTED", "PROGRESS"), 180, 0.05), job(url, job_id)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return time.monotonic()
+
+
+def ended(url: str, job_id: str) -> dict | None:
+    status = job(url, job_id)
+    return status if status["state"] in ("SUCCESS", "FAILURE", "REVOKED") else None
+
+
+def test_killed_ingestion_and_training_are_run_again_and_nothing_half_written_is_served(stack, db):
+    url = stack.url
+    before = active_snapshot(url)
+    dump = make_dump(n_services=400, n_users=6000, seed=31)
+    posted = requests.post(f"{url}/update", json=dump, timeout=60)
+    assert posted.status_code == 202
+    ingestion = posted.json()["job_id"]
+    killed_at = kill_when_running(url, ingestion, stack.worker)
+
+    # While no worker runs: the old snapshot is served, whole.
+    assert active_snapshot(url) == before
+    served = requests.post(f"{url}/recommendations", json=panel_request(1), timeout=10)
+    assert served.status_code == 200 and len(served.json()["recommendations"]) == 3
+
+    stack.worker = stack.spawn("worker")  # as make run's supervisor does
+    result = wait_until(lambda: ended(url, ingestion), ENDED_WITHIN)
+    assert result and result["state"] == "SUCCESS", result
+    ingestion_seconds = time.monotonic() - killed_at
+    assert result["result"]["status"] == "active"
+    snapshot = result["result"]["snapshot_id"]
+    assert active_snapshot(url) == snapshot != before
+    detail = requests.get(f"{url}/datasets/{snapshot}", timeout=10).json()
+    assert detail["counts"]["users"] == len(dump["users"]) and detail["counts"]["services"] == len(dump["services"])
+    assert db["users"].count_documents({"snapshot_id": snapshot}) == len(dump["users"])  # written once, not twice
+    assert db["jobs"].find_one({"_id": ingestion})["requeued"] == 1
+
+    # The trainer, killed during the NCF training the new snapshot queued.
+    models_before = requests.get(f"{url}/models", timeout=10).json()
+    training_job = next(job_id for job_id in result["result"]["training_job_ids"]
+                        if job(url, job_id)["name"] == "marketrec.training.ncf")
+    killed_at = kill_when_running(url, training_job, stack.trainer)
+    assert requests.get(f"{url}/models", timeout=10).json() == models_before  # nothing half-registered
+    stack.trainer = stack.spawn("trainer")
+    result = wait_until(lambda: ended(url, training_job), ENDED_WITHIN + 300)
+    assert result and result["state"] == "SUCCESS", result
+    training_seconds = time.monotonic() - killed_at
+    assert db["jobs"].find_one({"_id": training_job})["requeued"] == 1
+    print(f"killed ingestion active {ingestion_seconds:.1f} s after the kill; killed training done "
+          f"{training_seconds:.1f} s after")
