@@ -30,7 +30,7 @@ def check_command(command):
         assert args[:2] == ["--app", "app"]
     elif program == "jupyter":
         assert (ROOT / args[args.index("--notebook-dir") + 1]).is_dir()
-    elif program != "redis-server":
+    elif program not in ("redis-server", "mongod"):
         raise AssertionError(f"unknown program in a compose command: {program}")
 
 
@@ -43,6 +43,17 @@ def test_compose_has_every_service_with_real_mongo():
             check_command(service["command"])
         if "build" in service:
             assert (ROOT / "Dockerfile").exists()
+
+
+def test_compose_runs_mongodb_as_a_replica_set_the_app_names():
+    compose = load("docker-compose.yml")
+    mongo = compose["services"]["mongo"]
+    replica_set = mongo["command"][mongo["command"].index("--replSet") + 1]
+    health = " ".join(mongo["healthcheck"]["test"])
+    assert f"_id: '{replica_set}'" in health and "isWritablePrimary" in health
+    for name in ("api", "worker", "trainer", "beat"):
+        uri = compose["services"][name]["environment"]["MONGODB_URI"]
+        assert uri.endswith(f"?replicaSet={replica_set}"), (name, uri)
 
 
 def test_development_override_mounts_the_source_and_adds_a_notebook():

@@ -54,7 +54,7 @@ batch = ns.model("EventBatch", {"events": fields.List(fields.Nested(event), requ
 class Events(Resource):
     @ns.doc(security="bearer")
     @ns.expect(batch)
-    @ns.response(204, "every event is stored durably (acknowledged and journaled)")
+    @ns.response(204, "every event is stored durably (journaled on a majority of the replica set)")
     @ns.response(400, "invalid: nothing was stored; `errors` names every bad field (`events.3.type`)")
     def post(self):
         """Store a batch of events, all or nothing.

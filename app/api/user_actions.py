@@ -99,7 +99,7 @@ def checked_actions(body) -> tuple[list[dict], bool]:
 class UserActions(Resource):
     @ns.doc(security="bearer")
     @ns.expect(action, validate=False)  # checked by checked_actions: same model, indexed error paths
-    @ns.response(204, "every action is stored durably (acknowledged and journaled)")
+    @ns.response(204, "every action is stored durably (journaled on a majority of the replica set)")
     @ns.response(400, "invalid: nothing was stored; `errors` names every bad field")
     def post(self):
         """Store user actions: one action object, or a JSON array of them (all or nothing).

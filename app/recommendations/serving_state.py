@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from flask import Flask, current_app
+from pymongo.errors import ConnectionFailure
 
 from app import model_registry
 from app.engines import (
@@ -41,6 +42,7 @@ from app.engines import (
 from app.engines.score_cache import ScoreCache
 from app.marketplace import serving_catalogue
 from app.marketplace.catalog import recommendable_services, stored_users
+from app.observability.logs import OutageWarning
 from app.offload import cpu_bound
 from app.recommendations.catalog_index import CatalogIndex
 from app.recommendations.default_engine import default_engine
@@ -48,6 +50,7 @@ from app.storage import database
 from app.storage.snapshots import active_snapshot_id
 
 log = logging.getLogger(__name__)
+_database_down = OutageWarning(log, "serving state refresh failed, the database does not answer; kept the last one")
 STAMP_CHECK_SECONDS = 1.0
 
 # Registry engine kind → builders of the serving engines it provides.
@@ -286,7 +289,9 @@ class ServingStateHolder:
             try:
                 with app.app_context():
                     self.refresh()
-            except Exception:  # the database may be down: keep serving what we have, try again
+            except ConnectionFailure as exc:  # the database is down: keep serving what we have, try again
+                _database_down(exc)
+            except Exception:
                 log.exception("serving state refresh failed; keeping the previous one")
 
     def refresh(self) -> ServingState:

@@ -32,8 +32,10 @@ from app.storage.connection import database_without_write_retries
 
 log = logging.getLogger(__name__)
 
-# Acknowledged by the server and in its journal before the client hears "stored".
-DURABLE = WriteConcern(w=1, j=True)
+# In the journal of a majority of the replica set before the client hears "stored": a
+# primary that fails over cannot take an acknowledged action with it. A one-node set
+# (docker-compose, SecantusDB) is its own majority.
+DURABLE = WriteConcern(w="majority", j=True)
 DUPLICATE_KEY = 11000
 
 # Kinds of events POST /events accepts; anything else is rejected, so a typo in

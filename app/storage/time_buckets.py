@@ -32,11 +32,13 @@ from datetime import datetime, timedelta, timezone
 from mongoengine import DateTimeField, Document, IntField, StringField
 from pymongo import ASCENDING, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure, ServerSelectionTimeoutError
 
+from app.observability.logs import OutageWarning
 from app.storage.pacing import WINDOW_DOCS
 
 log = logging.getLogger(__name__)
+_database_down = OutageWarning(log, "could not count stored documents by hour; kept for the next flush")
 
 HOUR = timedelta(hours=1)
 FLUSH_SECONDS = 1.0
@@ -110,9 +112,8 @@ class PendingCounts:
         self._thread: threading.Thread | None = None
 
     def add(self, collection: Collection, counts: Counter) -> None:
-        key = (id(collection.database.client), collection.database.name, collection.name)
+        self._keep(collection, counts)
         with self._lock:
-            self._counts.setdefault(key, (collection, Counter()))[1].update(counts)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="hour-counts", daemon=True)
                 self._thread.start()
@@ -133,10 +134,22 @@ class PendingCounts:
                     [UpdateOne({"_id": f"{collection.name}|{hour.isoformat()}"},
                                {"$inc": {"n": n}, "$setOnInsert": {"collection": collection.name, "hour": hour}},
                                upsert=True) for hour, n in counts.items()], ordered=False)
+            except ServerSelectionTimeoutError as exc:  # nothing was sent: count them at the next flush
+                if not quiet:
+                    _database_down(exc)
+                    self._keep(collection, counts)
+            except ConnectionFailure as exc:  # lost on the way: some may be counted already, so not again
+                if not quiet:
+                    _database_down(exc)
             except Exception:
                 if not quiet:
                     log.warning("could not count stored documents by hour", extra={"collection": collection.name},
                                 exc_info=True)
+
+    def _keep(self, collection: Collection, counts: Counter) -> None:
+        key = (id(collection.database.client), collection.database.name, collection.name)
+        with self._lock:
+            self._counts.setdefault(key, (collection, Counter()))[1].update(counts)
 
 
 PENDING = PendingCounts()

@@ -43,7 +43,7 @@ def test_action_writes_are_durable_and_leave_no_retryable_write_record_on_the_se
         assert ACTION_WRITES.insert(docs(3)) == 3
     assert len(inserts) == 1 and inserts[0]["insert"] == "user_actions"
     assert "txnNumber" not in inserts[0]  # what makes the server keep a record of the write
-    assert inserts[0]["writeConcern"] == {"w": 1, "j": True}
+    assert inserts[0]["writeConcern"] == {"w": "majority", "j": True}
 
 
 def test_a_batch_whose_connection_is_lost_is_written_again_once(failing_collection, caplog):

@@ -1,4 +1,5 @@
 """Hourly counts of stored actions and events, and the bounded windows bulk readers walk."""
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from app.marketplace.events import store_events
@@ -113,3 +114,18 @@ def test_a_walk_cuts_windows_short_where_the_documents_read_are_denser_than_coun
     busy = [n for n in held if n]
     assert sum(held) == 500 and busy[0] == 250  # the first busy window could not know
     assert len(busy) > 5 and max(busy[1:]) <= 60  # the rest are cut to about 50 each
+
+
+def test_counts_the_database_did_not_take_are_kept_for_the_next_flush(app, db):
+    import pymongo
+
+    from app.storage.time_buckets import PendingCounts
+
+    hour = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
+    unreachable = pymongo.MongoClient("mongodb://127.0.0.1:1/", serverSelectionTimeoutMS=100)["marketrec_test"]
+    pending = PendingCounts()
+    pending.add(unreachable["events"], Counter({hour: 3}))
+    pending.flush()  # the server cannot be selected: nothing was sent
+    pending.flush()
+    (_, counts), = pending._counts.values()
+    assert counts == Counter({hour: 3})
