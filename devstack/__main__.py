@@ -119,7 +119,8 @@ def main() -> int:
                 command, env=env, cwd=ROOT, start_new_session=True), say)
             process.launch()
             started.append(process)
-        say("API on http://127.0.0.1:5000 (Swagger UI at /), Ctrl-C stops everything")
+        port = env.get("BIND", "0.0.0.0:5000").rpartition(":")[2]  # gunicorn.conf.py binds BIND
+        say(f"API on http://127.0.0.1:{port} (Swagger UI at /), Ctrl-C stops everything")
         if env.get("MARKETREC_DEMO", "1") != "0":
             one_shots.append(("demo data", load_demo_data(env)))
         code = supervise(started, one_shots)
