@@ -33,7 +33,6 @@ def stack(app, db, settings, tmp_path):
     stack = Stack(settings, tmp_path, f"outage-{uuid.uuid4().hex[:8]}", {"RECOVER_JOBS_SECONDS": 2})
     yield stack
     stack.stop()
-    app.extensions["celery"].set_default()
 
 
 def health(url: str) -> requests.Response:
