@@ -218,15 +218,16 @@ def mixed_soak(url: str, dump: dict, minutes: float, rate: float, results: Resul
     began = time.monotonic()
     for thread in threads:
         thread.start()
-    samples, control = [], Client(url)
+    samples = []
     dumped = trained = False
     while (elapsed := time.monotonic() - began) < seconds:
         if not dumped and elapsed >= seconds / 3:
-            status, answer = timed_call(control, results, "POST /update (soak)", "POST", "/update", variant(dump, 3))
+            status, answer = timed_call(Client(url), results, "POST /update (soak)", "POST", "/update",
+                                        variant(dump, 3))
             events.append(f"- {elapsed:.0f} s: a new dump, {status} (job {answer and answer.get('job_id')})")
             dumped = True
         if not trained and elapsed >= seconds / 2:
-            status, answer = timed_call(control, results, "POST /training (soak)", "POST", "/training",
+            status, answer = timed_call(Client(url), results, "POST /training (soak)", "POST", "/training",
                                         {"engines": ["ncf", "interaction_models"]})
             events.append(f"- {elapsed:.0f} s: retraining ncf and interaction_models, {status}")
             trained = True
