@@ -123,11 +123,18 @@ def active_snapshot_id() -> str | None:
 
 
 def next_sequence(name: str = "dataset_snapshots") -> int:
-    """The next number of an atomic counter (1, 2, ...), safe across processes."""
-    counter = database()["counters"].find_one_and_update(
-        {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-    )
-    return counter["value"]
+    """The next number of an atomic counter (1, 2, ...), safe across processes; increasing,
+    with a gap where a first increment raced another one."""
+    for _ in range(5):
+        try:
+            counter = database()["counters"].find_one_and_update(
+                {"_id": name}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:  # two first increments both tried to insert the counter
+            continue
+        if counter is not None:  # SecantusDB answers None to the loser of that race (two dumps at once)
+            return counter["value"]
+    raise ServiceUnavailable("the dataset counter could not be incremented, retry later", {"counter": name})
 
 
 def switch_active(snapshot_id: str, sequence: int) -> tuple[bool, str | None]:
