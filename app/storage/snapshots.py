@@ -168,14 +168,17 @@ def acquire_writer_lease(holder: str, seconds: float) -> bool:
     """Take the writer lease if it is free, expired or already ours."""
     now = utcnow()
     try:
-        DatasetWriterLease._get_collection().find_one_and_update(
+        lease = DatasetWriterLease._get_collection().find_one_and_update(
             {"_id": WRITER_LEASE_ID, "$or": [{"expires_at": {"$lt": now}}, {"holder": holder}]},
             {"$set": {"holder": holder, "expires_at": now + timedelta(seconds=seconds), "job_id": running_job.get()}},
             upsert=True,
+            return_document=ReturnDocument.AFTER,
         )
     except DuplicateKeyError:  # held by someone else, not expired
         return False
-    return True
+    # Ours only if the document says so: SecantusDB answers None, not a duplicate key, to
+    # the loser of two racing inserts (two dumps at once on a free lease).
+    return lease is not None and lease["holder"] == holder
 
 
 def renew_writer_lease(holder: str, seconds: float) -> bool:
