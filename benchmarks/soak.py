@@ -6,7 +6,13 @@
 3. a mixed soak (recommendations, user actions, events at a steady rate) with a new dump
    a third of the way in and a retraining half way: no 5xx, every acknowledged write
    stored, and each process's resident memory sampled, compared after warm-up and at
-   the end.
+   the end, beside what the two stores hold (Redis keys, stored interactions).
+
+The soak's traffic comes from a steady population of `--visitors` people (70% of them
+logged in as a dump user), each coming back many times, as on a marketplace; every
+request of the old shape came from a new visitor, which measures Redis holding one
+more visitor per request within its TTL rather than drift at a steady state. Redis's
+memory per identity is printed, to size it (docs/reliability.md).
 
     .venv/bin/python benchmarks/soak.py                  # 10-minute soak
     .venv/bin/python benchmarks/soak.py --minutes 2      # a quick run
@@ -17,6 +23,7 @@ data, as benchmarks/replay.py does. Everything shares this machine's cores.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import threading
@@ -48,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--url", help="a running stack instead of one started here (its database must be "
                                       "readable at --mongodb-uri)")
     parser.add_argument("--mongodb-uri")
+    parser.add_argument("--visitors", type=int, default=3000, help="people the soak's traffic comes from")
+    parser.add_argument("--samples", type=Path, help="write the memory samples here as JSON")
     parser.add_argument("--keep", action="store_true")
     return parser.parse_args(argv)
 
@@ -60,14 +69,24 @@ def variant(dump: dict, seed: int) -> dict:
     return changed
 
 
-def action(user: dict | None, service_id: int, rng: random.Random) -> dict:
-    visit = str(uuid.UUID(int=rng.getrandbits(128)))
-    return {"id": str(uuid.UUID(int=rng.getrandbits(128))), "unique_id": str(uuid.UUID(int=rng.getrandbits(128))),
+def random_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128)))
+
+
+def visitor_population(users: list[dict], size: int, seed: int = 7) -> list[tuple[str, dict | None]]:
+    """(unique_id, dump user or None): who the soak's requests come from, each many times."""
+    rng = random.Random(seed)
+    return [(random_uuid(rng), rng.choice(users) if rng.random() < 0.7 else None) for _ in range(size)]
+
+
+def action(user: dict | None, service_id: int, rng: random.Random, unique_id: str | None = None) -> dict:
+    visit = random_uuid(rng)
+    return {"id": random_uuid(rng), "unique_id": unique_id or random_uuid(rng),
             **({"user_id": user["id"], "aai_uid": user["aai_uid"]} if user else {}),
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "client_id": "marketplace",
             "source": {"visit_id": visit, "page_id": "/services",
                        "root": {"type": "recommendation_panel", "panel_id": "v1", "service_id": service_id}},
-            "target": {"visit_id": str(uuid.UUID(int=rng.getrandbits(128))), "page_id": f"/services/{service_id}"},
+            "target": {"visit_id": random_uuid(rng), "page_id": f"/services/{service_id}"},
             "action": {"type": "button", "text": "Details", "order": False}}
 
 
@@ -169,6 +188,14 @@ def stack_processes(root_pid: int) -> dict[str, list[psutil.Process]]:
     return roles
 
 
+def listening_port(proc: psutil.Process) -> int:
+    return next(c.laddr.port for c in proc.net_connections() if c.status == psutil.CONN_LISTEN)
+
+
+def stack_redis_url(root_pid: int) -> str:
+    return f"redis://127.0.0.1:{listening_port(stack_processes(root_pid)['redis'][0])}/0"
+
+
 def resident_mb(root_pid: int) -> dict[str, float]:
     sizes = {}
     for role, procs in stack_processes(root_pid).items():
@@ -182,8 +209,33 @@ def resident_mb(root_pid: int) -> dict[str, float]:
     return sizes
 
 
+class Stores:
+    """Clients of the stack's Redis and database, to sample what they hold."""
+
+    def __init__(self, redis_url: str, database):
+        import redis
+
+        self.redis = redis.Redis.from_url(redis_url, socket_timeout=5)
+        self.database = database
+
+
+def store_sizes(stores: Stores | None) -> dict[str, float]:
+    """What the two stores hold: Redis keys and bytes it counts in use, interactions stored."""
+    if stores is None:
+        return {}
+    try:
+        info = stores.redis.info("memory")
+        return {"redis keys": float(stores.redis.dbsize()), "redis used MB": info["used_memory"] / 2**20,
+                "stored interactions": float(sum(stores.database[name].estimated_document_count()
+                                                 for name in ("user_actions", "events")))}
+    except Exception as exc:  # a sample is worth less than the soak
+        print(f"store sample failed: {exc!r}", flush=True)
+        return {}
+
+
 def mixed_soak(url: str, dump: dict, minutes: float, rate: float, results: Results, root_pid: int | None,
-               events: list[str]) -> list[tuple[float, dict]]:
+               events: list[str], visitors: list[tuple[str, dict | None]],
+               stores: Stores | None = None) -> list[tuple[float, dict]]:
     seconds, threads_n = minutes * 60, 8
     stop = threading.Event()
     services_ids = [s["id"] for s in dump["services"]]
@@ -192,21 +244,20 @@ def mixed_soak(url: str, dump: dict, minutes: float, rate: float, results: Resul
         client, rng = Client(url), random.Random(1000 + n)
         pause, next_at = threads_n / rate, time.monotonic()
         while not stop.is_set():
-            user = rng.choice(dump["users"]) if rng.random() < 0.7 else None
+            unique_id, user = rng.choice(visitors)
             draw = rng.random()
             if draw < 0.6:
-                body = {"unique_id": str(uuid.UUID(int=rng.getrandbits(128))), "page_id": "/services",
-                        "panel_id": "v1", "visit_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                body = {"unique_id": unique_id, "page_id": "/services",
+                        "panel_id": "v1", "visit_id": random_uuid(rng),
                         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "search_data": {},
                         **({"user_id": user["id"], "aai_uid": user["aai_uid"]} if user else {})}
                 timed_call(client, results, "POST /recommendations", "POST", "/recommendations", body)
             elif draw < 0.8:
-                body = action(user, rng.choice(services_ids), rng)
+                body = action(user, rng.choice(services_ids), rng, unique_id)
                 timed_call(client, results, "POST /user_actions", "POST", "/user_actions", body,
                            ("user_actions", body["id"]))
             else:
-                event = {"id": str(uuid.UUID(int=rng.getrandbits(128))),
-                         "unique_id": str(uuid.UUID(int=rng.getrandbits(128))), "type": "view",
+                event = {"id": random_uuid(rng), "unique_id": unique_id, "type": "view",
                          "service_id": rng.choice(services_ids),
                          "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
                 timed_call(client, results, "POST /events", "POST", "/events", {"events": [event]},
@@ -232,7 +283,7 @@ def mixed_soak(url: str, dump: dict, minutes: float, rate: float, results: Resul
             events.append(f"- {elapsed:.0f} s: retraining ncf and interaction_models, {status}")
             trained = True
         if root_pid:
-            samples.append((elapsed, resident_mb(root_pid)))
+            samples.append((elapsed, {**resident_mb(root_pid), **store_sizes(stores)}))
         time.sleep(SAMPLE_SECONDS)
     stop.set()
     for thread in threads:
@@ -250,8 +301,14 @@ def memory_lines(samples: list[tuple[float, dict]], minutes: float) -> list[str]
     for role in sorted(first):
         values = [s[1].get(role, 0.0) for s in warm]
         drift = (last.get(role, 0.0) - first[role]) / first[role] * 100 if first[role] else 0.0
-        lines.append(f"| {role} | {first[role]:.0f} MB | {min(values):.0f} / {max(values):.0f} MB | "
-                     f"{last.get(role, 0.0):.0f} MB | {drift:+.1f}% |")
+        unit = "" if role in ("redis keys", "stored interactions") else " MB"
+        lines.append(f"| {role} | {first[role]:.0f}{unit} | {min(values):.0f} / {max(values):.0f}{unit} | "
+                     f"{last.get(role, 0.0):.0f}{unit} | {drift:+.1f}% |")
+    keys = [s[1]["redis keys"] for s in warm if "redis keys" in s[1]]
+    if len(keys) >= 2 and keys[-1] > keys[0]:
+        used = [s[1]["redis used MB"] for s in warm if "redis keys" in s[1]]
+        lines.append(f"- Redis: {(used[-1] - used[0]) * 2**20 / (keys[-1] - keys[0]):.0f} bytes in use per key "
+                     f"added after warm-up")
     return lines
 
 
@@ -280,9 +337,7 @@ def main(argv=None) -> int:
         wait_for_stack(client, proc)
         mongodb_uri = args.mongodb_uri
         if proc is not None:
-            port = next(p.laddr.port for p in stack_processes(proc.pid)["database"][0].net_connections()
-                        if p.status == psutil.CONN_LISTEN)
-            mongodb_uri = f"mongodb://127.0.0.1:{port}/marketrec"
+            mongodb_uri = f"mongodb://127.0.0.1:{listening_port(stack_processes(proc.pid)['database'][0])}/marketrec"
         report = ["## Two dumps at once (MovieLens 100K, two variants)", *two_dumps_at_once(url, dump)]
         results = Results()
         took = concurrent_writers(url, dump, args.writers, args.writes_each, results)
@@ -290,10 +345,16 @@ def main(argv=None) -> int:
                    *results.table()]
         writers_results, results = results, Results()
         events: list[str] = []
-        samples = mixed_soak(url, dump, args.minutes, args.rate, results, proc.pid if proc else None, events)
-        report += ["", f"## Mixed soak: {args.minutes:g} minutes at {args.rate:g} requests a second",
-                   *events, "", *results.table(), "", *memory_lines(samples, args.minutes)]
         database = pymongo.MongoClient(mongodb_uri).get_default_database()
+        stores = Stores(stack_redis_url(proc.pid), database) if proc is not None else None
+        visitors = visitor_population(dump["users"], args.visitors)
+        samples = mixed_soak(url, dump, args.minutes, args.rate, results, proc.pid if proc else None, events,
+                             visitors, stores)
+        if args.samples:
+            args.samples.write_text(json.dumps([{"seconds": t, **sizes} for t, sizes in samples], indent=1))
+        report += ["", f"## Mixed soak: {args.minutes:g} minutes at {args.rate:g} requests a second "
+                       f"from {args.visitors} visitors",
+                   *events, "", *results.table(), "", *memory_lines(samples, args.minutes)]
         report += ["", "## Acknowledged writes found in MongoDB", *stored_check(database, writers_results),
                    *stored_check(database, results),
                    f"- responses 5xx or none: writers {writers_results.server_errors()}, "
