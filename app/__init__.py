@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-__version__ = "0.1.0"
-
 
 def create_app(config: Mapping | None = None) -> Flask:
     """Build the application; `config` overrides settings read from the environment."""

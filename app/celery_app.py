@@ -8,21 +8,24 @@ from celery.backends.redis import RedisBackend
 from flask import Flask
 from kombu import Exchange, Queue
 
+from app import queues
 from app.observability import metrics
-
-DEFAULT_QUEUE = "default"
-TRAINING_QUEUE = "training"
-QUEUES = (DEFAULT_QUEUE, TRAINING_QUEUE)
+from app.queues import DEFAULT_QUEUE, QUEUES, TRAINING_QUEUE
 
 
-class TrainingTimeLimits:
-    """Task annotation: tasks named marketrec.training.* get the training time limits."""
+class TaskLimits:
+    """Task annotation from the settings: tasks named marketrec.training.* get the training
+    time limits, and tasks that retry transient errors retry `max_retries` times."""
 
-    def __init__(self, seconds: int):
-        self.limits = {"time_limit": seconds, "soft_time_limit": max(1, seconds - 60)}
+    def __init__(self, training_seconds: int, max_retries: int):
+        self.training = {"time_limit": training_seconds, "soft_time_limit": max(1, training_seconds - 60)}
+        self.max_retries = max_retries
 
     def annotate(self, task):
-        return dict(self.limits) if task.name.startswith("marketrec.training.") else None
+        limits = dict(self.training) if task.name.startswith(queues.TRAINING_PREFIX) else {}
+        if getattr(task, "autoretry_for", ()):
+            limits["max_retries"] = self.max_retries
+        return limits or None
 
     def annotate_any(self):
         return None
@@ -63,9 +66,9 @@ def celery_settings(config) -> dict:
         "task_default_queue": DEFAULT_QUEUE,
         "task_default_exchange": DEFAULT_QUEUE,
         "task_default_routing_key": DEFAULT_QUEUE,
-        "task_routes": {"marketrec.training.*": {"queue": TRAINING_QUEUE, "routing_key": TRAINING_QUEUE}},
+        "task_routes": {queues.TRAINING_PREFIX + "*": {"queue": TRAINING_QUEUE, "routing_key": TRAINING_QUEUE}},
         "task_time_limit": config["TASK_TIME_LIMIT_SECONDS"],
-        "task_annotations": [TrainingTimeLimits(training_limit)],
+        "task_annotations": [TaskLimits(training_limit, config["TASK_MAX_RETRIES"])],
         "task_soft_time_limit": max(1, config["TASK_TIME_LIMIT_SECONDS"] - 30),
         # With acks_late a message is redelivered after the visibility timeout if not
         # acked; it must outlast the longest task or training would run twice.
@@ -81,21 +84,21 @@ def celery_settings(config) -> dict:
         "task_send_sent_event": True,
         "beat_schedule": {
             "prune-finished-jobs": {
-                "task": "marketrec.jobs.prune",
+                "task": queues.PRUNE_JOBS,
                 "schedule": 6 * 3600.0,
             },
             # A restarted broker without persistence has forgotten its queues.
             "recover-lost-jobs": {
-                "task": "marketrec.jobs.recover",
+                "task": queues.RECOVER_JOBS,
                 "schedule": float(config["RECOVER_JOBS_SECONDS"]),
             },
             # New events and actions reach Popularity and Session at this pace.
             "check-retraining": {
-                "task": "marketrec.training.check",
+                "task": queues.CHECK_RETRAINING,
                 "schedule": float(config["RETRAIN_CHECK_SECONDS"]),
             },
             "refit-interaction-models": {
-                "task": "marketrec.training.interaction_models",
+                "task": queues.TRAIN_INTERACTION_MODELS,
                 "schedule": float(config["INTERACTION_MODELS_REFRESH_SECONDS"]),
                 "kwargs": {"scheduled": True},
             },

@@ -11,12 +11,13 @@ from collections.abc import Mapping
 
 from dotenv import find_dotenv, load_dotenv
 
+from app.engines.registry import engine_names
 from app.errors import ConfigurationError
-from app.recommendations.choice import ALL_ENGINES
 
 ENVIRONMENTS = ("development", "testing", "production")
-DEFAULT_ENGINE_CHOICES = ("auto", *ALL_ENGINES)
-PRODUCTION_SECRETS = ("SECRET_KEY", "API_TOKENS", "MONGODB_URI", "REDIS_URL")
+DEFAULT_ENGINE_CHOICES = ("auto", *engine_names())
+# No SECRET_KEY: nothing here signs a cookie or a token (writes are checked against API_TOKENS).
+PRODUCTION_SECRETS = ("API_TOKENS", "MONGODB_URI", "REDIS_URL")
 
 
 def _list(value: str | None) -> list[str]:
@@ -40,7 +41,6 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
     redis_url = env("REDIS_URL", "redis://127.0.0.1:6379/0")
     return {
         "APP_ENV": env("APP_ENV", "development"),
-        "SECRET_KEY": env("SECRET_KEY", "dev-only-not-secret"),
         # Explicitly set values are tracked so production can insist on them.
         "EXPLICIT_SETTINGS": sorted(k for k in PRODUCTION_SECRETS if env(k)),
         "MONGODB_URI": env("MONGODB_URI", "mongodb://127.0.0.1:27017/marketrec"),

@@ -11,7 +11,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import redis
 from flask import current_app
 
-from app.celery_app import QUEUES
+from app.queues import QUEUES
 from app.recommendations.default_engine import default_engine
 from app.storage import database
 from app.storage.models import MODEL_ENGINES, active_engines

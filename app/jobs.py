@@ -21,8 +21,9 @@ def _celery():
     return current_app.extensions["celery"]
 
 
-def start_job(task: Task, *args, key: str | None = None) -> Job:
-    """Record a job and enqueue `task(*args)` under the job's id.
+def start_job(task: Task | str, *args, key: str | None = None) -> Job:
+    """Record a job and enqueue `task(*args)` under the job's id; `task` or its name
+    (app/queues.py), so that a module the tasks call can start one without importing them.
 
     With a `key`, a job already active under that key is returned instead of
     starting a second one, so a client retrying its request does not double work.
@@ -31,14 +32,15 @@ def start_job(task: Task, *args, key: str | None = None) -> Job:
         active = Job.objects(key=key, state__in=ACTIVE_STATES).first()
         if active:
             return active
-    job = Job(id=str(uuid.uuid4()), name=task.name, key=key, args=list(args)).save(force_insert=True)
-    bound = _celery().tasks[task.name]  # this app's broker, whichever Celery app is current
+    name = task if isinstance(task, str) else task.name
+    job = Job(id=str(uuid.uuid4()), name=name, key=key, args=list(args)).save(force_insert=True)
+    bound = _celery().tasks[name]  # this app's broker, whichever Celery app is current
     try:
         bound.apply_async(args=args, task_id=job.id)
     except BROKER_ERRORS as exc:
         job.update(state="FAILURE", error=f"not enqueued: {exc}", finished_at=utcnow())
         raise BrokerUnavailable(str(exc)) from exc
-    metrics.TASKS_ENQUEUED.labels(task=task.name).inc()
+    metrics.TASKS_ENQUEUED.labels(task=name).inc()
     return job
 
 

@@ -33,9 +33,9 @@ from urllib.parse import urlparse
 import redis
 from flask import current_app
 
-from app.celery_app import QUEUES
 from app.jobs import BROKER_ERRORS
 from app.observability import metrics
+from app.queues import QUEUES
 from app.storage.jobs import FINISHED_STATES, Job, utcnow
 from app.storage.snapshots import release_writer_lease_of_job
 

@@ -12,11 +12,11 @@ from bson import ObjectId
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
-from app import __version__
 from app.errors import InvalidInput, NotFound
 from app.storage import database
 from app.storage.jobs import utcnow
 from app.storage.models import ModelVersion, RegistryState
+from app.version import __version__
 
 BUCKET = "model_files"
 

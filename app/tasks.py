@@ -13,7 +13,8 @@ from mongoengine import DoesNotExist
 from pymongo.errors import AutoReconnect
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app import diagnostics, jobs, lost_jobs
+from app import diagnostics, jobs, lost_jobs, queues
+from app.engines import registry
 from app.errors import DataRejected, NotFound, SnapshotNotFound
 from app.marketplace import dumps
 from app.recommendations.interaction_models import fit_interaction_models
@@ -29,7 +30,7 @@ RETRYING = {
     "retry_backoff": 2,
     "retry_backoff_max": 300,
     "retry_jitter": True,
-    "max_retries": 5,
+    # max_retries: TASK_MAX_RETRIES, applied by the app's task annotations (celery_app.TaskLimits)
 }
 # What a job is about can disappear while it waits in the queue: a snapshot deleted, a
 # model version pruned, the database reset under a broker that kept its messages. Or its
@@ -72,25 +73,25 @@ def gone_reason(exc: Exception, snapshot_id: str | None = None) -> str:
     return f"something it needs no longer exists: {detail}"
 
 
-@shared_task(name="marketrec.selfcheck", bind=True, acks_late=True, **RETRYING)
+@shared_task(name=queues.SELFCHECK, bind=True, acks_late=True, **RETRYING)
 def selfcheck(self) -> dict:
     """Prove the whole path: broker → worker → MongoDB → result backend."""
     return diagnostics.run_selfcheck(progress=jobs.Progress(self))
 
 
-@shared_task(name="marketrec.jobs.prune", acks_late=True, **RETRYING)
+@shared_task(name=queues.PRUNE_JOBS, acks_late=True, **RETRYING)
 def prune_jobs() -> dict:
     days = current_app.config["JOB_RETENTION_DAYS"]
     return {"deleted": jobs.prune_finished(days), "retention_days": days}
 
 
-@shared_task(name="marketrec.jobs.recover", ignore_result=True, expires=60)
+@shared_task(name=queues.RECOVER_JOBS, ignore_result=True, expires=60)
 def recover_lost_jobs() -> dict:
     """Jobs whose message the broker lost: enqueued again, or failed with the reason."""
     return lost_jobs.recover_lost_jobs()
 
 
-@shared_task(name="marketrec.dumps.ingest", bind=True, acks_late=True, **RETRYING)
+@shared_task(name=queues.INGEST_DUMP, bind=True, acks_late=True, **RETRYING)
 def ingest_dump(self, snapshot_id: str) -> dict:
     """Ingest a stored dump into its snapshot; make it active when complete, then prune."""
 
@@ -114,13 +115,13 @@ def start_training(engine: str, snapshot_id: str | None = None):
     return jobs.start_job(TRAINERS[engine], snapshot_id, key=f"train:{engine}:{snapshot_id or 'active'}")
 
 
-@shared_task(name="marketrec.dumps.prune", bind=True, acks_late=True, **RETRYING)
+@shared_task(name=queues.PRUNE_DUMPS, bind=True, acks_late=True, **RETRYING)
 def prune_dumps(self) -> dict:
     """Delete the documents of snapshots beyond the DATASET_SNAPSHOTS_KEPT latest."""
     return skipped_if_impossible(self, lambda: dumps.prune_snapshots(progress=jobs.Progress(self)))
 
 
-@shared_task(name="marketrec.training.interaction_models", bind=True, acks_late=True, **RETRYING)
+@shared_task(name=queues.TRAIN_INTERACTION_MODELS, bind=True, acks_late=True, **RETRYING)
 def train_interaction_models(self, snapshot_id: str | None = None, scheduled: bool = False) -> dict:
     """Fit Popularity and Session on everything users did; activate them. Beat's refits
     (`scheduled`) are skipped when they would repeat the last fit."""
@@ -131,7 +132,7 @@ def train_interaction_models(self, snapshot_id: str | None = None, scheduled: bo
     )
 
 
-@shared_task(name="marketrec.training.ncf", bind=True, acks_late=True, **RETRYING)
+@shared_task(name=queues.TRAIN_NCF, bind=True, acks_late=True, **RETRYING)
 def train_ncf(self, snapshot_id: str | None = None) -> dict:
     """The NCF pipeline: autoencoders, NCF, evaluation against baselines, gated activation."""
     import torch  # imported here: API processes never load torch
@@ -145,14 +146,14 @@ def train_ncf(self, snapshot_id: str | None = None) -> dict:
     )
 
 
-@shared_task(name="marketrec.training.check", acks_late=True, **RETRYING)
+@shared_task(name=queues.CHECK_RETRAINING, acks_late=True, **RETRYING)
 def check_retraining() -> dict:
     """Beat: retrain NCF when its data is old or enough new interactions arrived."""
     reason = retraining.reason_to_retrain()
     return {"reason": reason, "job_id": start_training("ncf").id if reason else None}
 
 
-@shared_task(name="marketrec.training.rl", bind=True, acks_late=True, **RETRYING)
+@shared_task(name=queues.TRAIN_RL, bind=True, acks_late=True, **RETRYING)
 def train_rl(self, snapshot_id: str | None = None) -> dict:
     """New SARS from settled journeys, then the RL pipeline: TD3, simulator and off-policy
     evaluation, activation only when it beats Random and Popularity (app/training/rl_pipeline.py)."""
@@ -171,6 +172,5 @@ def train_rl(self, snapshot_id: str | None = None) -> dict:
     return skipped_if_impossible(self, train, snapshot_id)
 
 
-# In the order a new snapshot queues them on the one-at-a-time training queue: Popularity and
-# Session take seconds and serve the new catalogue until NCF (minutes) is done.
-TRAINERS = {"interaction_models": train_interaction_models, "ncf": train_ncf, "rl": train_rl}
+# Training job → its task, in the order a new snapshot queues them (app/engines/registry.py).
+TRAINERS = {job: queues.TRAINING_PREFIX + job for job in registry.training_jobs()}

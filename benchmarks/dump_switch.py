@@ -66,6 +66,7 @@ def run(uri: str, data: replay_data.ReplayData) -> None:
     from app.marketplace.catalog import recommendable_services
     from app.recommendations.interaction_models import dump_takings, fit_interaction_models, service_categories
     from app.storage.marketplace import read_in_windows
+    from app.storage.raw_dumps import raw_dump
 
     parts = replay_data.split(data.ratings, 0.8, None)
     dump = replay_data.build_dump(data.template, parts.before)
@@ -80,7 +81,7 @@ def run(uri: str, data: replay_data.ReplayData) -> None:
         measured(uri, "services in one read (before)",
                  lambda: list(read_in_windows("services", snapshot.id, None, {"_id": 0})))
         measured(uri, "services in bounded windows", lambda: recommendable_services(snapshot.id))
-        measured(uri, "trainer: the raw dump (GridFS)", lambda: dumps.raw_dump(snapshot.id))
+        measured(uri, "trainer: the raw dump (GridFS)", lambda: raw_dump(snapshot.id))
         measured(uri, "refit: service categories (windows)", lambda: service_categories(snapshot.id))
         measured(uri, "refit: the dump's takings (raw dump)", lambda: dump_takings(snapshot.id))
         measured(uri, "refit: Popularity and Session", lambda: fit_interaction_models(snapshot.id))

@@ -3,7 +3,8 @@ import os
 import time
 
 from app import jobs, tasks
-from app.celery_app import QUEUES
+from app.celery_app import TaskLimits
+from app.queues import QUEUES
 from app.storage.jobs import Job
 
 
@@ -26,13 +27,17 @@ def test_configuration_is_json_only_with_two_queues(app):
 
 def test_training_tasks_are_routed_to_the_training_queue(app):
     router = app.extensions["celery"].amqp.router
-    assert router.route({}, "marketrec.training.fit_ncf")["queue"].name == "training"
-    assert router.route({}, "marketrec.selfcheck")["queue"].name == "default"
+    names = [name for name in app.extensions["celery"].tasks if name.startswith("marketrec.")]
+    training = [name for name in names if name.startswith("marketrec.training.")]
+    assert {"marketrec.training.ncf", "marketrec.training.rl"} <= set(training)
+    for name in names:
+        expected = "training" if name in training else "default"
+        assert router.route({}, name)["queue"].name == expected, name
 
 
 def test_idempotent_tasks_ack_late_and_retry_transient_errors():
     assert tasks.selfcheck.acks_late is True
-    assert tasks.selfcheck.max_retries == 5
+    assert tasks.selfcheck.max_retries == 5  # TASK_MAX_RETRIES's default
     assert ConnectionError in tasks.selfcheck.autoretry_for
 
 
@@ -52,6 +57,21 @@ def test_a_task_runs_in_a_real_worker_against_mongo_and_the_result_backend(app, 
 def test_a_task_runs_inside_the_app_context(app, worker):
     result = tasks.prune_jobs.apply_async().get(timeout=30)
     assert result["retention_days"] == app.config["JOB_RETENTION_DAYS"]
+
+
+def test_every_training_job_of_the_engine_table_is_a_registered_task(app):
+    registered = app.extensions["celery"].tasks
+    assert list(tasks.TRAINERS) == ["interaction_models", "ncf", "rl"]  # the order a new snapshot queues them
+    for task_name in tasks.TRAINERS.values():
+        assert task_name in registered, task_name
+
+
+def test_the_retry_limit_is_the_setting_and_only_for_retrying_tasks():
+    limits = TaskLimits(training_seconds=600, max_retries=2)
+    assert limits.annotate(tasks.selfcheck) == {"max_retries": 2}
+    assert limits.annotate(tasks.train_ncf)["max_retries"] == 2
+    assert limits.annotate(tasks.train_ncf)["time_limit"] == 600
+    assert limits.annotate(tasks.recover_lost_jobs) is None  # retries nothing, not a training task
 
 
 def test_training_tasks_get_the_training_time_limit(app):

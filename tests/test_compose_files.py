@@ -6,7 +6,7 @@ import yaml
 import app as app_package
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"mongo", "redis", "api", "worker", "trainer", "beat"}
+SERVICES = {"mongo", "redis", "history-cache", "api", "worker", "trainer", "beat"}
 
 
 def load(name):
@@ -74,3 +74,14 @@ def test_the_image_runs_the_api_like_make_run():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'CMD ["gunicorn", "app:create_app()", "-c", "gunicorn.conf.py"]' in dockerfile
     assert "Pipfile.lock" in dockerfile
+
+
+def test_the_history_cache_is_bounded_and_the_broker_never_evicts():
+    compose = load("docker-compose.yml")
+    cache, broker = compose["services"]["history-cache"]["command"], compose["services"]["redis"]["command"]
+    assert cache[cache.index("--maxmemory-policy") + 1] == "allkeys-lru" and "--maxmemory" in cache
+    assert broker[broker.index("--maxmemory-policy") + 1] == "noeviction"
+    for name in ("api", "worker", "trainer", "beat"):
+        environment = compose["services"][name]["environment"]
+        assert environment["HISTORY_CACHE_REDIS_URL"] == "redis://history-cache:6379/0"
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"

@@ -6,7 +6,6 @@ from app.errors import ConfigurationError
 
 PRODUCTION = {
     "APP_ENV": "production",
-    "SECRET_KEY": "s3cret",
     "API_TOKENS": "token-a, token-b",
     "MONGODB_URI": "mongodb://db.internal:27017/marketrec",
     "REDIS_URL": "redis://cache.internal:6379/0",
@@ -33,7 +32,7 @@ def test_production_starts_with_its_secrets():
     check_settings(load_settings(PRODUCTION))
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "API_TOKENS", "MONGODB_URI", "REDIS_URL"])
+@pytest.mark.parametrize("missing", ["API_TOKENS", "MONGODB_URI", "REDIS_URL"])
 def test_production_refuses_to_start_without_a_secret(missing):
     environ = {k: v for k, v in PRODUCTION.items() if k != missing}
     with pytest.raises(ConfigurationError, match=missing):
@@ -44,7 +43,7 @@ def test_create_app_refuses_production_without_secrets(monkeypatch, tmp_path):
     for name in PRODUCTION:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .env there
-    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+    with pytest.raises(ConfigurationError, match="API_TOKENS"):
         create_app({"APP_ENV": "production"})
 
 

@@ -8,6 +8,7 @@ from mongoengine import DoesNotExist
 from app import jobs, tasks
 from app.errors import NotFound
 from app.marketplace import dumps
+from app.storage import raw_dumps
 from app.storage.snapshots import DatasetSnapshot
 from tests.api.test_update import wait_for_job
 from tests.conftest import LOGS
@@ -48,7 +49,7 @@ def deleted_snapshot(app) -> str:
     with app.app_context():
         snapshot = dumps.store_dump(make_dump(n_services=20, n_users=20, seed=8))
         dumps.ingest_snapshot(snapshot.id)
-        dumps._bucket().delete(snapshot.dump_file_id)
+        raw_dumps.bucket().delete(snapshot.dump_file_id)
         DatasetSnapshot.objects(id=snapshot.id).delete()
     return snapshot.id
 

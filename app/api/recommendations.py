@@ -7,6 +7,7 @@ from flask import request
 from flask_restx import Model, Namespace, Resource, fields
 
 from app.api.auth import token_scope
+from app.engines.registry import engine_names
 from app.recommendations import service
 from app.schema_check import UnsupportedSchema, compile_checker
 from app.wire_fields import INT64_MAX, NullableString, NullableUuid, Uuid, nullable_id
@@ -45,7 +46,7 @@ class QuicklyCheckedModel(Model):
             return lambda data: False
 
 
-ENGINES = ["NCF", "NCFRanking", "RL", "Random", "RandomRanking", "Popularity", "Session"]
+ENGINES = list(engine_names())
 
 
 def ids(description: str, **kwargs):

@@ -9,7 +9,7 @@ ns = Namespace("training", path="/training", description="Train models on a data
 training_request = ns.model("TrainingRequest", {
     "engines": fields.List(fields.String(enum=sorted(tasks.TRAINERS)), required=True, min_items=1,
                            description="what to train: ncf (autoencoders + NCF), interaction_models "
-                                       "(Popularity and Session)"),
+                                       "(Popularity and Session), rl (the actor-critic agent)"),
     "snapshot_id": fields.String(max_length=128, description="a dataset snapshot; the active one by default"),
 })
 started = ns.model("TrainingStarted", {

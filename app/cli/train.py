@@ -26,7 +26,7 @@ def _torch_one_thread():
 
 def _autoencoders(snapshot_id, progress) -> dict:
     """Fit both autoencoders and report their held-out reconstruction (nothing is registered)."""
-    from app.marketplace.dumps import raw_dump
+    from app.storage.raw_dumps import raw_dump
     from app.training.autoencoder import fit_autoencoder
     from app.training.dataset import interaction_data_from_dump
     from app.training.ncf_pipeline import NCFTrainingConfig

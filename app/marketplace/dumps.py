@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import orjson
 from flask import current_app
-from gridfs import GridFSBucket
 from mongoengine import NotUniqueError
 
 from app.errors import BrokerUnavailable, InvalidInput, SnapshotNotFound
@@ -34,7 +33,7 @@ from app.marketplace.dump_schema import (
     schema_errors,
 )
 from app.offload import cpu_bound, without_gc
-from app.storage.connection import database
+from app.queues import INGEST_DUMP
 from app.storage.jobs import Job, utcnow
 from app.storage.marketplace import (
     collection_of,
@@ -43,6 +42,7 @@ from app.storage.marketplace import (
     drop_retired_indexes,
     window_bounds,
 )
+from app.storage.raw_dumps import bucket, raw_dump
 from app.storage.snapshots import (
     ActiveSnapshot,
     DatasetBusy,
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED_ERRORS = 1000  # bounds the 400 body of a dump that is wrong everywhere
 GZIP_LEVEL = 1  # latest-small's 5.6 MB dump: 8.3x smaller in 15 ms; level 3 is 5% smaller in 21 ms, 6 halves the speed
-DUMP_BUCKET = "dumps"  # GridFS bucket of the raw dumps
 
 
 def _noop(*args, **kwargs) -> None:
@@ -100,12 +99,10 @@ def receive_dump(payload: dict, source: str = "api") -> Job:
     A dump identical to the active one still gets a job; it finishes at once
     with {"status": "unchanged"}.
     """
-    from app import tasks  # tasks call this module's functions
-
     # Validating, canonicalising and compressing are the CPU-long part of a dump upload.
     snapshot = _store_prepared(cpu_bound(without_gc, _validated_and_prepared, payload), source)
     try:
-        return start_job(tasks.ingest_dump, snapshot.id, key=snapshot.id)
+        return start_job(INGEST_DUMP, snapshot.id, key=snapshot.id)
     except BrokerUnavailable:
         # A received snapshot without a job would make every earlier dump give up.
         DatasetSnapshot.objects(id=snapshot.id, status="received").update_one(
@@ -132,10 +129,6 @@ def _canonical_json(payload: dict) -> bytes:
         return json.dumps(dump, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     except UnicodeEncodeError as exc:  # "\ud800" parses to a str that no database can store
         raise InvalidDump({"$": f"a string is not valid Unicode ({exc.reason})"}) from exc
-
-
-def _bucket() -> GridFSBucket:
-    return GridFSBucket(database(), bucket_name=DUMP_BUCKET)
 
 
 @dataclass(frozen=True)
@@ -171,7 +164,7 @@ def _store_prepared(prepared: PreparedDump, source: str) -> DatasetSnapshot:
         return _received_again(existing)
     sequence = next_sequence()
     snapshot_id = f"{utcnow():%Y%m%d-%H%M%S}-{checksum[:8]}"
-    file_id = _bucket().upload_from_stream(
+    file_id = bucket().upload_from_stream(
         f"{snapshot_id}.json.gz",
         prepared.gzipped,
         metadata={"snapshot_id": snapshot_id, "checksum": checksum, "source": source},
@@ -183,7 +176,7 @@ def _store_prepared(prepared: PreparedDump, source: str) -> DatasetSnapshot:
     try:
         snapshot.save(force_insert=True)
     except NotUniqueError:  # the same dump arrived twice at once: the other request stored it
-        _bucket().delete(file_id)
+        bucket().delete(file_id)
         return _received_again(DatasetSnapshot.objects.get(checksum=checksum))
     log.info("dump stored", extra={"snapshot_id": snapshot_id, "sequence": sequence, "bytes": prepared.canonical_bytes})
     return snapshot
@@ -198,12 +191,6 @@ def _received_again(snapshot: DatasetSnapshot) -> DatasetSnapshot:
     DatasetSnapshot.objects(id=snapshot.id).update_one(**changes)
     refresh_active_sequence(snapshot.id, sequence)  # if it is active, it stays so
     return snapshot.reload()
-
-
-def raw_dump(snapshot_id: str) -> dict:
-    """The dump a snapshot was made from, as received (its contract keys)."""
-    snapshot = get_snapshot(snapshot_id)
-    return json.loads(gzip.decompress(_bucket().open_download_stream(snapshot.dump_file_id).read()))
 
 
 # --- References the dump cannot resolve ------------------------------------

@@ -19,6 +19,9 @@ MongoDB stays the record; the cache is only ever a copy of it:
   write's script runs after it and adds to it.
 - Sets and counters expire after `HISTORY_CACHE_TTL_SECONDS` without use
   (0 turns the cache off). When Redis fails, reads go to MongoDB.
+- It may live on its own Redis that evicts (docker-compose: `allkeys-lru`): an
+  evicted set is refilled from MongoDB on the next read, and an evicted counter
+  makes a pending fill see a different value and drop itself.
 
 Known gap: an order whose journey's service cannot be resolved when it arrives
 (its earlier actions not stored yet) drops the identity's set, and a refill

@@ -1,31 +1,37 @@
 """Which engine serves a request: the requested one if ready, else the default (set or
 measured, app/recommendations/default_engine.py; None when neither), else a chain that
 fits who is asking. A ranking request (every candidate, ranked) is only ever answered by
-a ranking engine."""
+a ranking engine. The engines and when each stands in for another come from the
+engine table (app/engines/registry.py)."""
 from __future__ import annotations
 
-RANKING_ENGINES = ("NCFRanking", "RandomRanking")
-TOP_K_ENGINES = ("NCF", "RL", "Session", "Popularity", "Random")
-ALL_ENGINES = TOP_K_ENGINES + RANKING_ENGINES
+from app.engines import registry
+from app.engines.registry import ALWAYS, FOR_LOGGED_IN, FOR_VISITORS_WITH_EVENTS
 
 
 def is_ranking(engine: str | None) -> bool:
-    return engine in RANKING_ENGINES
+    return engine in registry.ranking_engines()
+
+
+def _stand_ins(ranking: bool, logged_in: bool, has_events: bool) -> list[str]:
+    """The engines that stand in, in the table's order: the situational ones, then the rest."""
+    situations = {*([FOR_LOGGED_IN] if logged_in else []), *([FOR_VISITORS_WITH_EVENTS] if has_events else [])}
+    entries = [entry for entry in registry.ENGINES if entry.ranking == ranking]
+    return ([entry.name for entry in entries if entry.fallback in situations]
+            + [entry.name for entry in entries if entry.fallback == ALWAYS])
 
 
 def fallback_chain(
     requested: str | None, default: str | None, *, logged_in: bool, has_events: bool
 ) -> list[str]:
     """Engines to try, in order, without repeats."""
-    if is_ranking(requested):
-        chain = [requested, default if is_ranking(default) else None, "NCFRanking", "RandomRanking"]
-    else:
-        situational = ["NCF"] if logged_in else []
-        situational += ["Session"] if has_events else []
-        chain = [requested, default if not is_ranking(default) else None, *situational, "Popularity", "Random"]
+    ranking = is_ranking(requested)
+    chain = [requested, default if is_ranking(default) == ranking else None,
+             *_stand_ins(ranking, logged_in, has_events)]
+    names = registry.engine_names()
     seen: list[str] = []
     for engine in chain:
-        if engine in ALL_ENGINES and engine not in seen:
+        if engine in names and engine not in seen:
             seen.append(engine)
     return seen
 

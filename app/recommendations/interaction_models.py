@@ -15,9 +15,9 @@ from app import model_registry
 from app.engines import encode_types, fit_popularity, fit_session, seconds_since_epoch
 from app.engines.catalogue import ServiceCategories
 from app.marketplace.catalog import stored_services
-from app.marketplace.dumps import raw_dump
 from app.marketplace.history import stored_since
 from app.recommendations.kept_interactions import KeptInteractions, ReadReport, joined
+from app.storage.raw_dumps import raw_dump
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 
 # The dump's accessed services carry an order but no time: space them this far apart,

@@ -25,21 +25,7 @@ from flask import Flask, current_app
 from pymongo.errors import ConnectionFailure
 
 from app import model_registry
-from app.engines import (
-    NCF,
-    RL,
-    Engine,
-    NCFModel,
-    NCFRanking,
-    Popularity,
-    PopularityModel,
-    Random,
-    RandomRanking,
-    RLModel,
-    Session,
-    SessionModel,
-)
-from app.engines.score_cache import ScoreCache
+from app.engines import Engine, registry
 from app.marketplace import serving_catalogue
 from app.marketplace.catalog import recommendable_services, stored_users
 from app.observability.logs import OutageWarning
@@ -52,24 +38,6 @@ from app.storage.snapshots import active_snapshot_id
 log = logging.getLogger(__name__)
 _database_down = OutageWarning(log, "serving state refresh failed, the database does not answer; kept the last one")
 STAMP_CHECK_SECONDS = 1.0
-
-# Registry engine kind → builders of the serving engines it provides.
-BUILDERS = {
-    "Popularity": lambda arrays, params: {"Popularity": Popularity(PopularityModel.from_arrays(arrays, params))},
-    "Session": lambda arrays, params: {"Session": Session(SessionModel.from_arrays(arrays, params))},
-    "NCF": lambda arrays, params: _ncf_engines(NCFModel.from_arrays(arrays, params)),
-    "RL": lambda arrays, params: {"RL": RL(RLModel.from_arrays(arrays, params), _rl_exploration())},
-}
-
-
-def _rl_exploration() -> float:
-    return current_app.config["RL_EXPLORATION_EPSILON"]
-
-
-def _ncf_engines(model: NCFModel) -> dict[str, Engine]:
-    cache = ScoreCache(int(current_app.config["NCF_SCORE_CACHE_MB"] * 2**20))  # one model, one user's scores
-    return {"NCF": NCF(model, cache), "NCFRanking": NCFRanking(model, cache)}
-
 
 class DumpUsers:
     """The snapshot's users' categories, scientific domains and accessed services, in memory.
@@ -180,11 +148,17 @@ def _parts_of_catalogue(raw: bytes, snapshot_id: str) -> tuple[CatalogIndex, dic
             DumpUsers.from_columns(catalogue["users"]))
 
 
-def _built(build, version, blob: bytes) -> dict[str, Engine]:
+def _built(kind: registry.ModelKind, version, blob: bytes) -> dict[str, Engine]:
     """The engines of a version from its stored bytes: digest, safetensors and engine set-up
     are CPU only (0.2 s for an NCF of 10k services and 100k users), so they run off a
     gevent worker's event loop (app.offload)."""
-    return cpu_bound(lambda: build(model_registry.arrays_of(version, blob), version.params))
+    settings = current_app.config
+
+    def build() -> dict[str, Engine]:
+        return registry.build_engines(kind.name, kind.load(model_registry.arrays_of(version, blob), version.params),
+                                      settings)
+
+    return cpu_bound(build)
 
 
 def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingState:
@@ -196,16 +170,16 @@ def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingSt
         catalog, names, dump_users = previous.catalog, previous.category_names, previous.dump_users
     else:
         catalog, names, dump_users = _snapshot_parts(snapshot_id)
-    engines: dict[str, Engine] = {"Random": Random(), "RandomRanking": RandomRanking()}
+    engines: dict[str, Engine] = registry.build_engines(None, None, current_app.config)
     versions: dict[str, str] = {}
-    for kind, build in BUILDERS.items():
-        version = model_registry.active_version(kind)
+    for kind in registry.MODEL_KINDS:
+        version = model_registry.active_version(kind.name)
         if version is None:
             continue
         reused = {name: previous.engines[name] for name, vid in (previous.model_versions if previous else {}).items()
                   if vid == str(version.id) and name in previous.engines}
         try:
-            built = reused or _built(build, version, model_registry.weights_blob(version))
+            built = reused or _built(kind, version, model_registry.weights_blob(version))
         except Exception:  # a broken version must not take serving down
             log.exception("could not load model version", extra={"model_version": str(version.id)})
             continue

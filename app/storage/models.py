@@ -12,13 +12,14 @@ from mongoengine import (
     StringField,
 )
 
+from app.engines.registry import model_kind_names, model_of_engine
 from app.storage.jobs import utcnow
 
-# Engines served from a trained model version → the model they need.
+# Engines served from a trained model version → the model they need (app/engines/registry.py).
 # One NCF version serves both the top-k and the ranking engine.
-ENGINE_OF_MODEL = {"NCF": "NCF", "NCFRanking": "NCF", "RL": "RL", "Popularity": "Popularity", "Session": "Session"}
-MODEL_ENGINES = ("NCF", "NCFRanking", "RL")
-MODEL_KINDS = ("NCF", "RL", "Popularity", "Session")
+ENGINE_OF_MODEL = model_of_engine()
+MODEL_ENGINES = tuple(ENGINE_OF_MODEL)
+MODEL_KINDS = model_kind_names()
 MODEL_STATUSES = ("candidate", "active", "retired", "rejected")
 
 

@@ -22,8 +22,8 @@ from gridfs.errors import NoFile
 from app import model_registry
 from app.engines import NCFModel
 from app.errors import DataRejected, NotFound
-from app.marketplace.dumps import raw_dump
 from app.storage.models import ModelVersion
+from app.storage.raw_dumps import raw_dump
 from app.storage.snapshots import active_snapshot_id
 from app.training.baselines import fit_ease, fit_popularity_baseline, fit_session_baseline
 from app.training.dataset import InteractionData, interaction_data_from_dump

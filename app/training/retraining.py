@@ -14,10 +14,10 @@ from flask import current_app
 
 from app import model_registry
 from app.marketplace.history import stored_since
+from app.queues import TRAIN_NCF
 from app.storage.jobs import ACTIVE_STATES, Job, utcnow
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 
-NCF_TASK = "marketrec.training.ncf"
 FINISHED_RUNS = ("SUCCESS", "FAILURE")  # a revoked run may not have read anything
 
 
@@ -33,7 +33,7 @@ def last_attempt(snapshot_id: str) -> datetime | None:
     version = model_registry.latest_version("NCF", snapshot_id)
     moments = [_aware(version.created_at)] if version else []
     snapshot = DatasetSnapshot.objects(id=snapshot_id).only("activated_at").first()
-    ended = Job.objects(name=NCF_TASK, state__in=FINISHED_RUNS).order_by("-created_at").only("started_at").first()
+    ended = Job.objects(name=TRAIN_NCF, state__in=FINISHED_RUNS).order_by("-created_at").only("started_at").first()
     activated = _aware(snapshot.activated_at) if snapshot else None
     if ended and ended.started_at and activated and _aware(ended.started_at) >= activated:
         moments.append(_aware(ended.started_at))
@@ -45,7 +45,7 @@ def reason_to_retrain() -> str | None:
     snapshot_id = active_snapshot_id()
     if snapshot_id is None:
         return None
-    if Job.objects(name=NCF_TASK, state__in=ACTIVE_STATES).first() is not None:
+    if Job.objects(name=TRAIN_NCF, state__in=ACTIVE_STATES).first() is not None:
         return None  # queued or running: it will read what arrived meanwhile
     since = last_attempt(snapshot_id)
     if since is None:

@@ -37,7 +37,6 @@ from flask import current_app
 
 from app import model_registry
 from app.engines.rl import RL, RLModel, StateEncoder
-from app.marketplace.dumps import raw_dump
 from app.rl.export import export_rl_model, prior_catalogue
 from app.rl.ope import Estimate, ips, mean_estimate, paired_difference, snips
 from app.rl.policies import engine_policy, epsilon_greedy_policy, greedy_panel, uniform_policy
@@ -47,6 +46,7 @@ from app.rl.selector import select_ids
 from app.rl.simulator import SyntheticMarketplace, simulate_panels
 from app.rl.td3 import Catalogue, TD3Config, fit_td3
 from app.storage.models import ModelVersion
+from app.storage.raw_dumps import raw_dump
 from app.training.autoencoder import AutoencoderConfig
 from app.training.dataset import RECOMMENDABLE_STATUSES
 from app.training.pipeline import DataRejected, StepClock, plan_run

@@ -27,13 +27,13 @@ from pymongo.errors import DuplicateKeyError
 
 from app.engines.rl import StateEncoder
 from app.errors import InvalidInput
-from app.marketplace.dumps import raw_dump
 from app.marketplace.history import user_history, visitor_history
 from app.marketplace.journeys import journey_tree
 from app.rl.export import USER_FEATURE_FIELDS, state_encoder
 from app.rl.rewards import RewardTable, load_reward_table
 from app.rl.sars import Sars, SarsBatch, build_sars
 from app.storage.interactions import ServedRecommendation
+from app.storage.raw_dumps import raw_dump
 from app.storage.sars import SarsTransition
 from app.storage.snapshots import active_snapshot_id
 from app.training.autoencoder import AutoencoderConfig, encode, fit_autoencoder

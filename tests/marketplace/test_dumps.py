@@ -15,6 +15,7 @@ from app.marketplace.dump_schema import (
 )
 from app.storage.jobs import utcnow
 from app.storage.marketplace import DUMP_COLLECTIONS, Service
+from app.storage.raw_dumps import raw_dump
 from app.storage.snapshots import (
     DatasetSnapshot,
     DatasetWriterLease,
@@ -81,7 +82,7 @@ def test_extra_keys_are_ignored_and_not_stored(ctx):
     snapshot_id = active_after_ingesting(dump)
     service = ctx.services.find_one({"snapshot_id": snapshot_id})
     assert "slug" not in service and "webpage_url" not in service
-    assert "generated_at" not in dumps.raw_dump(snapshot_id)
+    assert "generated_at" not in raw_dump(snapshot_id)
 
 
 def test_the_same_dump_twice_is_one_snapshot_and_one_ingestion(ctx):
@@ -215,7 +216,7 @@ def test_pruning_keeps_the_active_and_the_previous_snapshot(ctx, app):
     assert catalog.counts(ids[1])["users"] == 20 and catalog.counts(ids[2])["users"] == 20
     retired = DatasetSnapshot.objects.get(id=ids[0])
     assert retired.status == "retired" and not retired.has_documents
-    assert len(dumps.raw_dump(ids[0])["users"]) == 20  # the raw dump stays, for lineage
+    assert len(raw_dump(ids[0])["users"]) == 20  # the raw dump stays, for lineage
     assert serving_catalogue.load(ids[0]) is None and retired.serving_file_id is None  # its serving file goes
     assert ctx["serving_catalogues.files"].count_documents({"metadata.snapshot_id": ids[0]}) == 0
     assert serving_catalogue.load(ids[1]) is not None

@@ -6,6 +6,7 @@ import pytest
 from app.marketplace import catalog, dumps, serving_catalogue
 from app.recommendations.serving_state import DumpUsers, _snapshot_parts
 from app.storage.marketplace import RECOMMENDABLE_STATUSES
+from app.storage.raw_dumps import raw_dump
 from app.storage.snapshots import DatasetSnapshot
 from tests.fixtures.dumps import make_dump
 from tests.fixtures.mongo_commands import recorded_finds
@@ -69,6 +70,6 @@ def test_a_file_of_another_snapshot_or_format_is_not_served(app, snapshot_id):
 
 def test_writing_again_replaces_the_file(app, snapshot_id, db):
     first = DatasetSnapshot.objects.get(id=snapshot_id).serving_file_id
-    second = serving_catalogue.write(snapshot_id, dumps.raw_dump(snapshot_id))
+    second = serving_catalogue.write(snapshot_id, raw_dump(snapshot_id))
     assert second != first and DatasetSnapshot.objects.get(id=snapshot_id).serving_file_id == second
     assert db["serving_catalogues.files"].count_documents({"metadata.snapshot_id": snapshot_id}) == 1

@@ -27,13 +27,13 @@ import pytest
 from pymongo import monitoring
 
 from app.marketplace import recent_history, serving_catalogue
-from app.marketplace.dumps import raw_dump
 from app.marketplace.events import store_events
 from app.marketplace.history import all_interactions
 from app.marketplace.user_actions import store_user_actions
 from app.recommendation_log import flush_served
 from app.recommendations.serving_state import current_stamp
 from app.storage import connection, database, time_buckets
+from app.storage.raw_dumps import raw_dump
 from app.storage.snapshots import active_snapshot_id
 from tests.fixtures.journeys import START, make_action, make_journey, new_visit, wire_time
 from tests.recommendations.serving_fixtures import NOW, serve_marketplace

@@ -9,6 +9,7 @@ from app import model_registry
 from app.marketplace import dumps
 from app.recommendations.default_engine import measured_default
 from app.storage.models import ModelVersion
+from app.storage.raw_dumps import raw_dump
 from app.training.dataset import interaction_data_from_dump
 from app.training.evaluation import leave_last_out, with_test_pairs
 from app.training.gate import best_engine, pairs_not_learnt
@@ -86,7 +87,7 @@ def test_a_version_of_another_marketplace_does_not_block_one_trained_on_the_acti
 
 def test_a_resent_dump_cannot_be_measured_against_what_the_active_version_learnt(app, first_marketplace):
     with app.app_context():
-        resent = dumps.raw_dump(model_registry.get_version(first_marketplace["model_id"]).dataset_id)
+        resent = raw_dump(model_registry.get_version(first_marketplace["model_id"]).dataset_id)
     resent = copy.deepcopy(resent)
     resent["services"][0]["name"] += " (renamed)"  # the same takings in a new snapshot
     ingest(app, resent)

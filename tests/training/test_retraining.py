@@ -8,10 +8,11 @@ import pytest
 from app import model_registry
 from app.marketplace import dumps
 from app.marketplace.events import store_events
+from app.queues import TRAIN_NCF
 from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.jobs import Job, utcnow
 from app.storage.models import ModelVersion
-from app.training.retraining import NCF_TASK, reason_to_retrain
+from app.training.retraining import reason_to_retrain
 from tests.fixtures.dumps import make_dump
 from tests.fixtures.journeys import wire_time
 
@@ -44,7 +45,7 @@ def ncf_version(dataset_id: str, status: str, minutes_ago: float = 0) -> ModelVe
 
 def ncf_job(state: str, minutes_ago: float = 0) -> Job:
     at = utcnow() - timedelta(minutes=minutes_ago)
-    return Job(id=f"job-{state}", name=NCF_TASK, state=state, created_at=at, started_at=at).save()
+    return Job(id=f"job-{state}", name=TRAIN_NCF, state=state, created_at=at, started_at=at).save()
 
 
 def test_a_snapshot_without_any_ncf_run_is_due(app, marketplace):

@@ -12,10 +12,10 @@ from app import model_registry
 from app.engines import RecommendationContext
 from app.engines.rl import RL, RLModel
 from app.marketplace import dumps
-from app.marketplace.dumps import raw_dump
 from app.recommendation_log import flush_served
 from app.rl.td3 import TD3Config
 from app.storage.models import ModelVersion
+from app.storage.raw_dumps import raw_dump
 from app.training.autoencoder import AutoencoderConfig
 from app.training.dataset import RECOMMENDABLE_STATUSES
 from app.training.rl_pipeline import (
