@@ -7,7 +7,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # them where they wait on the database, Redis or a socket. Serving is CPU-bound; 8
 # gthread threads per worker handing the GIL around switched context 10 to 29 times
 # a request (gevent 3 to 4) and answered fewer requests per second under load
-# (README, Serving).
+# (docs/benchmarks.md, Serving).
 # CPU-long work inside a request goes through app.offload.cpu_bound so the worker's
 # other requests go on. Concurrent writes of one worker share a database round trip
 # either way (app/storage/interactions.py). `gthread` (with GUNICORN_THREADS) and
