@@ -5,15 +5,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
 
+from app.progress import Progress, no_progress
 from app.storage import database
 from app.storage.jobs import utcnow
 
-ProgressFn = Callable[..., None]
 
-
-def run_selfcheck(progress: ProgressFn = lambda *a, **k: None) -> dict:
+def run_selfcheck(progress: Progress = no_progress) -> dict:
     """Write, read back and delete a probe document; report who did it and how fast."""
     probes = database()["selfcheck_probes"]
     probe_id = str(uuid.uuid4())

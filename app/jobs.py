@@ -119,7 +119,7 @@ def prune_finished(retention_days: int) -> int:
     return Job.objects(state__in=("SUCCESS", "FAILURE", "REVOKED"), finished_at__lt=cutoff).delete()
 
 
-class Progress:
+class JobProgress:
     """Reports a task's step and percent to the result backend (and so to /jobs)."""
 
     def __init__(self, task: Task | None = None):

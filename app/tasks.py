@@ -76,7 +76,7 @@ def gone_reason(exc: Exception, snapshot_id: str | None = None) -> str:
 @shared_task(name=queues.SELFCHECK, bind=True, acks_late=True, **RETRYING)
 def selfcheck(self) -> dict:
     """Prove the whole path: broker → worker → MongoDB → result backend."""
-    return diagnostics.run_selfcheck(progress=jobs.Progress(self))
+    return diagnostics.run_selfcheck(progress=jobs.JobProgress(self))
 
 
 @shared_task(name=queues.PRUNE_JOBS, acks_late=True, **RETRYING)
@@ -96,7 +96,7 @@ def ingest_dump(self, snapshot_id: str) -> dict:
     """Ingest a stored dump into its snapshot; make it active when complete, then prune."""
 
     def ingest() -> dict:
-        result = dumps.ingest_snapshot(snapshot_id, progress=jobs.Progress(self))
+        result = dumps.ingest_snapshot(snapshot_id, progress=jobs.JobProgress(self))
         if result["status"] == "active":
             result["prune_job_id"] = jobs.start_job(prune_dumps, key="dataset-snapshots-prune").id
             result["training_job_ids"] = queue_retraining(snapshot_id)
@@ -118,7 +118,7 @@ def start_training(engine: str, snapshot_id: str | None = None):
 @shared_task(name=queues.PRUNE_DUMPS, bind=True, acks_late=True, **RETRYING)
 def prune_dumps(self) -> dict:
     """Delete the documents of snapshots beyond the DATASET_SNAPSHOTS_KEPT latest."""
-    return skipped_if_impossible(self, lambda: dumps.prune_snapshots(progress=jobs.Progress(self)))
+    return skipped_if_impossible(self, lambda: dumps.prune_snapshots(progress=jobs.JobProgress(self)))
 
 
 @shared_task(name=queues.TRAIN_INTERACTION_MODELS, bind=True, acks_late=True, **RETRYING)
@@ -126,22 +126,22 @@ def train_interaction_models(self, snapshot_id: str | None = None, scheduled: bo
     """Fit Popularity and Session on everything users did; activate them. Beat's refits
     (`scheduled`) are skipped when they would repeat the last fit."""
     return skipped_if_impossible(
-        self, lambda: fit_interaction_models(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id,
+        self, lambda: fit_interaction_models(snapshot_id, progress=jobs.JobProgress(self), job_id=self.request.id,
                                              scheduled=scheduled),
         snapshot_id,
     )
 
 
 @shared_task(name=queues.TRAIN_NCF, bind=True, acks_late=True, **RETRYING)
-def train_ncf(self, snapshot_id: str | None = None) -> dict:
+def run_ncf_training(self, snapshot_id: str | None = None) -> dict:
     """The NCF pipeline: autoencoders, NCF, evaluation against baselines, gated activation."""
     import torch  # imported here: API processes never load torch
 
-    from app.training.pipeline import run_ncf_pipeline
+    from app.training.ncf_pipeline import run_ncf_pipeline
 
     torch.set_num_threads(1)  # faster than 2 on 2-core machines (benchmarks/quality.py)
     return skipped_if_impossible(
-        self, lambda: run_ncf_pipeline(snapshot_id, progress=jobs.Progress(self), job_id=self.request.id),
+        self, lambda: run_ncf_pipeline(snapshot_id, progress=jobs.JobProgress(self), job_id=self.request.id),
         snapshot_id,
     )
 
@@ -154,7 +154,7 @@ def check_retraining() -> dict:
 
 
 @shared_task(name=queues.TRAIN_RL, bind=True, acks_late=True, **RETRYING)
-def train_rl(self, snapshot_id: str | None = None) -> dict:
+def run_rl_training(self, snapshot_id: str | None = None) -> dict:
     """New SARS from settled journeys, then the RL pipeline: TD3, simulator and off-policy
     evaluation, activation only when it beats Random and Popularity (app/training/rl_pipeline.py)."""
     import torch  # imported here: API processes never load torch
@@ -163,7 +163,7 @@ def train_rl(self, snapshot_id: str | None = None) -> dict:
     from app.training.sars_store import generate_sars
 
     torch.set_num_threads(1)
-    progress = jobs.Progress(self)
+    progress = jobs.JobProgress(self)
 
     def train() -> dict:
         generate_sars(progress, snapshot_id=snapshot_id)

@@ -63,7 +63,7 @@ def measured(uri: str, name: str, work):
 def run(uri: str, data: replay_data.ReplayData) -> None:
     from app import create_app
     from app.marketplace import dumps, serving_catalogue
-    from app.marketplace.catalog import recommendable_services
+    from app.marketplace.catalogue import recommendable_services
     from app.recommendations.interaction_models import dump_takings, fit_interaction_models, service_categories
     from app.storage.marketplace import read_in_windows
     from app.storage.raw_dumps import raw_dump

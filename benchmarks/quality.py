@@ -70,7 +70,7 @@ from app.training.baselines import (
 from app.training.dataset import InteractionData, interaction_data_from_dump
 from app.training.evaluation import Split, leave_last_out, ranking_metrics
 from app.training.ncf import NCFConfig
-from app.training.ncf_pipeline import NCFTrainingConfig, train_ncf
+from app.training.ncf_training import NCFTrainingConfig, train_ncf
 
 EASE_L2_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0)
 COLUMNS = ("hr@10_sampled", "ndcg@10_sampled", "hr@10_full", "ndcg@10_full", "recall@10_full", "mrr_full",

@@ -93,7 +93,7 @@ EVENT_TYPES = ("view", "view", "view", "click", "cart", "order")
 # other command waiting, whether the oplog was capped at its default 100,000 entries or kept
 # whole. The data of a run (100k users, 1M actions, their indexes) is far larger than 256 MB.
 DATABASE_FLAGS = ("--cache-size", "2G")
-# The serving layout of the NCF that app/training/ncf_pipeline.py exports, with 64-d embeddings.
+# The serving layout of the NCF that app/training/ncf_training.py exports, with 64-d embeddings.
 NCF_DIMS = {"gmf": 64, "mlp": 64, "user_content": 64, "service_content": 128, "layers": (64, 32, 16),
             "encoder_hidden": 256}
 
@@ -260,7 +260,7 @@ def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, 
             break
         misses.note(payload)
         asker = service.identify(payload, state)
-        candidates = state.catalog.eligible(None, {}, asker.ordered)
+        candidates = state.catalogue.eligible(None, {}, asker.ordered)
         contexts.append(RecommendationContext(
             candidates=candidates, k=3, now=time.time(), user_id=asker.user_id, unique_id=asker.unique_id,
             history=asker.history, session=asker.session, taken=asker.taken, user_features=asker.features))

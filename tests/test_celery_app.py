@@ -69,8 +69,8 @@ def test_every_training_job_of_the_engine_table_is_a_registered_task(app):
 def test_the_retry_limit_is_the_setting_and_only_for_retrying_tasks():
     limits = TaskLimits(training_seconds=600, max_retries=2)
     assert limits.annotate(tasks.selfcheck) == {"max_retries": 2}
-    assert limits.annotate(tasks.train_ncf)["max_retries"] == 2
-    assert limits.annotate(tasks.train_ncf)["time_limit"] == 600
+    assert limits.annotate(tasks.run_ncf_training)["max_retries"] == 2
+    assert limits.annotate(tasks.run_ncf_training)["time_limit"] == 600
     assert limits.annotate(tasks.recover_lost_jobs) is None  # retries nothing, not a training task
 
 

@@ -86,7 +86,7 @@ def test_young_and_started_jobs_are_not_looked_at(broker):
 
 
 def test_a_started_job_records_its_arguments(broker):
-    job = jobs.start_job(tasks.train_ncf, "snapshot-9")
+    job = jobs.start_job(tasks.run_ncf_training, "snapshot-9")
     assert Job.objects.get(id=job.id).args == ["snapshot-9"]
 
 

@@ -13,6 +13,7 @@ from app.storage.snapshots import DatasetSnapshot
 from tests.api.test_update import wait_for_job
 from tests.conftest import LOGS
 from tests.fixtures.dumps import make_dump
+from tests.fixtures.stack import wait_until
 
 WORKER_LOG = LOGS / "worker.log"
 
@@ -62,7 +63,8 @@ def test_an_ingestion_of_a_snapshot_that_no_longer_exists_is_skipped_and_says_wh
     reason = "dataset snapshot 20261206-000000-deadbeef no longer exists"
     assert job["state"] == "SUCCESS" and job["error"] is None
     assert job["result"] == {"status": "skipped", "reason": reason, "snapshot_id": "20261206-000000-deadbeef"}
-    assert db.jobs.find_one({"_id": job_id})["result"]["reason"] == reason  # the record, not only the backend
+    # The record too, not only the backend (the worker writes it just after the backend's result).
+    assert wait_until(lambda: (db.jobs.find_one({"_id": job_id})["result"] or {}).get("reason") == reason, 10)
     assert_ended_cleanly(worker_log, job_id, reason)
 
 

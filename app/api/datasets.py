@@ -1,6 +1,6 @@
 from flask_restx import Namespace, Resource, fields, inputs
 
-from app.marketplace import catalog
+from app.marketplace import catalogue
 from app.wire_fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
 
 ns = Namespace("datasets", path="/datasets", description="Dataset snapshots made from dumps")
@@ -39,7 +39,7 @@ class Datasets(Resource):
     @ns.marshal_with(dataset_list)
     def get(self):
         """Dataset snapshots, latest received first, with counts, status and the active one."""
-        return catalog.list_snapshots(listing.parse_args()["limit"])
+        return catalogue.list_snapshots(listing.parse_args()["limit"])
 
 
 @ns.route("/<string:snapshot_id>")
@@ -49,4 +49,4 @@ class Dataset(Resource):
     @ns.response(404, "no such snapshot")
     def get(self, snapshot_id):
         """One dataset snapshot, with its problems (e.g. references to ids the dump lacks)."""
-        return catalog.describe_snapshot(snapshot_id)
+        return catalogue.describe_snapshot(snapshot_id)

@@ -30,6 +30,7 @@ from app.marketplace.movielens_fetch import (
 )
 from app.marketplace.synthetic import MarketplaceData, generate_marketplace
 from app.marketplace.user_actions import store_user_actions
+from app.progress import Progress, no_progress
 from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.snapshots import DEMO_SOURCES, active_snapshot_id, get_snapshot
 
@@ -41,11 +42,7 @@ DEMO_IS_DROPPED = ("Its user actions and events, and the recommendations served 
                    "when the marketplace's own first dump (POST /update) is switched in.")
 
 
-def _no_progress(step: str, percent: float, **details) -> None:
-    pass
-
-
-def load_marketplace(market: MarketplaceData, source: str, progress: Callable = _no_progress) -> dict:
+def load_marketplace(market: MarketplaceData, source: str, progress: Progress = no_progress) -> dict:
     """Validate everything, then store and ingest the dump and store the actions and events.
 
     Nothing is written unless the dump, every action and every event pass the
@@ -99,21 +96,21 @@ def _event_validator():
     return validator_for(schema)(schema, format_checker=FormatChecker())
 
 
-def import_movielens(directory: Path, progress: Callable = _no_progress) -> dict:
+def import_movielens(directory: Path, progress: Progress = no_progress) -> dict:
     """Load the MovieLens 100K files in `directory` as the marketplace (source "movielens")."""
     progress("reading MovieLens", 0)
     return load_marketplace(convert_movielens(directory), source="movielens", progress=progress)
 
 
 def seed_marketplace(services: int, users: int, projects: int, journeys: int, seed: int,
-                     progress: Callable = _no_progress) -> dict:
+                     progress: Progress = no_progress) -> dict:
     """Generate a synthetic marketplace of the given size and load it (source "seed")."""
     progress("generating the marketplace", 0)
     market = generate_marketplace(services=services, users=users, projects=projects, journeys=journeys, seed=seed)
     return load_marketplace(market, source="seed", progress=progress)
 
 
-def load_demo(directory: Path = DEFAULT_MOVIELENS_DIR, progress: Callable = _no_progress,
+def load_demo(directory: Path = DEFAULT_MOVIELENS_DIR, progress: Progress = no_progress,
               say: Callable[[str], None] = print) -> dict | None:
     """MovieLens (fetched when missing) unless a snapshot is active; a seeded marketplace
     when MovieLens cannot be fetched. Returns None when there was nothing to do.
@@ -143,7 +140,7 @@ def load_demo(directory: Path = DEFAULT_MOVIELENS_DIR, progress: Callable = _no_
     return loaded
 
 
-def _in_batches(items: list[dict], handle: Callable[[list[dict]], int], step: str, progress: Callable) -> int:
+def _in_batches(items: list[dict], handle: Callable[[list[dict]], int], step: str, progress: Progress) -> int:
     """`handle` each batch of `items`, reporting progress; returns the sum of what it returns."""
     total = 0
     for start in range(0, len(items), BATCH_SIZE):

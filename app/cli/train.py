@@ -29,7 +29,7 @@ def _autoencoders(snapshot_id, progress) -> dict:
     from app.storage.raw_dumps import raw_dump
     from app.training.autoencoder import fit_autoencoder
     from app.training.dataset import interaction_data_from_dump
-    from app.training.ncf_pipeline import NCFTrainingConfig
+    from app.training.ncf_training import NCFTrainingConfig
 
     snapshot_id = snapshot_id or active_snapshot_id()
     if snapshot_id is None:
@@ -44,7 +44,7 @@ def _autoencoders(snapshot_id, progress) -> dict:
 
 @train_cli.command("ae")
 @snapshot_option
-def train_autoencoders(snapshot_id):
+def train_autoencoders_command(snapshot_id):
     """User and service autoencoders alone, evaluated on held-out rows."""
     _torch_one_thread()
     run_with_progress(lambda progress: {"reports": json.dumps(_autoencoders(snapshot_id, progress))})
@@ -52,27 +52,27 @@ def train_autoencoders(snapshot_id):
 
 @train_cli.command("ncf")
 @snapshot_option
-def train_ncf(snapshot_id):
+def train_ncf_command(snapshot_id):
     """The NCF pipeline: register the version, activate it if not worse than the active one."""
     _torch_one_thread()
-    from app.training.pipeline import run_ncf_pipeline
+    from app.training.ncf_pipeline import run_ncf_pipeline
 
     run_with_progress(lambda progress: run_ncf_pipeline(snapshot_id, progress=progress))
 
 
 @train_cli.command("interaction-models")
 @snapshot_option
-def train_interaction_models(snapshot_id):
+def train_interaction_models_command(snapshot_id):
     """Popularity and Session from every stored interaction."""
     run_with_progress(lambda progress: fit_interaction_models(snapshot_id, progress=progress))
 
 
 @train_cli.command("all")
 @snapshot_option
-def train_all(snapshot_id):
+def train_all_command(snapshot_id):
     """Interaction models, then NCF."""
     _torch_one_thread()
-    from app.training.pipeline import run_ncf_pipeline
+    from app.training.ncf_pipeline import run_ncf_pipeline
 
     run_with_progress(lambda progress: fit_interaction_models(snapshot_id, progress=progress))
     run_with_progress(lambda progress: run_ncf_pipeline(snapshot_id, progress=progress))

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from app.errors import ServiceUnavailable
 from app.marketplace import recent_history
+from app.progress import Progress, no_progress
 from app.storage.interactions import DURABLE, Event, ServedRecommendation, UserAction
 from app.storage.jobs import utcnow
 from app.storage.sars import SarsTransition
@@ -33,11 +34,7 @@ DELETE_BATCH = 2000  # served recommendations per delete
 IDENTITY_INDEXES = {"user_id": [("user_id", 1), ("timestamp", 1)], "unique_id": [("unique_id", 1), ("timestamp", 1)]}
 
 
-def _noop(*args, **kwargs) -> None:
-    pass
-
-
-def after_switch(snapshot_id: str, progress=_noop) -> dict | None:
+def after_switch(snapshot_id: str, progress: Progress = no_progress) -> dict | None:
     """`snapshot_id` is now active: if it is a marketplace's own dump, drop demo data not
     dropped yet and return what was dropped; None when there was nothing to do."""
     snapshot = get_snapshot(snapshot_id)
@@ -58,7 +55,8 @@ def after_switch(snapshot_id: str, progress=_noop) -> dict | None:
     return {"demo_snapshots": demo_ids, **dropped}
 
 
-def drop_demo_data(served_while_demo: tuple[datetime, datetime] | None = None, progress=_noop) -> dict:
+def drop_demo_data(served_while_demo: tuple[datetime, datetime] | None = None,
+                   progress: Progress = no_progress) -> dict:
     """Delete every stored action and event marked demo, and the recommendations served (and RL
     transitions made from them) in `served_while_demo` (from a demo snapshot's activation to the
     switch away from it); forget the history copies of their identities. Idempotent; returns

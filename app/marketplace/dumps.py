@@ -33,6 +33,7 @@ from app.marketplace.dump_schema import (
     schema_errors,
 )
 from app.offload import cpu_bound, without_gc
+from app.progress import Progress, no_progress
 from app.queues import INGEST_DUMP
 from app.storage.jobs import Job, utcnow
 from app.storage.marketplace import (
@@ -60,10 +61,6 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED_ERRORS = 1000  # bounds the 400 body of a dump that is wrong everywhere
 GZIP_LEVEL = 1  # latest-small's 5.6 MB dump: 8.3x smaller in 15 ms; level 3 is 5% smaller in 21 ms, 6 halves the speed
-
-
-def _noop(*args, **kwargs) -> None:
-    pass
 
 
 class InvalidDump(InvalidInput):
@@ -246,7 +243,7 @@ def _referenced_ids(value) -> list | tuple:
 
 # --- Ingesting ---------------------------------------------------------------
 
-def ingest_snapshot(snapshot_id: str, progress=_noop) -> dict:
+def ingest_snapshot(snapshot_id: str, progress: Progress = no_progress) -> dict:
     """Write a stored dump's documents into its snapshot, then make it active unless
     a dump received later wins. Safe to re-run at any point: a re-run deletes the
     documents an interrupted run left before writing them again. When it wrote the
@@ -430,7 +427,7 @@ def _dump_waiting() -> bool:
     return newer.only("id").first() is not None
 
 
-def prune_snapshots(progress=_noop) -> dict:
+def prune_snapshots(progress: Progress = no_progress) -> dict:
     """Delete the documents of every snapshot but the kept ones (their records and
     raw dumps stay, for lineage). Yields to a dump waiting to be ingested: the
     ingestion prunes again after its switch."""

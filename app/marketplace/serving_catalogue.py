@@ -10,7 +10,7 @@ for it (3.8 s in the latest-small replay); a million users would take minutes.
 So ingestion writes them as one gzipped JSON file in GridFS (bucket `serving_catalogues`,
 its id on the snapshot): loading it is one read of the file's chunks, and decoding it is
 the worker's own CPU. Snapshots ingested before this have no file; their readers fall back
-to the collections, read in bounded windows (app/marketplace/catalog.py). Pruning a
+to the collections, read in bounded windows (app/marketplace/catalogue.py). Pruning a
 snapshot's documents deletes its file too (the raw dump stays, for lineage).
 """
 from __future__ import annotations

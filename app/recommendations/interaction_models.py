@@ -14,8 +14,9 @@ from flask import current_app
 from app import model_registry
 from app.engines import encode_types, fit_popularity, fit_session, seconds_since_epoch
 from app.engines.catalogue import ServiceCategories
-from app.marketplace.catalog import stored_services
+from app.marketplace.catalogue import stored_services
 from app.marketplace.history import stored_since
+from app.progress import Progress, no_progress
 from app.recommendations.kept_interactions import KeptInteractions, ReadReport, joined
 from app.storage.raw_dumps import raw_dump
 from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
@@ -25,10 +26,6 @@ from app.storage.snapshots import DatasetSnapshot, active_snapshot_id
 ACCESS_SPACING_SECONDS = 3600.0
 # Refitted every few minutes: keep a few old versions to roll back to, not all of them.
 RETIRED_KEPT = 3
-
-
-def _noop(*args, **kwargs) -> None:
-    return None
 
 
 def collect_interactions(snapshot_id: str, full: bool = False) -> tuple[dict[str, np.ndarray], ReadReport]:
@@ -97,7 +94,7 @@ def refit_not_due(latest, min_seconds: float) -> str | None:
     return None
 
 
-def fit_interaction_models(snapshot_id: str | None = None, progress=_noop, job_id: str | None = None,
+def fit_interaction_models(snapshot_id: str | None = None, progress: Progress = no_progress, job_id: str | None = None,
                            scheduled: bool = False) -> dict:
     """Fit, register and activate Popularity and Session on the active snapshot.
 

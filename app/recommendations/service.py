@@ -15,7 +15,7 @@ import numpy as np
 from app.engines import EngineNotReady, Interactions, RecommendationContext, Recommendations, explain_all
 from app.errors import InvalidInput
 from app.marketplace import recent_history
-from app.marketplace.catalog import user_by_aai_uid
+from app.marketplace.catalogue import user_by_aai_uid
 from app.recommendation_log import log_served
 from app.recommendations.choice import is_ranking, serving_chain
 from app.recommendations.serving_state import ServingState, serving_state
@@ -120,7 +120,7 @@ def recommend(payload: dict) -> dict:
     panel, k = panel_of(payload)
     state = serving_state()
     asker = identify(payload, state)
-    candidates = state.catalog.eligible(payload.get("candidates"), payload.get("search_data"),
+    candidates = state.catalogue.eligible(payload.get("candidates"), payload.get("search_data"),
                                         set(payload.get("exclude") or ()) | asker.ordered)
     ranking = is_ranking(payload.get("engine_version"))
     chain = engines_to_try(payload, asker, state)
@@ -133,7 +133,7 @@ def recommend(payload: dict) -> dict:
     ids, scores, sources = answered["ids"], answered["scores"], answered["sources"]
     served = sources[0] if sources else chain[0]
     long, short = explain_all(answered["evidence"],
-                              {"services": state.catalog.names, "categories": state.category_names})
+                              {"services": state.catalogue.names, "categories": state.category_names})
     model_version = state.model_versions.get(served)
     recommendation_id = log_served({**payload, "user_id": asker.user_id}, ids, scores, served, model_version,
                                    probabilities=answered["probabilities"])

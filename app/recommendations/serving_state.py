@@ -27,10 +27,10 @@ from pymongo.errors import ConnectionFailure
 from app import model_registry
 from app.engines import Engine, registry
 from app.marketplace import serving_catalogue
-from app.marketplace.catalog import recommendable_services, stored_users
+from app.marketplace.catalogue import recommendable_services, stored_users
 from app.observability.logs import OutageWarning
 from app.offload import cpu_bound
-from app.recommendations.catalog_index import CatalogIndex
+from app.recommendations.catalogue_index import CatalogueIndex
 from app.recommendations.default_engine import default_engine
 from app.storage import database
 from app.storage.snapshots import active_snapshot_id
@@ -106,7 +106,7 @@ def _reordered(lengths: np.ndarray, values: np.ndarray, order: np.ndarray) -> tu
 @dataclass
 class ServingState:
     stamp: tuple
-    catalog: CatalogIndex
+    catalogue: CatalogueIndex
     category_names: dict[int, str]
     engines: dict[str, Engine]
     dump_users: DumpUsers = field(default_factory=lambda: DumpUsers([]))
@@ -124,7 +124,7 @@ def current_stamp() -> tuple:
     return active_snapshot_id(), model_registry.registry_stamp()
 
 
-def _snapshot_parts(snapshot_id: str | None) -> tuple[CatalogIndex, dict[int, str], DumpUsers]:
+def _snapshot_parts(snapshot_id: str | None) -> tuple[CatalogueIndex, dict[int, str], DumpUsers]:
     """From the snapshot's serving catalogue (one file) when it has one, else from its collections."""
     raw = serving_catalogue.read_raw(snapshot_id) if snapshot_id else None
     if raw is not None:
@@ -132,19 +132,19 @@ def _snapshot_parts(snapshot_id: str | None) -> tuple[CatalogIndex, dict[int, st
         if parts is not None:
             return parts
     services = recommendable_services(snapshot_id) if snapshot_id else []
-    catalog = cpu_bound(CatalogIndex.build, snapshot_id, services)  # 0.1 s of CPU for 10k services
+    catalogue = cpu_bound(CatalogueIndex.build, snapshot_id, services)  # 0.1 s of CPU for 10k services
     names = {}
     if snapshot_id:
         names = {c["marketplace_id"]: c.get("name") or "" for c in
                  database()["categories"].find({"snapshot_id": snapshot_id}, {"marketplace_id": 1, "name": 1})}
-    return catalog, names, DumpUsers.of_snapshot(snapshot_id)
+    return catalogue, names, DumpUsers.of_snapshot(snapshot_id)
 
 
-def _parts_of_catalogue(raw: bytes, snapshot_id: str) -> tuple[CatalogIndex, dict[int, str], DumpUsers] | None:
+def _parts_of_catalogue(raw: bytes, snapshot_id: str) -> tuple[CatalogueIndex, dict[int, str], DumpUsers] | None:
     catalogue = serving_catalogue.decode(raw, snapshot_id)
     if catalogue is None:
         return None
-    return (CatalogIndex.build(snapshot_id, catalogue["services"]), catalogue["categories"],
+    return (CatalogueIndex.build(snapshot_id, catalogue["services"]), catalogue["categories"],
             DumpUsers.from_columns(catalogue["users"]))
 
 
@@ -166,10 +166,10 @@ def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingSt
     and the same model versions (Popularity and Session are refitted every few minutes;
     the catalogue, the 100k users and NCF need not be rebuilt each time)."""
     snapshot_id = stamp[0]
-    if previous is not None and previous.catalog.snapshot_id == snapshot_id:
-        catalog, names, dump_users = previous.catalog, previous.category_names, previous.dump_users
+    if previous is not None and previous.catalogue.snapshot_id == snapshot_id:
+        catalogue, names, dump_users = previous.catalogue, previous.category_names, previous.dump_users
     else:
-        catalog, names, dump_users = _snapshot_parts(snapshot_id)
+        catalogue, names, dump_users = _snapshot_parts(snapshot_id)
     engines: dict[str, Engine] = registry.build_engines(None, None, current_app.config)
     versions: dict[str, str] = {}
     for kind in registry.MODEL_KINDS:
@@ -185,7 +185,7 @@ def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingSt
             continue
         engines.update(built)
         versions.update({name: str(version.id) for name in built})
-    return ServingState(stamp, catalog, names, engines, dump_users, versions, default_engine())
+    return ServingState(stamp, catalogue, names, engines, dump_users, versions, default_engine())
 
 
 class ServingStateHolder:
@@ -209,7 +209,7 @@ class ServingStateHolder:
                     self._checked_at = time.monotonic()
             return self._state
         if self._refresher is not None:
-            if state.catalog.snapshot_id is None and self._refresher_building.locked():
+            if state.catalogue.snapshot_id is None and self._refresher_building.locked():
                 with self._refresher_building:  # the first snapshot is being built: nothing to serve meanwhile
                     pass
                 return self._state
@@ -218,7 +218,7 @@ class ServingStateHolder:
             self._checked_at = time.monotonic()
             stamp = current_stamp()
             if stamp != state.stamp:
-                if state.catalog.snapshot_id is None and stamp[0] is not None:
+                if state.catalogue.snapshot_id is None and stamp[0] is not None:
                     return self._build_first_catalogue(stamp)
                 self._rebuild_in_background(stamp)
         return state
@@ -227,7 +227,7 @@ class ServingStateHolder:
         """The first snapshot a process sees: built on the request that notices it. The state it
         replaces has nothing to serve, so waiting once beats answering empty meanwhile."""
         with self._lock:
-            if self._state.catalog.snapshot_id is None:
+            if self._state.catalogue.snapshot_id is None:
                 self._state = build_state(stamp, previous=self._state)
                 log.info("serving state built for the first snapshot", extra={"snapshot_id": stamp[0]})
             return self._state

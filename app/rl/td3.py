@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,9 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.progress import Progress
 from app.rl.sars import SarsBatch
-
-Progress = Callable[..., None]  # progress(step, percent, **details)
 
 
 @dataclass

@@ -13,13 +13,14 @@ Thread count is the caller's choice (see benchmarks/quality.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.stats
 import torch
 from torch import nn
+
+from app.progress import Progress
 
 
 @dataclass
@@ -66,7 +67,7 @@ class FeatureAutoencoder(nn.Module):
 
 
 def fit_autoencoder(features: np.ndarray, config: AutoencoderConfig,
-                    progress: Callable[..., None] | None = None) -> tuple[FeatureAutoencoder, AutoencoderReport]:
+                    progress: Progress | None = None) -> tuple[FeatureAutoencoder, AutoencoderReport]:
     """Fit on (n, f) multi-hot rows, holding out `validation_fraction` of them; returns the model
     (in eval mode, with the best validation weights) and a report."""
     started = time.perf_counter()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,6 +47,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from app.progress import Progress
 from app.training.evaluation import (
     hit_rate_at_k,
     leave_last_out,
@@ -55,8 +55,6 @@ from app.training.evaluation import (
     ranks_of_positives,
     sample_negatives,
 )
-
-Progress = Callable[..., None]  # progress(step, percent, **details)
 
 
 @dataclass
@@ -117,7 +115,7 @@ class NCFReport:
     members: int = 1  # models averaged in the returned one (or, with `distill`, taught it)
 
 
-class NCF(nn.Module):
+class NCFNetwork(nn.Module):
     def __init__(self, user_content: np.ndarray, item_content: np.ndarray, config: NCFConfig):
         super().__init__()
         self.config = config
@@ -166,7 +164,7 @@ class NCF(nn.Module):
 
 def fit_ncf(users: np.ndarray, items: np.ndarray, order: np.ndarray, user_content: np.ndarray,
             item_content: np.ndarray, recommendable: np.ndarray, config: NCFConfig,
-            progress: Progress | None = None, epochs: int | None = None) -> tuple[NCF, NCFReport]:
+            progress: Progress | None = None, epochs: int | None = None) -> tuple[NCFNetwork, NCFReport]:
     """Fit on (n,) positive (user row, item row) pairs with (n,) times; (u, cu) and (s, ci) content
     embeddings; (s,) bool recommendable items (the only negatives). Returns the model in eval mode.
 
@@ -211,7 +209,7 @@ class _Run:
 
 
 def _train_members(user_content, item_content, examples: _Examples, config: NCFConfig, epochs: int,
-                   progress: Progress | None, step: str, rng) -> tuple[NCF, _Run]:
+                   progress: Progress | None, step: str, rng) -> tuple[NCFNetwork, _Run]:
     """`config.members` fresh models, each trained for `epochs`, merged (or, with `config.distill`,
     distilled into one of the members' size); the first one's run. Their progress is reported as
     `step`, `step`_2, ..., the distillation's as `step`_distill."""
@@ -227,14 +225,14 @@ def _train_members(user_content, item_content, examples: _Examples, config: NCFC
     return merged(models), runs[0]
 
 
-def distilled(teacher: NCF, first: NCF, examples: _Examples, config: NCFConfig, epochs: int,
-              progress: Progress | None, rng) -> NCF:
+def distilled(teacher: NCFNetwork, first: NCFNetwork, examples: _Examples, config: NCFConfig, epochs: int,
+              progress: Progress | None, rng) -> NCFNetwork:
     """A model of the members' size trained to score as `teacher` does on `examples` and fresh
     negatives: from `first` (a copy) for `config.distill_epochs`, or afresh for `epochs`."""
     student_config = replace(config, seed=config.seed + config.members,
                              negatives_per_positive=config.distill_negatives_per_positive)
     torch.manual_seed(student_config.seed)
-    student = NCF(first.user_content.numpy(), first.item_content.numpy(), first.config)
+    student = NCFNetwork(first.user_content.numpy(), first.item_content.numpy(), first.config)
     if config.distill_from_first:
         student.load_state_dict(first.state_dict())
         epochs = config.distill_epochs
@@ -249,14 +247,14 @@ def distilled(teacher: NCF, first: NCF, examples: _Examples, config: NCFConfig, 
     return student.eval()
 
 
-def merged(models: list[NCF]) -> NCF:
+def merged(models: list[NCFNetwork]) -> NCFNetwork:
     """One NCF whose logit is the mean of the models' logits: their id factors side by side, their MLP
     towers as one block-diagonal tower (sharing the content inputs), their heads averaged."""
     if len(models) == 1:
         return models[0]
     first, k = models[0], len(models)
     config = first.config
-    wide = NCF(first.user_content.numpy(), first.item_content.numpy(),
+    wide = NCFNetwork(first.user_content.numpy(), first.item_content.numpy(),
                replace(config, gmf_dim=k * config.gmf_dim, mlp_embedding_dim=k * config.mlp_embedding_dim,
                        mlp_layers=tuple(k * size for size in config.mlp_layers), members=1))
     g, d = config.gmf_dim, config.mlp_embedding_dim
@@ -289,10 +287,10 @@ def merged(models: list[NCF]) -> NCF:
 
 
 def _train(user_content, item_content, examples: _Examples, config: NCFConfig, epochs: int,
-           validation: _Validation | None, progress: Progress | None, rng) -> tuple[NCF, _Run]:
+           validation: _Validation | None, progress: Progress | None, rng) -> tuple[NCFNetwork, _Run]:
     """A fresh model trained for up to `epochs`; with `validation`, stopped early at its best epoch."""
     torch.manual_seed(config.seed)
-    model = NCF(user_content, item_content, config)
+    model = NCFNetwork(user_content, item_content, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     run, best_state = _Run(0, 0, float("nan")), None
     for epoch in range(1, epochs + 1):
@@ -426,8 +424,8 @@ class _Examples:
         return users, items, labels, weights, history
 
 
-def _train_epoch(model: NCF, optimizer, users, items, labels, weights, history, rng, teacher: NCF | None = None,
-                 alpha: float = 1.0) -> float:
+def _train_epoch(model: NCFNetwork, optimizer, users, items, labels, weights, history, rng,
+                 teacher: NCFNetwork | None = None, alpha: float = 1.0) -> float:
     """One pass in random order; each example's ids are hidden with probability `id_dropout` (not its
     history: a visitor without a trained row may have one).
     With a `teacher`, each target is `alpha` × the label + (1 - `alpha`) × the teacher's probability
@@ -468,7 +466,7 @@ class _Validation:
     valid: np.ndarray  # (v, m) bool
     history: np.ndarray  # (v, L) each user's latest training items
 
-    def evaluate(self, model: NCF) -> tuple[float, float]:
+    def evaluate(self, model: NCFNetwork) -> tuple[float, float]:
         """(HR@10, NDCG@10) of the held-out items among their negatives."""
         model.eval()
         candidates = np.concatenate([self.items[:, None], self.negatives], axis=1)  # (v, 1 + m)

@@ -8,7 +8,7 @@ from app.engines.ncf import NCFModel, NCFParams, NCFScorer
 from app.training.autoencoder import FeatureAutoencoder, encoder_layers
 from app.training.evaluation import ScoreUsers
 from app.training.features import MultiHotEncoder
-from app.training.ncf import NCF
+from app.training.ncf import NCFNetwork
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -16,7 +16,7 @@ def _numpy(tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().numpy(), dtype=np.float32).copy()
 
 
-def export_ncf(model: NCF, user_ids: np.ndarray, service_ids: np.ndarray, user_autoencoder: FeatureAutoencoder,
+def export_ncf(model: NCFNetwork, user_ids: np.ndarray, service_ids: np.ndarray, user_autoencoder: FeatureAutoencoder,
                user_features: MultiHotEncoder, similarity_threshold: float = 0.5) -> NCFModel:
     """The serving model: (u,) sorted user ids and (s,) sorted service ids name the model's rows;
     the user autoencoder and encoder let the engine score visitors known only by their features.

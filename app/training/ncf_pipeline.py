@@ -1,85 +1,190 @@
-"""The whole NCF training run on a dump's data: autoencoders, NCF, evaluation, export.
+"""The NCF training pipeline, as one Celery job runs it: extract → validate data →
+prepare → train → evaluate (with baselines) → validate model → register → activate.
 
-    data = interaction_data_from_dump(dump)
-    result = train_ncf(data, NCFTrainingConfig(), progress)
-    register("NCF", result.model.to_arrays(), result.model.params(), config=result.config,
-             metrics=result.metrics, training_seconds=result.seconds, ...)
-
-The model is evaluated on each user's latest interaction (held out), then, by
-default, fitted again on everything, for as many epochs as early stopping chose,
-for serving. With a history term (`NCFConfig.history_length`), each evaluated
-user is scored with the services they took last in the training data, as the
-serving engine scores a user with the services they took last.
+Each step's time and details are kept in the version's metrics; the job reports
+step, percent, epoch and loss while it runs. A version is registered only when
+complete and activated only when it is not worse than the active one on the same
+data (app/training/gate.py), so a killed worker never leaves a half-written
+version active. Its metrics also say which engine measured best on its split
+("default_engine"): what serves by default while it is active.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
-from app.engines.ncf import NCFModel
-from app.training.autoencoder import AutoencoderConfig, encode, fit_autoencoder
-from app.training.dataset import InteractionData
-from app.training.evaluation import ScoreUsers, leave_last_out, ranking_metrics
-from app.training.ncf import NCFConfig, Progress, fit_ncf, latest_windows, renamed
-from app.training.ncf_export import export_ncf, ncf_score_users
+from flask import current_app
+from gridfs.errors import NoFile
 
+from app import model_registry
+from app.engines import NCFModel
+from app.errors import DataRejected, NotFound
+from app.progress import Progress, no_progress
+from app.storage.models import ModelVersion
+from app.storage.raw_dumps import raw_dump
+from app.storage.snapshots import active_snapshot_id
+from app.training.baselines import fit_ease, fit_popularity_baseline, fit_session_baseline
+from app.training.dataset import InteractionData, interaction_data_from_dump
+from app.training.evaluation import Split, leave_last_out, ranking_metrics
+from app.training.gate import DEFAULT_METRIC, GATE_METRIC, best_engine, compare_on_candidate_split, declared_features
+from app.training.ncf_training import NCFTrainingConfig, NCFTrainingResult, train_ncf
+from app.training.plots import metrics_chart, training_curves
 
-@dataclass
-class NCFTrainingConfig:
-    """Everything one run is configured by; saved beside the weights as JSON."""
-
-    user_autoencoder: AutoencoderConfig = field(default_factory=lambda: AutoencoderConfig(embedding_dim=64))
-    service_autoencoder: AutoencoderConfig = field(default_factory=lambda: AutoencoderConfig(embedding_dim=128))
-    ncf: NCFConfig = field(default_factory=NCFConfig)
-    k: int = 10  # the cut-off of the reported metrics
-    evaluation_seed: int = 0  # draws the 100 sampled negatives
-    refit_on_all: bool = True  # serve a model fitted on every interaction, not the evaluated one
-
-
-@dataclass
-class NCFTrainingResult:
-    """What the registry stores: arrays and params (from `model`), config and metrics (JSON)."""
-
-    model: NCFModel
-    config: dict
-    metrics: dict  # flat ranking metrics (e.g. "hr@10_sampled") and the fits' reports under "reports"
-    seconds: float
-    # The evaluated model's scores (trained without the held-out pairs), to measure it on
-    # other held-out pairs of the same split (the gate).
-    held_out_scores: ScoreUsers | None = None
+# Share of the overall percent each step accounts for (training dominates).
+STEP_SPANS = {"extract": (0, 5), "prepare": (5, 8), "validate data": (8, 10), "train": (10, 85),
+              "evaluate baselines": (85, 93), "register": (93, 96), "validate model": (96, 100)}
+EASE_MAX_SERVICES = 5000  # EASE inverts a services × services matrix
 
 
-def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
-              progress: Progress | None = None) -> NCFTrainingResult:
-    """Fit both autoencoders and NCF, evaluate on held-out latest interactions, export for serving."""
-    started = time.perf_counter()
+def config_digest(config) -> str:
+    """A short digest of a training config dataclass: runs are idempotent per (snapshot, digest)."""
+    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan_run(engine: str, snapshot_id: str | None, config) -> tuple[str, str, dict | None]:
+    """The snapshot a run trains on (the active one by default), its config digest, and
+    the outcome of a finished run of the same pair, if any (then nothing is trained)."""
+    snapshot_id = snapshot_id or active_snapshot_id()
+    if snapshot_id is None:
+        raise DataRejected("no active dataset snapshot to train on", {"snapshot_id": "none is active"})
+    digest = config_digest(config)
+    done = ModelVersion.objects(engine=engine, dataset_id=snapshot_id, config__digest=digest,
+                                status__in=("candidate", "active", "retired")).first()
+    existing = {"status": "exists", "model_id": str(done.id), "model_status": done.status} if done else None
+    return snapshot_id, digest, existing
+
+
+class StepClock:
+    """Times each step and reports overall progress to the job."""
+
+    spans = STEP_SPANS  # step → its share of the overall percent
+
+    def __init__(self, progress: Progress):
+        self.progress, self.steps, self.curve = progress, [], []
+
+    def run(self, name: str, work: Callable, **details):
+        self.progress(name, self.spans[name][0], **details)
+        began = time.perf_counter()
+        result = work()
+        self.steps.append({"step": name, "seconds": round(time.perf_counter() - began, 3)})
+        return result
+
+    def training_progress(self, step: str, percent: float, **details) -> None:
+        """Map the trainer's per-step percent into the train span; keep the loss curve."""
+        if "loss" in details and "epoch" in details:
+            self.curve.append({"phase": step, "epoch": details["epoch"], "loss": details["loss"],
+                               "hr@10": details.get("validation_hr_at_10") or details.get("hr@10")})
+        low, high = self.spans["train"]
+        self.progress("train", low + (high - low) * percent / 100, phase=step, **details)
+
+
+def _validate_data(data) -> dict:
+    facts = {"users": int(data.n_users), "services": int(data.n_services),
+             "interactions": int(len(data.user_rows)), "recommendable": int(data.recommendable.sum())}
+    minimums = current_app.config["TRAINING_MINIMUMS"]
+    short = {key: f"{facts[key]} < {minimums[key]}" for key in minimums if facts[key] < minimums[key]}
+    if short:
+        raise DataRejected("too little data to train NCF", short)
+    return facts
+
+
+def _baselines(data: InteractionData, split: Split, config: NCFTrainingConfig) -> dict:
+    """Popularity, Session and (on catalogues small enough) EASE, on NCF's split and negatives."""
+    fits = {"Popularity": lambda: fit_popularity_baseline(split.train_users, split.train_items,
+                                                          data.n_users, data.n_services),
+            "Session": lambda: fit_session_baseline(split.train_users, split.train_items, split.train_order,
+                                                    data.services.ids, data.n_users)}
+    if data.n_services <= EASE_MAX_SERVICES:
+        fits["EASE"] = lambda: fit_ease(split.train_users, split.train_items, data.n_users, data.n_services)
+    return {name: ranking_metrics(fit().score_users, split, data.recommendable, config.k,
+                                  seed=config.evaluation_seed)
+            for name, fit in fits.items()}
+
+
+def run_ncf_pipeline(snapshot_id: str | None = None, config: NCFTrainingConfig | None = None,
+                     progress: Progress = no_progress, job_id: str | None = None) -> dict:
+    """Train, evaluate, register and (if not worse) activate an NCF version; idempotent
+    per (snapshot, config): a finished run for the same pair is returned as it is."""
     config = config or NCFTrainingConfig()
-    user_autoencoder, user_report = fit_autoencoder(data.user_features, config.user_autoencoder,
-                                                    renamed(progress, "user_autoencoder"))
-    service_autoencoder, service_report = fit_autoencoder(data.service_features, config.service_autoencoder,
-                                                          renamed(progress, "service_autoencoder"))
-    user_content = encode(user_autoencoder, data.user_features)  # (u, cu)
-    service_content = encode(service_autoencoder, data.service_features)  # (s, ci)
+    snapshot_id, digest, existing = plan_run("NCF", snapshot_id, config)
+    if existing:
+        return existing
+    clock = StepClock(progress)
+    dump = clock.run("extract", lambda: raw_dump(snapshot_id), snapshot_id=snapshot_id)
+    data = clock.run("prepare", lambda: interaction_data_from_dump(dump))
+    facts = clock.run("validate data", lambda: _validate_data(data))
+    result = clock.run("train", lambda: train_ncf(data, config, clock.training_progress))
+    split = leave_last_out(data.user_rows, data.service_rows, data.order)  # the one train_ncf evaluated on
+    baselines = clock.run("evaluate baselines", lambda: _baselines(data, split, config))
+    metrics = {key: value for key, value in result.metrics.items() if key != "reports"}
+    default = best_engine({"NCF": metrics.get(DEFAULT_METRIC),
+                           **{name: figures.get(DEFAULT_METRIC) for name, figures in baselines.items()}})
+    summary = {**metrics, "baselines": baselines, "default_engine": default, "data": facts, "steps": clock.steps,
+               "reports": result.metrics["reports"], "curve": clock.curve}
+    version = clock.run("register", lambda: model_registry.register(
+        "NCF", result.model.to_arrays(), result.model.params(), dataset_id=snapshot_id,
+        config={**result.config, "digest": digest}, metrics=summary, job_id=job_id,
+        training_seconds=result.seconds))
+    model_registry.add_plot(version, "training", training_curves(clock.curve))
+    model_registry.add_plot(version, "metrics", metrics_chart({"NCF": metrics, **baselines}))
+    candidate = Candidate(version, data, split, dump, result, config)
+    outcome, gate = clock.run("validate model", lambda: _activate_if_not_worse(candidate))
+    version.update(set__metrics__steps=clock.steps, set__metrics__gate=gate)  # now with the last two steps
+    return {"status": outcome, "model_id": str(version.id), "snapshot_id": snapshot_id,
+            GATE_METRIC: metrics.get(GATE_METRIC), "default_engine": default["engine"], "gate": gate,
+            "steps": clock.steps}
 
-    split = leave_last_out(data.user_rows, data.service_rows, data.order)
-    model, ncf_report = fit_ncf(split.train_users, split.train_items, split.train_order, user_content,
-                                service_content, data.recommendable, config.ncf, progress)
-    evaluated = export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
-    history = latest_windows(split.train_users, split.train_items, split.train_order, data.n_users,
-                             config.ncf.history_length, -1)  # (u, L), -1 for none
-    held_out_scores = ncf_score_users(evaluated, history)
-    metrics = ranking_metrics(held_out_scores, split, data.recommendable, config.k, seed=config.evaluation_seed)
-    if progress:
-        progress("evaluation", 100.0, **metrics)
-    served, refit_report = evaluated, None
-    if config.refit_on_all:
-        model, refit_report = fit_ncf(data.user_rows, data.service_rows, data.order, user_content,
-                                      service_content, data.recommendable, config.ncf,
-                                      renamed(progress, "ncf_serving"), epochs=ncf_report.best_epoch)
-        served = export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
-    reports = {"user_autoencoder": asdict(user_report), "service_autoencoder": asdict(service_report),
-               "ncf": asdict(ncf_report), "ncf_serving": asdict(refit_report) if refit_report else None}
-    saved_config = {**asdict(config), "user_features": data.user_encoder.to_dict(),
-                    "service_features": data.service_encoder.to_dict()}
-    return NCFTrainingResult(served, saved_config, {**metrics, "reports": reports}, time.perf_counter() - started,
-                             held_out_scores)
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """A registered version with what it was trained and measured on, for the gate."""
+
+    version: ModelVersion
+    data: InteractionData
+    split: Split
+    dump: dict
+    result: NCFTrainingResult
+    config: NCFTrainingConfig
+
+
+def _activate_if_not_worse(candidate: Candidate) -> tuple[str, dict | None]:
+    """Activate the candidate unless the active version is better on the same data; the second
+    value says what the active version measured, and on what (None when nothing was compared)."""
+    version = candidate.version
+    current = model_registry.active_version("NCF")
+    if not current_app.config["ACTIVATE_ONLY_IF_NOT_WORSE"] or current is None or current.id == version.id:
+        model_registry.activate(version)
+        return "activated", None
+    gate = {"model_id": str(current.id), "dataset_id": current.dataset_id, "metric": GATE_METRIC}
+    if current.dataset_id == version.dataset_id:  # measured on this very split when it was trained
+        gate.update(candidate=version.metrics.get(GATE_METRIC), active=current.metrics.get(GATE_METRIC),
+                    reason="both measured on the same snapshot's split when trained")
+        try:
+            model_registry.activate(version, metric=GATE_METRIC)
+        except model_registry.ModelRejected:
+            return "rejected", gate
+        return "activated", gate
+    gate.update(_measured_on_candidate_split(current, candidate))
+    if gate["active"] is not None and gate["candidate"] < gate["active"]:
+        version.update(status="rejected")
+        return "rejected", gate
+    model_registry.activate(version)
+    return "activated", gate
+
+
+def _measured_on_candidate_split(current: ModelVersion, candidate: Candidate) -> dict:
+    """The active version (trained on another snapshot) and the candidate, on the candidate's split."""
+    try:
+        other_dump = raw_dump(current.dataset_id) if current.dataset_id else None
+    except (NotFound, NoFile):  # its snapshot or raw dump was deleted since
+        other_dump = None
+    try:
+        active = NCFModel.from_arrays(model_registry.load_arrays(current), current.params)
+    except (NoFile, ValueError) as error:  # weights gone or not matching their digest
+        return {"candidate": None, "active": None, "reason": f"the active version cannot be loaded: {error}"}
+    return compare_on_candidate_split(
+        active, other_dump, candidate.data, candidate.split, candidate.result.held_out_scores,
+        declared_features(candidate.dump), candidate.config.k, candidate.config.evaluation_seed)

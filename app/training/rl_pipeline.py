@@ -1,5 +1,5 @@
 """The RL training pipeline, as one Celery job runs it: extract → simulate → train → evaluate → register
-→ validate model (activate when not worse), like the NCF pipeline (app/training/pipeline.py).
+→ validate model (activate when not worse), like the NCF pipeline (app/training/ncf_pipeline.py).
 
 - extract: the snapshot's state encoder (service autoencoder embeddings) and every stored SARS
   transition (app/training/sars_store.py), encoded again with it.
@@ -37,6 +37,7 @@ from flask import current_app
 
 from app import model_registry
 from app.engines.rl import RL, RLModel, StateEncoder
+from app.progress import Progress, no_progress
 from app.rl.export import export_rl_model, prior_catalogue
 from app.rl.ope import Estimate, ips, mean_estimate, paired_difference, snips
 from app.rl.policies import engine_policy, epsilon_greedy_policy, greedy_panel, uniform_policy
@@ -49,7 +50,7 @@ from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.autoencoder import AutoencoderConfig
 from app.training.dataset import RECOMMENDABLE_STATUSES
-from app.training.pipeline import DataRejected, StepClock, plan_run
+from app.training.ncf_pipeline import DataRejected, StepClock, plan_run
 from app.training.plots import reward_chart, rl_training_curves
 from app.training.sars_store import EMBEDDING_CONFIG, load_transitions, snapshot_context
 
@@ -317,7 +318,7 @@ def training_catalogue(dump: Mapping, encoder: StateEncoder, config: RLTrainingC
 
 
 def run_rl_pipeline(snapshot_id: str | None = None, config: RLTrainingConfig | None = None,
-                    progress: Callable = lambda *a, **k: None, job_id: str | None = None) -> dict:
+                    progress: Progress = no_progress, job_id: str | None = None) -> dict:
     """Train, evaluate, register and (if it passes the gate) activate an RL version; idempotent per
     (snapshot, config): a finished run for the same pair is returned as it is."""
     config = config or RLTrainingConfig()

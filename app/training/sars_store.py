@@ -16,7 +16,7 @@ service autoencoder (seeded, so the same snapshot gives the same embeddings).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -29,6 +29,7 @@ from app.engines.rl import StateEncoder
 from app.errors import InvalidInput
 from app.marketplace.history import user_history, visitor_history
 from app.marketplace.journeys import journey_tree
+from app.progress import Progress, no_progress
 from app.rl.export import USER_FEATURE_FIELDS, state_encoder
 from app.rl.rewards import RewardTable, load_reward_table
 from app.rl.sars import Sars, SarsBatch, build_sars
@@ -45,13 +46,6 @@ HISTORY_LIMIT = 200  # interactions read per visitor; the state uses the last fe
 CHUNK = 200  # recommendations checked against stored transitions per query
 # Small: the state is 2 × this, and the actor's output K × this.
 EMBEDDING_CONFIG = AutoencoderConfig(embedding_dim=16, hidden_dim=64, epochs=30)
-
-Progress = Callable[..., None]
-
-
-def _noop(*args, **kwargs) -> None:
-    pass
-
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
@@ -154,7 +148,7 @@ def _pending_query(settle_seconds: float) -> dict:
     return query
 
 
-def generate_sars(progress: Progress = _noop, settle_seconds: float | None = None, snapshot_id: str | None = None,
+def generate_sars(progress: Progress = no_progress, settle_seconds: float | None = None, snapshot_id: str | None = None,
                   k: int = DEFAULT_K, table: RewardTable | None = None) -> dict:
     """Store the transition of every served recommendation not processed yet, oldest first.
 
@@ -193,7 +187,7 @@ def generate_sars(progress: Progress = _noop, settle_seconds: float | None = Non
             "transitions": transitions.count_documents({})}
 
 
-def regenerate_sars(progress: Progress = _noop, settle_seconds: float | None = None,
+def regenerate_sars(progress: Progress = no_progress, settle_seconds: float | None = None,
                     snapshot_id: str | None = None, k: int = DEFAULT_K) -> dict:
     """Drop every stored transition and build them all again (e.g. after the reward table changed)."""
     dropped = SarsTransition._get_collection().delete_many({}).deleted_count

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from app import create_app
-from app.marketplace import catalog
+from app.marketplace import catalogue
 from app.storage.jobs import FINISHED_STATES, Job
 from app.storage.marketplace import DUMP_COLLECTIONS
 from tests.fixtures.dumps import make_dump
@@ -87,8 +87,8 @@ def test_two_dumps_back_to_back_end_with_the_later_one_active_and_never_mixed(cl
     assert [d["id"] for d in listing["datasets"]] == [later_id, earlier_job["result"]["snapshot_id"]]
     # Every document of the active snapshot comes from the later dump, all of them.
     with client.application.app_context():
-        assert catalog.counts(later_id) == counts_of(later_dump)
-        served = {s["marketplace_id"] for s in catalog.recommendable_services()}
+        assert catalogue.counts(later_id) == counts_of(later_dump)
+        served = {s["marketplace_id"] for s in catalogue.recommendable_services()}
     assert served == {s["id"] for s in later_dump["services"] if s["status"] in ("published", "unverified")}
 
 

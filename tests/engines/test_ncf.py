@@ -24,7 +24,7 @@ from app.training.autoencoder import encode, fit_autoencoder
 from app.training.dataset import interaction_data, interaction_data_from_dump
 from app.training.ncf import fit_ncf
 from app.training.ncf_export import export_ncf
-from app.training.ncf_pipeline import train_ncf
+from app.training.ncf_training import train_ncf
 from tests.training.planted import DRAFTS, GROUP_SERVICES, planted_dump, small_config
 
 torch.set_num_threads(1)  # see tests/training/conftest.py

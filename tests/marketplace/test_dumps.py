@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from app.errors import InvalidInput
-from app.marketplace import catalog, dumps, serving_catalogue
+from app.marketplace import catalogue, dumps, serving_catalogue
 from app.marketplace.dump_schema import (
     DUMP_KEYS,
     is_valid_dump,
@@ -93,7 +93,7 @@ def test_the_same_dump_twice_is_one_snapshot_and_one_ingestion(ctx):
     assert dumps.ingest_snapshot(again.id)["status"] == "unchanged"
     assert ctx.dataset_snapshots.count_documents({}) == 1
     assert ctx["dumps.files"].count_documents({}) == 1
-    assert catalog.counts(first) == expected_counts(dump)
+    assert catalogue.counts(first) == expected_counts(dump)
 
 
 def test_reads_see_the_old_snapshot_until_the_switch(ctx):
@@ -102,13 +102,13 @@ def test_reads_see_the_old_snapshot_until_the_switch(ctx):
     seen = []
 
     def progress(step, percent, **details):
-        seen.append((step, active_snapshot_id(), catalog.counts(old)["services"]))
+        seen.append((step, active_snapshot_id(), catalogue.counts(old)["services"]))
 
     assert dumps.ingest_snapshot(new.id, progress=progress)["status"] == "active"
     before_switch = [entry for entry in seen if entry[0] != "switching"]
     assert len(before_switch) > 5 and all(active == old and services == 20 for _, active, services in before_switch)
     assert active_snapshot_id() == new.id
-    assert len(catalog.recommendable_services()) == catalog.counts(new.id)["services"] - sum(
+    assert len(catalogue.recommendable_services()) == catalogue.counts(new.id)["services"] - sum(
         1 for s in make_dump(n_services=30, n_users=80, seed=2)["services"]
         if s["status"] not in ("published", "unverified")
     )
@@ -138,7 +138,7 @@ def test_dangling_references_are_reported_not_fatal(ctx):
     assert problems["projects/user_id"]["count"] == 1
     assert problems["services/status"]["count"] == 1
     assert DatasetSnapshot.objects.get(id=snapshot.id).problems == problems
-    assert catalog.counts(snapshot.id) == expected_counts(dump)  # everything stored as sent
+    assert catalogue.counts(snapshot.id) == expected_counts(dump)  # everything stored as sent
 
 
 def test_services_keep_their_status_and_only_recommendable_ones_are_served(ctx):
@@ -148,7 +148,7 @@ def test_services_keep_their_status_and_only_recommendable_ones_are_served(ctx):
     stored = {s.marketplace_id: s.status for s in Service.objects(snapshot_id=snapshot_id)}
     assert stored == statuses
     assert {"draft", "deleted"} & set(statuses.values()), "the fixture should have unrecommendable services"
-    served = catalog.recommendable_services()
+    served = catalogue.recommendable_services()
     assert [s["marketplace_id"] for s in served] == sorted(
         sid for sid, status in statuses.items() if status in ("published", "unverified")
     )
@@ -165,11 +165,11 @@ def test_an_interrupted_ingestion_run_again_ends_correct(ctx):
 
     with pytest.raises(RuntimeError):
         dumps.ingest_snapshot(snapshot.id, progress=crash_midway)
-    partial = catalog.counts(snapshot.id)
+    partial = catalogue.counts(snapshot.id)
     assert 0 < partial["projects"] < 12000 and active_snapshot_id() is None
     assert DatasetSnapshot.objects.get(id=snapshot.id).status == "failed"
     assert dumps.ingest_snapshot(snapshot.id)["status"] == "active"
-    assert catalog.counts(snapshot.id) == expected_counts(dump)
+    assert catalogue.counts(snapshot.id) == expected_counts(dump)
 
 
 def test_a_killed_worker_leaves_a_lease_that_expires(ctx):
@@ -180,7 +180,7 @@ def test_a_killed_worker_leaves_a_lease_that_expires(ctx):
     snapshot.update(status="ingesting", has_documents=True)
     ctx.users.insert_many([{"snapshot_id": snapshot.id, "marketplace_id": u["id"]} for u in dump["users"][:10]])
     assert dumps.ingest_snapshot(snapshot.id)["status"] == "active"
-    assert catalog.counts(snapshot.id) == expected_counts(dump)
+    assert catalogue.counts(snapshot.id) == expected_counts(dump)
     assert ctx.users.find_one({"snapshot_id": snapshot.id, "marketplace_id": dump["users"][0]["id"]})["aai_uid"]
 
 
@@ -189,12 +189,12 @@ def test_a_dump_received_earlier_gives_up_to_a_later_one(ctx):
     later_dump = make_dump(n_services=12, n_users=25, seed=7)
     later = dumps.store_dump(later_dump)
     assert dumps.ingest_snapshot(earlier.id)["status"] == "superseded"
-    assert catalog.counts(earlier.id)["users"] == 0  # it gave up before writing
+    assert catalogue.counts(earlier.id)["users"] == 0  # it gave up before writing
     assert dumps.ingest_snapshot(later.id)["status"] == "active"
     # Even when the earlier one is ingested last, the later one stays active.
     assert dumps.ingest_snapshot(earlier.id)["status"] == "superseded"
     assert active_snapshot_id() == later.id
-    assert catalog.counts(later.id) == expected_counts(later_dump)
+    assert catalogue.counts(later.id) == expected_counts(later_dump)
 
 
 def test_an_older_dump_sent_again_becomes_active_again_without_rewriting(ctx):
@@ -212,8 +212,8 @@ def test_pruning_keeps_the_active_and_the_previous_snapshot(ctx, app):
     ids = [active_after_ingesting(make_dump(n_services=10, n_users=20, seed=seed)) for seed in (10, 11, 12)]
     result = dumps.prune_snapshots()
     assert result["status"] == "pruned" and result["retired"] == [ids[0]]
-    assert catalog.counts(ids[0])["users"] == 0
-    assert catalog.counts(ids[1])["users"] == 20 and catalog.counts(ids[2])["users"] == 20
+    assert catalogue.counts(ids[0])["users"] == 0
+    assert catalogue.counts(ids[1])["users"] == 20 and catalogue.counts(ids[2])["users"] == 20
     retired = DatasetSnapshot.objects.get(id=ids[0])
     assert retired.status == "retired" and not retired.has_documents
     assert len(raw_dump(ids[0])["users"]) == 20  # the raw dump stays, for lineage
@@ -225,7 +225,7 @@ def test_pruning_keeps_the_active_and_the_previous_snapshot(ctx, app):
         assert dumps.prune_snapshots()["retired"] == [ids[1]]
     finally:
         app.config["DATASET_SNAPSHOTS_KEPT"] = 2
-    assert catalog.counts(ids[2])["users"] == 20
+    assert catalogue.counts(ids[2])["users"] == 20
 
 
 def test_a_retired_dump_sent_again_is_ingested_again(ctx):
@@ -236,21 +236,21 @@ def test_a_retired_dump_sent_again_is_ingested_again(ctx):
     dumps.prune_snapshots()
     assert dumps.store_dump(first_dump).status == "received"
     assert dumps.ingest_snapshot(first)["status"] == "active"
-    assert catalog.counts(first) == expected_counts(first_dump)
+    assert catalogue.counts(first) == expected_counts(first_dump)
 
 
 def test_users_are_found_by_federated_identity_in_the_active_snapshot(ctx):
     dump = make_dump(n_services=10, n_users=20, seed=16)
     active_after_ingesting(dump)
     user = dump["users"][7]
-    assert catalog.user_by_aai_uid(user["aai_uid"]) == user["id"]
-    assert catalog.user_by_aai_uid("nobody@egi.eu") is None
-    assert catalog.user_by_aai_uid({"$ne": None}) is None
+    assert catalogue.user_by_aai_uid(user["aai_uid"]) == user["id"]
+    assert catalogue.user_by_aai_uid("nobody@egi.eu") is None
+    assert catalogue.user_by_aai_uid({"$ne": None}) is None
 
 
 def test_reads_without_any_snapshot_are_empty(ctx):
-    assert catalog.recommendable_services() == []
-    assert catalog.user_by_aai_uid("someone@egi.eu") is None
+    assert catalogue.recommendable_services() == []
+    assert catalogue.user_by_aai_uid("someone@egi.eu") is None
 
 
 VALUES = ["1", 1, 0, -1, 1.0, 2.5, True, None, [], [1, 2], ["1"], {}, {"$gt": 1}, "$where", 2**63, 2**63 - 1]

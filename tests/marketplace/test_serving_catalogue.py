@@ -3,7 +3,7 @@ as what its collections hold."""
 import numpy as np
 import pytest
 
-from app.marketplace import catalog, dumps, serving_catalogue
+from app.marketplace import catalogue, dumps, serving_catalogue
 from app.recommendations.serving_state import DumpUsers, _snapshot_parts
 from app.storage.marketplace import RECOMMENDABLE_STATUSES
 from app.storage.raw_dumps import raw_dump
@@ -33,7 +33,7 @@ def same_users(first: DumpUsers, second: DumpUsers) -> bool:
 def test_ingestion_writes_what_the_collections_hold(snapshot_id, db):
     loaded = serving_catalogue.load(snapshot_id)
     assert DatasetSnapshot.objects.get(id=snapshot_id).serving_file_id is not None
-    assert loaded["services"] == catalog.recommendable_services(snapshot_id)
+    assert loaded["services"] == catalogue.recommendable_services(snapshot_id)
     assert 0 < len(loaded["services"]) == RECOMMENDABLE < 40
     names = {c["marketplace_id"]: c["name"] for c in db.categories.find({"snapshot_id": snapshot_id})}
     assert loaded["categories"] == names
@@ -45,11 +45,11 @@ def test_ingestion_writes_what_the_collections_hold(snapshot_id, db):
 
 def test_the_serving_state_is_built_from_the_file_without_reading_services_or_users(app, snapshot_id):
     with recorded_finds() as recorded:
-        catalog_index, names, users = _snapshot_parts(snapshot_id)
+        catalogue_index, names, users = _snapshot_parts(snapshot_id)
     finds = [collection for collection, _ in recorded]
     assert "serving_catalogues.chunks" in finds
     assert "services" not in finds and "users" not in finds and "categories" not in finds
-    assert len(catalog_index) == RECOMMENDABLE and names and users.ids.size == 30
+    assert len(catalogue_index) == RECOMMENDABLE and names and users.ids.size == 30
 
 
 def test_a_snapshot_without_a_file_is_served_from_its_collections(app, snapshot_id):

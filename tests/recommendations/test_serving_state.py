@@ -57,13 +57,13 @@ def test_a_rebuild_reuses_what_did_not_change(app, db):
     holder = app.extensions["serving_state"]
     before = holder.current()
     with app.app_context():
-        model = only_popular(int(before.catalog.ids[0]))
+        model = only_popular(int(before.catalogue.ids[0]))
         model_registry.activate(model_registry.register("Popularity", model.to_arrays(), model.params(),
                                                         dataset_id=None))
         from app.recommendations.serving_state import build_state, current_stamp
 
         after = build_state(current_stamp(), previous=before)
-    assert after.catalog is before.catalog and after.dump_users is before.dump_users
+    assert after.catalogue is before.catalogue and after.dump_users is before.dump_users
     assert after.engines["Session"] is before.engines["Session"]  # same version: not loaded again
     assert after.engines["Popularity"] is not before.engines["Popularity"]
 
@@ -79,7 +79,7 @@ def test_the_first_snapshot_is_served_from_the_request_that_notices_it(app, clie
         dumps.ingest_snapshot(snapshot.id)
     time.sleep(1.1)  # the stamp is compared at most once a second
     body = client.post("/recommendations", json={**REQUEST, "engine_version": "Random"}).get_json()
-    assert len(body["recommendations"]) == 3 and holder.current().catalog.snapshot_id == snapshot.id
+    assert len(body["recommendations"]) == 3 and holder.current().catalogue.snapshot_id == snapshot.id
 
 
 def test_a_refresher_swaps_in_a_new_version_before_any_request_asks(app, db):
@@ -110,7 +110,7 @@ def test_with_a_refresher_a_request_waits_for_the_first_snapshot_being_built(app
     holder = serving_state.ServingStateHolder()
     with app.app_context():
         holder.warm()  # a worker booting on an empty database
-        assert holder.current().catalog.snapshot_id is None
+        assert holder.current().catalogue.snapshot_id is None
         snapshot = dumps.store_dump(make_dump(n_services=40, n_users=20, seed=3), source="test")
         dumps.ingest_snapshot(snapshot.id)
     built = serving_state.build_state
@@ -123,6 +123,6 @@ def test_with_a_refresher_a_request_waits_for_the_first_snapshot_being_built(app
     holder.start_refresher(app, every=0.05)
     try:
         assert wait_for(holder._refresher_building.locked, timeout=5)
-        assert holder.current().catalog.snapshot_id == snapshot.id  # waited for the build, not served empty
+        assert holder.current().catalogue.snapshot_id == snapshot.id  # waited for the build, not served empty
     finally:
         holder.stop_refresher()

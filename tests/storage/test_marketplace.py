@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from app.marketplace import catalog, dumps
+from app.marketplace import catalogue, dumps
 from app.storage import pacing
 from app.storage.marketplace import (
     DUMP_COLLECTIONS,
@@ -65,7 +65,7 @@ def test_ingestion_stores_projects_in_few_documents_and_counts_them_as_items(ctx
     snapshot = dumps.store_dump(dump)
     assert dumps.ingest_snapshot(snapshot.id)["status"] == "active"
     assert ctx.projects.count_documents({"snapshot_id": snapshot.id}) == math.ceil(2500 / PROJECTS_PER_DOCUMENT)
-    assert catalog.counts(snapshot.id) == {key: len(dump[key]) for key in DUMP_COLLECTIONS}
+    assert catalogue.counts(snapshot.id) == {key: len(dump[key]) for key in DUMP_COLLECTIONS}
     user = dump["users"][3]
     stored = ctx.users.find_one({"_id": f"{snapshot.id}:{user['id']}"})
     assert stored["marketplace_id"] == user["id"] and stored["aai_uid"] == user["aai_uid"]
@@ -152,8 +152,8 @@ def windowed(app, db, monkeypatch):
 def test_services_and_users_are_read_in_windows_bounded_on_both_sides(app, windowed):
     snapshot_id, dump = windowed
     with recorded_finds() as finds:
-        services = list(catalog.stored_services(snapshot_id, {"_id": 0, "marketplace_id": 1}))
-        users = list(catalog.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1}))
+        services = list(catalogue.stored_services(snapshot_id, {"_id": 0, "marketplace_id": 1}))
+        users = list(catalogue.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1}))
     assert sorted(s["marketplace_id"] for s in services) == sorted(s["id"] for s in dump["services"])
     assert sorted(u["marketplace_id"] for u in users) == sorted(u["id"] for u in dump["users"])
     windows = [query for _, query in finds if query.get("snapshot_id") == snapshot_id and len(query) == 2]
@@ -169,16 +169,16 @@ def test_a_user_without_an_aai_uid_is_read_too(app, windowed):
     snapshot_id, _ = windowed
     collection_of("users").insert_one({"_id": user_key(snapshot_id, 999_999), "snapshot_id": snapshot_id,
                                        "marketplace_id": 999_999, "aai_uid": None})
-    users = {u["marketplace_id"] for u in catalog.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1})}
+    users = {u["marketplace_id"] for u in catalogue.stored_users(snapshot_id, {"_id": 0, "marketplace_id": 1})}
     assert 999_999 in users and len(users) == 18
 
 
 def test_a_snapshot_stored_without_bounds_is_read_whole_once_then_in_windows(app, windowed):
     snapshot_id, dump = windowed
     DatasetSnapshot.objects(id=snapshot_id).update_one(unset__read_bounds=True)
-    first = list(catalog.stored_services(snapshot_id, {"_id": 0, "snapshot_id": 0}))  # an exclusion projection
+    first = list(catalogue.stored_services(snapshot_id, {"_id": 0, "snapshot_id": 0}))  # an exclusion projection
     assert len(first) == 23
     kept = DatasetSnapshot.objects.get(id=snapshot_id).read_bounds
     assert kept == {"services": window_bounds([s["id"] for s in dump["services"]], size=5)}
-    assert sorted(s["marketplace_id"] for s in catalog.stored_services(snapshot_id, {"_id": 0})) == sorted(
+    assert sorted(s["marketplace_id"] for s in catalogue.stored_services(snapshot_id, {"_id": 0})) == sorted(
         s["marketplace_id"] for s in first)

@@ -11,7 +11,7 @@ import numpy as np
 
 from app.training.autoencoder import AutoencoderConfig
 from app.training.ncf import NCFConfig
-from app.training.ncf_pipeline import NCFTrainingConfig
+from app.training.ncf_training import NCFTrainingConfig
 
 GROUP_SERVICES = {1: tuple(range(101, 111)), 2: tuple(range(201, 211))}
 DRAFTS = (209, 210)

@@ -13,10 +13,10 @@ from app.storage.raw_dumps import raw_dump
 from app.training.dataset import interaction_data_from_dump
 from app.training.evaluation import leave_last_out, with_test_pairs
 from app.training.gate import best_engine, pairs_not_learnt
-from app.training.pipeline import run_ncf_pipeline
+from app.training.ncf_pipeline import run_ncf_pipeline
 from tests.fixtures.dumps import make_dump
 from tests.recommendations.serving_fixtures import serve_marketplace, with_focused_users
-from tests.training.test_pipeline import SMALL
+from tests.training.test_ncf_pipeline import SMALL
 
 REQUEST = {"unique_id": "5642c351-80fe-44cf-b606-304f2f338122", "visit_id": None, "page_id": "/services",
            "timestamp": "2021-03-18T18:49:55.006Z", "search_data": {}, "engine_version": "NCF"}

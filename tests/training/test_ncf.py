@@ -13,8 +13,8 @@ from app.training.baselines import RandomBaseline
 from app.training.dataset import interaction_data_from_dump
 from app.training.evaluation import leave_last_out, ranking_metrics
 from app.training.ncf import (
-    NCF,
     NCFConfig,
+    NCFNetwork,
     _Examples,
     distilled,
     epoch_examples,
@@ -25,7 +25,7 @@ from app.training.ncf import (
     merged,
     recency_weights,
 )
-from app.training.ncf_pipeline import train_ncf
+from app.training.ncf_training import train_ncf
 from tests.training.planted import DRAFTS, planted_dump, small_config
 
 DATA = interaction_data_from_dump(planted_dump())
@@ -147,9 +147,9 @@ def test_each_negative_shares_its_positives_window():
 def test_the_history_shifts_the_users_gmf_factors_by_their_mean():
     rng = np.random.default_rng(0)
     config = NCFConfig(gmf_dim=4, mlp_embedding_dim=3, mlp_layers=(6,), history_length=3)
-    model = NCF(rng.normal(size=(5, 2)), rng.normal(size=(6, 2)), config).eval()
+    model = NCFNetwork(rng.normal(size=(5, 2)), rng.normal(size=(6, 2)), config).eval()
     torch.nn.init.normal_(model.history_gmf.weight, std=1.0)
-    plain = NCF(rng.normal(size=(5, 2)), rng.normal(size=(6, 2)), replace(config, history_length=0))
+    plain = NCFNetwork(rng.normal(size=(5, 2)), rng.normal(size=(6, 2)), replace(config, history_length=0))
     assert [name for name in model.state_dict() if name not in plain.state_dict()] == ["history_gmf.weight"]
     history = torch.tensor([[6, 6, 6], [6, 1, 4], [0, 2, 3]])  # row 6 pads
     expected = torch.stack([torch.zeros(4), model.history_gmf.weight[[1, 4]].mean(0),
@@ -169,7 +169,7 @@ def test_merged_members_score_the_mean_of_their_logits(history_length):
     members = []
     for seed in range(3):
         torch.manual_seed(seed)
-        member = NCF(user_content, item_content, config)
+        member = NCFNetwork(user_content, item_content, config)
         for parameter in member.parameters():  # far from the initial near-zero values
             torch.nn.init.normal_(parameter, std=0.5)
         members.append(member.eval())
@@ -204,11 +204,11 @@ def test_a_distilled_student_learns_the_teachers_scores_at_one_members_size():
                        id_dropout=0.0, members=2, distill=True, distill_from_first=False,
                        distill_learning_rate=0.01, distill_negatives_per_positive=8)
     torch.manual_seed(0)
-    teacher = NCF(content_u, content_s, replace(config, gmf_dim=8, mlp_embedding_dim=8, mlp_layers=(16,)))
+    teacher = NCFNetwork(content_u, content_s, replace(config, gmf_dim=8, mlp_embedding_dim=8, mlp_layers=(16,)))
     for parameter in teacher.parameters():  # scores unrelated to the labels: only soft targets teach them
         torch.nn.init.normal_(parameter, std=0.5)
     examples = _Examples.of(DATA.user_rows, DATA.service_rows, DATA.order, DATA.recommendable, config)
-    first = NCF(content_u, content_s, config)
+    first = NCFNetwork(content_u, content_s, config)
     student = distilled(teacher.eval(), first, examples, config, 60, None, np.random.default_rng(0))
     users, items = (torch.as_tensor(grid.ravel()) for grid in np.meshgrid(np.arange(DATA.n_users),
                                                                            np.flatnonzero(DATA.recommendable)))

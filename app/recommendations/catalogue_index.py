@@ -27,7 +27,7 @@ FACETS = {
 
 
 @dataclass
-class CatalogIndex:
+class CatalogueIndex:
     snapshot_id: str | None
     ids: np.ndarray  # (n,) int64 service ids of the recommendable services, sorted
     names: dict[int, str]
@@ -36,7 +36,7 @@ class CatalogIndex:
     postings: dict[str, dict[object, np.ndarray]] = field(default_factory=dict)  # facet → value → rows
 
     @classmethod
-    def build(cls, snapshot_id: str | None, services: Iterable[Mapping]) -> CatalogIndex:
+    def build(cls, snapshot_id: str | None, services: Iterable[Mapping]) -> CatalogueIndex:
         rows = sorted(services, key=lambda s: s["marketplace_id"])
         ids = np.array([s["marketplace_id"] for s in rows], dtype=np.int64)
         postings: dict[str, dict[object, list[int]]] = {}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from app.recommendations.catalog_index import CatalogIndex
+from app.recommendations.catalogue_index import CatalogueIndex
 
 SERVICES = [
     {"marketplace_id": 3, "name": "EGI Cloud Compute", "tagline": "VMs on demand", "description": "",
@@ -13,7 +13,7 @@ SERVICES = [
      "categories": [1, 2], "scientific_domains": [11], "providers": [100], "platforms": [7],
      "target_users": [1, 2], "countries": ["DE"], "order_type": "open_access"},
 ]
-index = CatalogIndex.build("ds-1", SERVICES)
+index = CatalogueIndex.build("ds-1", SERVICES)
 
 
 def ids(array):

@@ -8,8 +8,8 @@ from app.marketplace import dumps
 from app.storage.models import ModelVersion
 from app.training.autoencoder import AutoencoderConfig
 from app.training.ncf import NCFConfig
-from app.training.ncf_pipeline import NCFTrainingConfig
-from app.training.pipeline import DataRejected, run_ncf_pipeline
+from app.training.ncf_pipeline import DataRejected, run_ncf_pipeline
+from app.training.ncf_training import NCFTrainingConfig
 from tests.fixtures.dumps import make_dump
 from tests.recommendations.serving_fixtures import serve_marketplace
 
