@@ -16,7 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from app import diagnostics, jobs, lost_jobs, queues
 from app.engines import registry
 from app.errors import DataRejected, NotFound, SnapshotNotFound
-from app.marketplace import dumps
+from app.marketplace import ingestion, pruning
 from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.snapshots import snapshot_exists
 from app.training import retraining
@@ -96,7 +96,9 @@ def ingest_dump(self, snapshot_id: str) -> dict:
     """Ingest a stored dump into its snapshot; make it active when complete, then prune."""
 
     def ingest() -> dict:
-        result = dumps.ingest_snapshot(snapshot_id, progress=jobs.JobProgress(self))
+        result = ingestion.ingest_snapshot(snapshot_id, progress=jobs.JobProgress(self))
+        # A snapshot made active has its training requested (snapshot_lifecycle.activated): the
+        # jobs are queued here; the CLI, which ingests synchronously, trains itself.
         if result["status"] == "active":
             result["prune_job_id"] = jobs.start_job(prune_dumps, key="dataset-snapshots-prune").id
             result["training_job_ids"] = queue_retraining(snapshot_id)
@@ -118,7 +120,7 @@ def start_training(engine: str, snapshot_id: str | None = None):
 @shared_task(name=queues.PRUNE_DUMPS, bind=True, acks_late=True, **RETRYING)
 def prune_dumps(self) -> dict:
     """Delete the documents of snapshots beyond the DATASET_SNAPSHOTS_KEPT latest."""
-    return skipped_if_impossible(self, lambda: dumps.prune_snapshots(progress=jobs.JobProgress(self)))
+    return skipped_if_impossible(self, lambda: pruning.prune_snapshots(progress=jobs.JobProgress(self)))
 
 
 @shared_task(name=queues.TRAIN_INTERACTION_MODELS, bind=True, acks_late=True, **RETRYING)

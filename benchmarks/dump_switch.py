@@ -62,7 +62,7 @@ def measured(uri: str, name: str, work):
 
 def run(uri: str, data: replay_data.ReplayData) -> None:
     from app import create_app
-    from app.marketplace import dumps, serving_catalogue
+    from app.marketplace import dumps, ingestion, serving_catalogue
     from app.marketplace.catalogue import recommendable_services
     from app.recommendations.interaction_models import dump_takings, fit_interaction_models, service_categories
     from app.storage.marketplace import read_in_windows
@@ -76,7 +76,7 @@ def run(uri: str, data: replay_data.ReplayData) -> None:
     print("| step | seconds | inserts beside it | their p50 ms | their max ms |\n|---|---|---|---|---|")
     with app.app_context():
         snapshot = measured(uri, "POST /update's storing (GridFS)", lambda: dumps.store_dump(dump, source="bench"))
-        measured(uri, "ingestion (documents, serving catalogue)", lambda: dumps.ingest_snapshot(snapshot.id))
+        measured(uri, "ingestion (documents, serving catalogue)", lambda: ingestion.ingest_snapshot(snapshot.id))
         measured(uri, "API worker: serving catalogue, one file", lambda: serving_catalogue.load(snapshot.id))
         measured(uri, "services in one read (before)",
                  lambda: list(read_in_windows("services", snapshot.id, None, {"_id": 0})))

@@ -75,8 +75,9 @@ from app import create_app, model_registry  # noqa: E402
 from app.engines import NCF, NCFModel, NCFParams, RecommendationContext  # noqa: E402
 from app.engines.score_cache import ScoreCache  # noqa: E402
 from app.marketplace import recent_history  # noqa: E402
-from app.marketplace.dumps import ingest_snapshot, store_dump  # noqa: E402
+from app.marketplace.dumps import store_dump
 from app.marketplace.events import store_events  # noqa: E402
+from app.marketplace.ingestion import ingest_snapshot  # noqa: E402
 from app.recommendation_log import flush_served  # noqa: E402
 from app.recommendations import service  # noqa: E402
 from app.recommendations.interaction_models import fit_interaction_models  # noqa: E402

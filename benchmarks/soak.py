@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                       "readable at --mongodb-uri)")
     parser.add_argument("--mongodb-uri")
     parser.add_argument("--visitors", type=int, default=3000, help="people the soak's traffic comes from")
+    parser.add_argument("--stored-actions", type=int, default=150_000,
+                        help="user actions of the past 30 days posted before the soak, so the database "
+                             "starts as a marketplace's that has run a while")
     parser.add_argument("--samples", type=Path, help="write the memory samples here as JSON")
     parser.add_argument("--keep", action="store_true")
     return parser.parse_args(argv)
@@ -77,6 +80,28 @@ def visitor_population(users: list[dict], size: int, seed: int = 7) -> list[tupl
     """(unique_id, dump user or None): who the soak's requests come from, each many times."""
     rng = random.Random(seed)
     return [(random_uuid(rng), rng.choice(users) if rng.random() < 0.7 else None) for _ in range(size)]
+
+
+def post_history(url: str, dump: dict, visitors: list[tuple[str, dict | None]], actions: int,
+                 batch: int = 100) -> tuple[int, int, float]:
+    """`actions` user actions of the 30 days before now, from the dump's users and the
+    population's anonymous visitors, posted as arrays. (acknowledged, failed requests, seconds)."""
+    from datetime import datetime, timezone
+
+    from benchmarks.journeys import Sessions
+
+    sessions = Sessions([{"id": s["id"], "name": s["name"]} for s in dump["services"]],
+                        [user["id"] for user in dump["users"]],
+                        [unique_id for unique_id, user in visitors if user is None], datetime.now(timezone.utc))
+    client, acknowledged, failed, began = Client(url), 0, 0, time.monotonic()
+    for sessions_batch in sessions.batches(actions, batch):
+        flat = [item for session in sessions_batch for item in session]
+        status, _ = client.call("POST", "/user_actions", flat, timed=False)
+        if 200 <= status < 300:
+            acknowledged += len(flat)
+        else:
+            failed += 1
+    return acknowledged, failed, time.monotonic() - began
 
 
 def action(user: dict | None, service_id: int, rng: random.Random, unique_id: str | None = None) -> dict:
@@ -339,6 +364,11 @@ def main(argv=None) -> int:
         if proc is not None:
             mongodb_uri = f"mongodb://127.0.0.1:{listening_port(stack_processes(proc.pid)['database'][0])}/marketrec"
         report = ["## Two dumps at once (MovieLens 100K, two variants)", *two_dumps_at_once(url, dump)]
+        visitors = visitor_population(dump["users"], args.visitors)
+        if args.stored_actions:
+            stored, failed, took = post_history(url, dump, visitors, args.stored_actions)
+            report += ["", f"## History: {stored} user actions of the past 30 days posted in {took:.0f} s "
+                           f"({failed} requests failed)"]
         results = Results()
         took = concurrent_writers(url, dump, args.writers, args.writes_each, results)
         report += ["", f"## {args.writers} concurrent writers, {args.writes_each} user actions each ({took:.1f} s)",
@@ -347,7 +377,6 @@ def main(argv=None) -> int:
         events: list[str] = []
         database = pymongo.MongoClient(mongodb_uri).get_default_database()
         stores = Stores(stack_redis_url(proc.pid), database) if proc is not None else None
-        visitors = visitor_population(dump["users"], args.visitors)
         samples = mixed_soak(url, dump, args.minutes, args.rate, results, proc.pid if proc else None, events,
                              visitors, stores)
         if args.samples:

@@ -7,7 +7,7 @@ from mongoengine import DoesNotExist
 
 from app import jobs, tasks
 from app.errors import NotFound
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from app.storage import raw_dumps
 from app.storage.snapshots import DatasetSnapshot
 from tests.api.test_update import wait_for_job
@@ -49,7 +49,7 @@ def deleted_snapshot(app) -> str:
     """A snapshot that was ingested and active, then deleted with its raw dump (as `make clean` does)."""
     with app.app_context():
         snapshot = dumps.store_dump(make_dump(n_services=20, n_users=20, seed=8))
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
         raw_dumps.bucket().delete(snapshot.dump_file_id)
         DatasetSnapshot.objects(id=snapshot.id).delete()
     return snapshot.id
@@ -116,7 +116,7 @@ def test_training_on_a_marketplace_without_users_is_skipped_and_says_why(app, cl
     simulator nobody to play, which is no failure (the Open Bandit replay's dump is one)."""
     with app.app_context():
         snapshot = dumps.store_dump(make_dump(n_services=20, n_users=0, seed=10))
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
     worker_log = WorkerLog()
     with app.app_context():
         job_id = tasks.start_training(engine, snapshot.id).id

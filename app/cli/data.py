@@ -20,7 +20,7 @@ from tqdm import tqdm
 from app.api import events as events_api
 from app.api.user_actions import checked_actions
 from app.errors import InvalidInput, MarketrecError
-from app.marketplace import demo_data, dumps
+from app.marketplace import demo_data, dumps, ingestion, pruning
 from app.marketplace.events import store_events
 from app.marketplace.movielens import convert_movielens
 from app.marketplace.movielens_fetch import (
@@ -57,7 +57,7 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Progress = 
     _in_batches(market.events, check_events, "validating events", progress)
     progress("storing the dump", 0)
     snapshot = dumps.store_dump(market.dump, source=source)
-    outcome = dumps.ingest_snapshot(snapshot.id, progress=progress)
+    outcome = ingestion.ingest_snapshot(snapshot.id, progress=progress)
     loaded = {"snapshot_id": snapshot.id, "snapshot_status": outcome["status"],
               "services": outcome["counts"].get("services"), "users": outcome["counts"].get("users")}
     if demo and outcome["status"] not in ("active", "unchanged"):
@@ -70,7 +70,7 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Progress = 
         demo_data.drop_demo_data()
         return {**loaded, "snapshot_status": "superseded", "new_user_actions": 0, "new_events": 0}
     if outcome["status"] == "active":
-        dumps.prune_snapshots(progress=progress)
+        pruning.prune_snapshots(progress=progress)
     progress("fitting the interaction models", 0)
     fit_interaction_models(snapshot.id if outcome["status"] == "active" else None)
     return {**loaded, "new_user_actions": stored_actions, "new_events": stored_events}

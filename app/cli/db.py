@@ -9,12 +9,11 @@ from flask.cli import AppGroup
 
 from app import jobs
 from app.marketplace import recent_history
-from app.marketplace.dumps import WriterLease
 from app.storage import all_documents, database
 from app.storage.interactions import Event, ServedRecommendation, UserAction
 from app.storage.marketplace import DUMP_COLLECTIONS
 from app.storage.raw_dumps import DUMP_BUCKET
-from app.storage.snapshots import ActiveSnapshot, DatasetSnapshot
+from app.storage.snapshots import ActiveSnapshot, DatasetSnapshot, WriterLease
 
 db_cli = AppGroup("db", help="MongoDB: indexes, statistics, dropping marketplace data.")
 jobs_cli = AppGroup("jobs", help="Background job records.")

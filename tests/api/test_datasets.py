@@ -1,7 +1,7 @@
 """GET /datasets and /datasets/<id>: snapshots, latest received first, which one is active."""
 import pytest
 
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from tests.fixtures.dumps import make_dump
 
 
@@ -11,11 +11,11 @@ def three_snapshots(app, db):
     the third failed."""
     with app.app_context():
         first = dumps.store_dump(make_dump(n_services=10, n_users=20, seed=31))
-        dumps.ingest_snapshot(first.id)
+        ingestion.ingest_snapshot(first.id)
         second = dumps.store_dump(make_dump(n_services=10, n_users=20, seed=32))
         third = dumps.store_dump(make_dump(n_services=10, n_users=20, seed=33))
         third.update(status="failed", error="RuntimeError: boom")  # a failed dump does not block older ones
-        dumps.ingest_snapshot(second.id)
+        ingestion.ingest_snapshot(second.id)
         return first.id, second.id, third.id
 
 
@@ -48,7 +48,7 @@ def test_one_dataset_shows_its_problems(client, app, db):
     dump["projects"][3]["services"].append(424242)
     with app.app_context():
         snapshot = dumps.store_dump(dump)
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
     body = client.get(f"/datasets/{snapshot.id}").get_json()
     assert body["id"] == snapshot.id and body["active"] is True
     assert body["problem_counts"] == {"projects/services": 1}

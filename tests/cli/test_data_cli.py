@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from app.marketplace.movielens_fetch import (
     DEFAULT_MOVIELENS_DIR,
     MovieLensUnavailable,
@@ -80,7 +80,7 @@ def test_demo_does_nothing_when_a_snapshot_is_active(app, db):
 def test_demo_says_so_when_the_marketplaces_own_dump_is_active(app, db):
     with app.app_context():
         snapshot = dumps.store_dump(make_dump(n_services=10, n_users=10, seed=1))
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
     result = invoke(app, ["data", "demo"])
     assert result.exit_code == 0, result.output
     assert f"snapshot {snapshot.id}, the marketplace's own dump, is active: no demo data loaded" in result.output

@@ -4,7 +4,7 @@ marketplace's own actions stay (they may share user ids with the demo's)."""
 from datetime import datetime, timezone
 
 from app.cli.data import seed_marketplace
-from app.marketplace import dumps, recent_history
+from app.marketplace import dumps, ingestion, recent_history
 from app.marketplace.demo_data import IDENTITY_INDEXES
 from app.marketplace.history import all_interactions
 from app.storage.interactions import ServedRecommendation
@@ -52,7 +52,7 @@ def test_the_marketplaces_own_dump_drops_the_demo_and_keeps_its_own_actions(app,
         copied = recent_history.recent(OWN_USER, None)  # the request path copies the user's history to Redis
         assert len(copied) > 2  # the demo's interactions of user 1, and the two of their own
         snapshot = dumps.store_dump(make_dump(n_services=40, n_users=30, seed=5), source="api")
-        outcome = dumps.ingest_snapshot(snapshot.id)
+        outcome = ingestion.ingest_snapshot(snapshot.id)
 
     assert outcome["status"] == "active"
     dropped = outcome["demo_data_dropped"]
@@ -70,19 +70,19 @@ def test_the_marketplaces_own_dump_drops_the_demo_and_keeps_its_own_actions(app,
         assert [(i.service_id, i.type) for i in history] == [(OWN_SERVICE, "click"), (OWN_SERVICE, "order")]
 
         # Once dropped, a later dump has nothing to drop.
-        later = dumps.ingest_snapshot(dumps.store_dump(make_dump(n_services=40, n_users=30, seed=6)).id)
+        later = ingestion.ingest_snapshot(dumps.store_dump(make_dump(n_services=40, n_users=30, seed=6)).id)
         assert later["status"] == "active" and "demo_data_dropped" not in later
 
 
 def test_a_demo_loaded_again_is_dropped_again(app, client, db):
     load_demo(app, db)
     with app.app_context():
-        dumps.ingest_snapshot(dumps.store_dump(make_dump(n_services=40, n_users=30, seed=5)).id)
+        ingestion.ingest_snapshot(dumps.store_dump(make_dump(n_services=40, n_users=30, seed=5)).id)
     assert db.user_actions.count_documents({}) == 0
     again = load_demo(app, db)  # the same demo dump, received again: active again, its data stored again
     assert DatasetSnapshot.objects(id=again).first().demo_dropped_at is None
     with app.app_context():
-        outcome = dumps.ingest_snapshot(dumps.store_dump(make_dump(n_services=40, n_users=30, seed=7)).id)
+        outcome = ingestion.ingest_snapshot(dumps.store_dump(make_dump(n_services=40, n_users=30, seed=7)).id)
     assert outcome["demo_data_dropped"]["deleted"]["user_actions"] > 0
     assert db.user_actions.count_documents({}) == 0 and db.events.count_documents({}) == 0
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from app.errors import InvalidInput
-from app.marketplace import catalogue, dumps, serving_catalogue
+from app.marketplace import catalogue, dumps, ingestion, pruning, serving_catalogue
 from app.marketplace.dump_schema import (
     DUMP_KEYS,
     is_valid_dump,
@@ -34,7 +34,7 @@ def expected_counts(dump: dict) -> dict:
 
 def active_after_ingesting(dump: dict, **kwargs) -> str:
     snapshot = dumps.store_dump(dump)
-    assert dumps.ingest_snapshot(snapshot.id, **kwargs)["status"] == "active"
+    assert ingestion.ingest_snapshot(snapshot.id, **kwargs)["status"] == "active"
     return snapshot.id
 
 
@@ -90,7 +90,7 @@ def test_the_same_dump_twice_is_one_snapshot_and_one_ingestion(ctx):
     first = active_after_ingesting(dump)
     again = dumps.store_dump(copy.deepcopy(dump))
     assert again.id == first
-    assert dumps.ingest_snapshot(again.id)["status"] == "unchanged"
+    assert ingestion.ingest_snapshot(again.id)["status"] == "unchanged"
     assert ctx.dataset_snapshots.count_documents({}) == 1
     assert ctx["dumps.files"].count_documents({}) == 1
     assert catalogue.counts(first) == expected_counts(dump)
@@ -104,7 +104,7 @@ def test_reads_see_the_old_snapshot_until_the_switch(ctx):
     def progress(step, percent, **details):
         seen.append((step, active_snapshot_id(), catalogue.counts(old)["services"]))
 
-    assert dumps.ingest_snapshot(new.id, progress=progress)["status"] == "active"
+    assert ingestion.ingest_snapshot(new.id, progress=progress)["status"] == "active"
     before_switch = [entry for entry in seen if entry[0] != "switching"]
     assert len(before_switch) > 5 and all(active == old and services == 20 for _, active, services in before_switch)
     assert active_snapshot_id() == new.id
@@ -116,10 +116,10 @@ def test_reads_see_the_old_snapshot_until_the_switch(ctx):
 
 def test_an_ingestion_reports_the_seconds_of_its_steps(ctx):
     snapshot = dumps.store_dump(make_dump(n_services=10, n_users=20, seed=1))
-    seconds = dumps.ingest_snapshot(snapshot.id)["seconds"]
+    seconds = ingestion.ingest_snapshot(snapshot.id)["seconds"]
     assert {"loading", "checking references", "bookkeeping", *DUMP_COLLECTIONS} <= set(seconds)
     assert all(value >= 0 for value in seconds.values())
-    assert "seconds" not in dumps.ingest_snapshot(snapshot.id)  # unchanged: nothing written
+    assert "seconds" not in ingestion.ingest_snapshot(snapshot.id)  # unchanged: nothing written
 
 
 def test_dangling_references_are_reported_not_fatal(ctx):
@@ -129,7 +129,7 @@ def test_dangling_references_are_reported_not_fatal(ctx):
     dump["projects"][0]["user_id"] = 7777
     del dump["services"][1]["status"]
     snapshot = dumps.store_dump(dump)
-    result = dumps.ingest_snapshot(snapshot.id)
+    result = ingestion.ingest_snapshot(snapshot.id)
     assert result["status"] == "active"
     problems = result["problems"]
     assert problems["services/categories"]["count"] == 1
@@ -164,11 +164,11 @@ def test_an_interrupted_ingestion_run_again_ends_correct(ctx):
             raise RuntimeError("worker killed")
 
     with pytest.raises(RuntimeError):
-        dumps.ingest_snapshot(snapshot.id, progress=crash_midway)
+        ingestion.ingest_snapshot(snapshot.id, progress=crash_midway)
     partial = catalogue.counts(snapshot.id)
     assert 0 < partial["projects"] < 12000 and active_snapshot_id() is None
     assert DatasetSnapshot.objects.get(id=snapshot.id).status == "failed"
-    assert dumps.ingest_snapshot(snapshot.id)["status"] == "active"
+    assert ingestion.ingest_snapshot(snapshot.id)["status"] == "active"
     assert catalogue.counts(snapshot.id) == expected_counts(dump)
 
 
@@ -179,7 +179,7 @@ def test_a_killed_worker_leaves_a_lease_that_expires(ctx):
     DatasetWriterLease(holder="ingest:dead-worker", expires_at=utcnow() - timedelta(seconds=1)).save()
     snapshot.update(status="ingesting", has_documents=True)
     ctx.users.insert_many([{"snapshot_id": snapshot.id, "marketplace_id": u["id"]} for u in dump["users"][:10]])
-    assert dumps.ingest_snapshot(snapshot.id)["status"] == "active"
+    assert ingestion.ingest_snapshot(snapshot.id)["status"] == "active"
     assert catalogue.counts(snapshot.id) == expected_counts(dump)
     assert ctx.users.find_one({"snapshot_id": snapshot.id, "marketplace_id": dump["users"][0]["id"]})["aai_uid"]
 
@@ -188,11 +188,11 @@ def test_a_dump_received_earlier_gives_up_to_a_later_one(ctx):
     earlier = dumps.store_dump(make_dump(n_services=10, n_users=20, seed=6))
     later_dump = make_dump(n_services=12, n_users=25, seed=7)
     later = dumps.store_dump(later_dump)
-    assert dumps.ingest_snapshot(earlier.id)["status"] == "superseded"
+    assert ingestion.ingest_snapshot(earlier.id)["status"] == "superseded"
     assert catalogue.counts(earlier.id)["users"] == 0  # it gave up before writing
-    assert dumps.ingest_snapshot(later.id)["status"] == "active"
+    assert ingestion.ingest_snapshot(later.id)["status"] == "active"
     # Even when the earlier one is ingested last, the later one stays active.
-    assert dumps.ingest_snapshot(earlier.id)["status"] == "superseded"
+    assert ingestion.ingest_snapshot(earlier.id)["status"] == "superseded"
     assert active_snapshot_id() == later.id
     assert catalogue.counts(later.id) == expected_counts(later_dump)
 
@@ -203,14 +203,14 @@ def test_an_older_dump_sent_again_becomes_active_again_without_rewriting(ctx):
     active_after_ingesting(make_dump(n_services=10, n_users=20, seed=9))
     again = dumps.store_dump(first_dump)
     steps = []
-    result = dumps.ingest_snapshot(again.id, progress=lambda step, *a, **k: steps.append(step))
+    result = ingestion.ingest_snapshot(again.id, progress=lambda step, *a, **k: steps.append(step))
     assert result["status"] == "active" and active_snapshot_id() == first
     assert steps == ["switching"]  # its documents were kept as the previous dataset
 
 
 def test_pruning_keeps_the_active_and_the_previous_snapshot(ctx, app):
     ids = [active_after_ingesting(make_dump(n_services=10, n_users=20, seed=seed)) for seed in (10, 11, 12)]
-    result = dumps.prune_snapshots()
+    result = pruning.prune_snapshots()
     assert result["status"] == "pruned" and result["retired"] == [ids[0]]
     assert catalogue.counts(ids[0])["users"] == 0
     assert catalogue.counts(ids[1])["users"] == 20 and catalogue.counts(ids[2])["users"] == 20
@@ -222,7 +222,7 @@ def test_pruning_keeps_the_active_and_the_previous_snapshot(ctx, app):
     assert serving_catalogue.load(ids[1]) is not None
     app.config["DATASET_SNAPSHOTS_KEPT"] = 1
     try:
-        assert dumps.prune_snapshots()["retired"] == [ids[1]]
+        assert pruning.prune_snapshots()["retired"] == [ids[1]]
     finally:
         app.config["DATASET_SNAPSHOTS_KEPT"] = 2
     assert catalogue.counts(ids[2])["users"] == 20
@@ -233,9 +233,9 @@ def test_a_retired_dump_sent_again_is_ingested_again(ctx):
     first = active_after_ingesting(first_dump)
     for seed in (14, 15):
         active_after_ingesting(make_dump(n_services=10, n_users=20, seed=seed))
-    dumps.prune_snapshots()
+    pruning.prune_snapshots()
     assert dumps.store_dump(first_dump).status == "received"
-    assert dumps.ingest_snapshot(first)["status"] == "active"
+    assert ingestion.ingest_snapshot(first)["status"] == "active"
     assert catalogue.counts(first) == expected_counts(first_dump)
 
 
@@ -276,8 +276,8 @@ def test_the_active_dump_sent_again_outranks_a_dump_received_before_it(ctx):
     active = active_after_ingesting(active_dump)
     pending = dumps.store_dump(make_dump(n_services=10, n_users=20, seed=18))
     assert dumps.store_dump(active_dump).id == active  # received again, after `pending`
-    assert dumps.ingest_snapshot(pending.id)["status"] == "superseded"
-    assert dumps.ingest_snapshot(active)["status"] == "unchanged"
+    assert ingestion.ingest_snapshot(pending.id)["status"] == "superseded"
+    assert ingestion.ingest_snapshot(active)["status"] == "unchanged"
     assert active_snapshot_id() == active
 
 

@@ -3,7 +3,7 @@ as what its collections hold."""
 import numpy as np
 import pytest
 
-from app.marketplace import catalogue, dumps, serving_catalogue
+from app.marketplace import catalogue, dumps, ingestion, serving_catalogue
 from app.recommendations.serving_state import DumpUsers, _snapshot_parts
 from app.storage.marketplace import RECOMMENDABLE_STATUSES
 from app.storage.raw_dumps import raw_dump
@@ -20,7 +20,7 @@ RECOMMENDABLE = sum(service["status"] in RECOMMENDABLE_STATUSES for service in D
 def snapshot_id(app, db):
     with app.app_context():
         snapshot = dumps.store_dump(DUMP, source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
         yield snapshot.id
 
 

@@ -6,7 +6,7 @@ import random
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from app.marketplace.events import store_events
 from app.recommendations.interaction_models import fit_interaction_models
 from tests.fixtures.dumps import make_dump
@@ -55,7 +55,7 @@ def serve_marketplace(app, n_services: int = 150, n_users: int = 150, seed: int 
     dump = with_focused_users(make_dump(n_services=n_services, n_users=n_users, seed=seed))
     with app.app_context():
         snapshot = dumps.store_dump(dump, source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
         store_events(browsing_events(dump))
         fit_interaction_models()
         app.extensions["serving_state"].rebuild_now()

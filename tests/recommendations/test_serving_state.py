@@ -69,14 +69,14 @@ def test_a_rebuild_reuses_what_did_not_change(app, db):
 
 
 def test_the_first_snapshot_is_served_from_the_request_that_notices_it(app, client, db):
-    from app.marketplace import dumps
+    from app.marketplace import dumps, ingestion
     from tests.fixtures.dumps import make_dump
 
     holder = app.extensions["serving_state"]
     with app.app_context():
         holder.rebuild_now()  # warmed before any data, as a worker booting on an empty database
         snapshot = dumps.store_dump(make_dump(n_services=40, n_users=20, seed=3), source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
     time.sleep(1.1)  # the stamp is compared at most once a second
     body = client.post("/recommendations", json={**REQUEST, "engine_version": "Random"}).get_json()
     assert len(body["recommendations"]) == 3 and holder.current().catalogue.snapshot_id == snapshot.id
@@ -103,7 +103,7 @@ def test_a_refresher_swaps_in_a_new_version_before_any_request_asks(app, db):
 
 
 def test_with_a_refresher_a_request_waits_for_the_first_snapshot_being_built(app, db, monkeypatch):
-    from app.marketplace import dumps
+    from app.marketplace import dumps, ingestion
     from app.recommendations import serving_state
     from tests.fixtures.dumps import make_dump
 
@@ -112,7 +112,7 @@ def test_with_a_refresher_a_request_waits_for_the_first_snapshot_being_built(app
         holder.warm()  # a worker booting on an empty database
         assert holder.current().catalogue.snapshot_id is None
         snapshot = dumps.store_dump(make_dump(n_services=40, n_users=20, seed=3), source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
     built = serving_state.build_state
 
     def slow_build(*args, **kwargs):

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from app.marketplace import catalogue, dumps
+from app.marketplace import catalogue, dumps, ingestion
 from app.storage import pacing
 from app.storage.marketplace import (
     DUMP_COLLECTIONS,
@@ -63,7 +63,7 @@ def test_batches_of_other_collections_count_their_documents_and_users_are_keyed(
 def test_ingestion_stores_projects_in_few_documents_and_counts_them_as_items(ctx):
     dump = make_dump(n_services=10, n_users=40, n_projects=2500, seed=2)
     snapshot = dumps.store_dump(dump)
-    assert dumps.ingest_snapshot(snapshot.id)["status"] == "active"
+    assert ingestion.ingest_snapshot(snapshot.id)["status"] == "active"
     assert ctx.projects.count_documents({"snapshot_id": snapshot.id}) == math.ceil(2500 / PROJECTS_PER_DOCUMENT)
     assert catalogue.counts(snapshot.id) == {key: len(dump[key]) for key in DUMP_COLLECTIONS}
     user = dump["users"][3]
@@ -100,7 +100,7 @@ def test_a_retired_index_left_by_an_earlier_version_is_dropped(ctx):
     ctx.users.create_index([("snapshot_id", 1), ("marketplace_id", 1)], unique=True)
     dump = make_dump(n_services=5, n_users=10, seed=3)
     snapshot = dumps.store_dump(dump)
-    assert dumps.ingest_snapshot(snapshot.id)["status"] == "active"
+    assert ingestion.ingest_snapshot(snapshot.id)["status"] == "active"
     assert RETIRED_INDEXES["users"] not in ctx.users.index_information()
 
 
@@ -145,7 +145,7 @@ def windowed(app, db, monkeypatch):
     dump = make_dump(n_services=23, n_users=17, seed=12)
     with app.app_context():
         snapshot = dumps.store_dump(dump, source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
         yield snapshot.id, dump
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app import model_registry
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from app.recommendations.default_engine import measured_default
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
@@ -44,7 +44,7 @@ def another_marketplace(dump: dict, offset: int = 100_000) -> dict:
 def ingest(app, dump: dict) -> str:
     with app.app_context():
         snapshot = dumps.store_dump(dump, source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
         return snapshot.id
 
 

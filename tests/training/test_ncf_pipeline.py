@@ -4,7 +4,7 @@ import time
 import pytest
 
 from app import model_registry
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from app.storage.models import ModelVersion
 from app.training.autoencoder import AutoencoderConfig
 from app.training.ncf import NCFConfig
@@ -76,7 +76,7 @@ def test_a_worse_version_is_registered_but_not_activated(app, marketplace):
 
 def test_too_little_data_is_rejected_with_the_reason(app, db):
     with app.app_context():
-        dumps.ingest_snapshot(dumps.store_dump(make_dump(n_services=12, n_users=3)).id)
+        ingestion.ingest_snapshot(dumps.store_dump(make_dump(n_services=12, n_users=3)).id)
         with pytest.raises(DataRejected) as rejected:
             run_ncf_pipeline(config=SMALL)
     assert "users" in rejected.value.errors

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from app import model_registry
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from app.marketplace.events import store_events
 from app.queues import TRAIN_NCF
 from app.recommendations.interaction_models import fit_interaction_models
@@ -26,7 +26,7 @@ def marketplace(app, db):
     app.config["RETRAIN_AFTER_INTERACTIONS"] = THRESHOLD
     with app.app_context():
         snapshot = dumps.store_dump(make_dump(n_services=30, n_users=20, seed=4), source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
     yield snapshot.id
     app.config["RETRAIN_AFTER_INTERACTIONS"] = previous
 

@@ -11,7 +11,7 @@ import pytest
 from app import model_registry
 from app.engines import RecommendationContext
 from app.engines.rl import RL, RLModel
-from app.marketplace import dumps
+from app.marketplace import dumps, ingestion
 from app.recommendation_log import flush_served
 from app.rl.td3 import TD3Config
 from app.storage.models import ModelVersion
@@ -206,7 +206,7 @@ def test_an_rl_version_that_does_not_beat_random_is_registered_rejected(app, db)
     # scores them below random panels.
     with app.app_context():
         snapshot = dumps.store_dump(one_category_dump(), source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
         outcome = run_rl_pipeline(config=TINY_WITHOUT_PRIOR)
         version = model_registry.get_version(outcome["model_id"])
         assert model_registry.active_version("RL") is None
@@ -227,7 +227,7 @@ def test_with_the_popularity_prior_the_same_catalogue_beats_random(app, db):
     # The prior tells the look-alike services apart by how many users took them.
     with app.app_context():
         snapshot = dumps.store_dump(one_category_dump(), source="test")
-        dumps.ingest_snapshot(snapshot.id)
+        ingestion.ingest_snapshot(snapshot.id)
         metrics = model_registry.get_version(run_rl_pipeline(config=TINY)["model_id"]).metrics
     assert metrics["rl_minus"]["Random"]["interval"][0] > 0
     assert "Random" not in short_of_baselines(metrics)
