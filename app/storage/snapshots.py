@@ -3,12 +3,9 @@
 Every marketplace document carries the `snapshot_id` it was ingested into; readers
 see only the active snapshot, so a new dump becomes visible in one pointer switch.
 
-Lifecycle of a snapshot's `status`:
-received → ingesting → ready → active → superseded → retired, or failed.
-`superseded` means a later dump won (its documents may still be kept as the
-previous dataset); `retired` means its documents were deleted, while the record
-and the raw dump stay for lineage. `ingested_at` is set exactly while the
-snapshot's documents are complete.
+A snapshot's `status` changes only through the transitions of
+app/storage/snapshot_lifecycle.py, which describes its life cycle. Writing
+marketplace documents takes the one writer lease defined here.
 """
 from __future__ import annotations
 
