@@ -95,10 +95,6 @@ def model_kind_names() -> tuple[str, ...]:
     return tuple(kind.name for kind in MODEL_KINDS)
 
 
-def model_kind(name: str) -> ModelKind:
-    return next(kind for kind in MODEL_KINDS if kind.name == name)
-
-
 def model_of_engine() -> dict[str, str]:
     """Engine name → the model kind it is built from, for the engines that need one."""
     return {entry.name: entry.model for entry in ENGINES if entry.model}

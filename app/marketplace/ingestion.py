@@ -68,7 +68,7 @@ def _ingest(snapshot: DatasetSnapshot, progress: Progress) -> dict:
         lifecycle.failed(snapshot.id, "the writer lease stayed busy; send the dump again")
         raise
     try:
-        return _ingest_holding_lease(snapshot.reload(), lease, progress)  # as it is now we hold the lease
+        return _ingest_holding_lease(get_snapshot(snapshot.id), lease, progress)  # as it is now we hold the lease
     finally:
         lease.release()
 
@@ -158,7 +158,7 @@ def _superseded(snapshot_id: str) -> bool:
 
 def _switch(snapshot: DatasetSnapshot, progress: Progress) -> dict:
     progress("switching", 95)
-    switched, previous = switch_active(snapshot.id, snapshot.reload().sequence)  # (received again meanwhile?)
+    switched, previous = switch_active(snapshot.id, get_snapshot(snapshot.id).sequence)  # (received again meanwhile?)
     if not switched:
         lifecycle.superseded(snapshot.id)
         return _outcome(snapshot.id, "superseded")
