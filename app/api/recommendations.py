@@ -100,7 +100,8 @@ recommendation_response = ns.model("RecommendationResponse", {
     "explanations_short": fields.List(fields.String()),
     "engine_version": fields.String(description="the engine that really served"),
     "recommendation_id": fields.String(description="extension: id of the served-recommendation log entry"),
-    "model_version": fields.String(description="extension: model version the engine served from"),
+    "model_version": NullableString(description="extension: model version the engine served from "
+                                                "(null for engines without one)"),
     "served_by": fields.List(fields.String(), description="extension: engine of each item (a short panel is "
                                                           "topped up from the next engine of the chain)"),
 })

@@ -148,3 +148,12 @@ def test_scores_for_given_pairs(client, marketplace):
 def test_scores_need_service_ids(client, db):
     response = client.post("/scores", json={"unique_id": ANONYMOUS["unique_id"], "service_ids": []})
     assert response.status_code == 400 and "service_ids" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("engine", ["Random", "Popularity", "NCF"])
+def test_every_answer_matches_the_documented_response(client, marketplace, engine):
+    from jsonschema import Draft4Validator
+    definitions = client.get("/swagger.json").get_json()["definitions"]
+    body = post(client, engine_version=engine).get_json()
+    assert (body["model_version"] is None) == (body["engine_version"] == "Random")  # Random has no model
+    Draft4Validator({"$ref": "#/definitions/RecommendationResponse", "definitions": definitions}).validate(body)
