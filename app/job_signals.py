@@ -1,17 +1,25 @@
 """Worker-side bookkeeping: copy each job's state into its record, keep a heartbeat in it
-while the job runs (app/lost_jobs.py tells a killed job by its silence), count tasks."""
+while the job runs (app/lost_jobs.py tells a killed job by its silence), count tasks.
+
+Most handlers run in the pool process that ran the task. When that process dies (kill -9,
+the OOM killer, a hard time limit), the worker's main process reports the end instead:
+Celery retries a task whose process was lost (`retry_on_worker_lost`, within its
+max_retries) and fails it after that, and the handlers of `task_retry` and
+`task_failure` copy either into the record there, and free the dead run's writer lease."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
 
+from billiard.exceptions import WorkerLostError
 from celery import signals
 
 from app.observability import metrics
 from app.observability.logs import OutageWarning
 from app.storage import connection
 from app.storage.jobs import ACTIVE_STATES, FINISHED_STATES, Job, running_job, utcnow
+from app.storage.snapshots import release_writer_lease_of_job
 
 log = logging.getLogger(__name__)
 _started: dict[str, float] = {}
@@ -63,6 +71,32 @@ def _on_postrun(task_id=None, task=None, retval=None, state=None, **_):
         Job.objects(id=task_id).update(state="RETRY")
 
 
+def _on_retry(sender=None, request=None, reason=None, **_):
+    exc = getattr(reason, "exc", None)
+    if request is None or not isinstance(exc, WorkerLostError):
+        return  # a retry the task asked for: its own process records it (_on_postrun)
+    _free_lease_of_lost_run(request.id)
+    run, most = request.retries + 1, getattr(sender, "max_retries", None)
+    of = f" of {most}" if most is not None else ""
+    Job.objects(id=request.id, state__in=ACTIVE_STATES).update(
+        state="RETRY", step=f"retry {run}{of}: the process running it was lost ({exc})")
+
+
+def _on_failure(task_id=None, exception=None, **_):
+    # Also sent in the pool process before _on_postrun, which writes the same; here it
+    # matters when no pool process is left to report (lost, or killed at the time limit).
+    if isinstance(exception, WorkerLostError):
+        _free_lease_of_lost_run(task_id)
+    error = f"{type(exception).__name__}: {exception}"
+    Job.objects(id=task_id, state__in=ACTIVE_STATES).update(state="FAILURE", error=error, finished_at=utcnow())
+
+
+def _free_lease_of_lost_run(task_id: str) -> None:
+    """The dead run held the writer lease: its next run need not wait LEASE_SECONDS for it."""
+    if release_writer_lease_of_job(task_id):
+        log.warning("the writer lease of lost run %s is released", task_id, extra={"job_id": task_id})
+
+
 def _on_revoked(request=None, terminated=None, signum=None, expired=None, **_):
     task_id = getattr(request, "id", None)
     if task_id:
@@ -81,6 +115,8 @@ def connect(heartbeat_seconds: float) -> None:
     signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="marketrec.prerun")
     signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="marketrec.postrun")
     signals.task_revoked.connect(_on_revoked, weak=False, dispatch_uid="marketrec.revoked")
+    signals.task_retry.connect(_on_retry, weak=False, dispatch_uid="marketrec.retry")
+    signals.task_failure.connect(_on_failure, weak=False, dispatch_uid="marketrec.failure")
     signals.worker_process_init.connect(
         _on_worker_process_init, weak=False, dispatch_uid="marketrec.process_init"
     )

@@ -4,9 +4,11 @@ Two ways a job the API answered 202 for can be lost:
 
 - **Its message is lost.** Redis without persistence forgets its queues when it
   restarts; the record says PENDING forever, with no message left to run it.
-- **The process running it is killed** (kill -9, the OOM killer, a lost node). Its
+- **The worker running it is killed** (kill -9, the OOM killer, a lost node). Its
   message waits, unacknowledged, for the broker's visibility timeout (70 minutes, longer
   than the longest training) before anything runs it again; the record says STARTED.
+  (When only the pool process running it dies, the worker's main process retries or
+  fails it at once: app/job_signals.py.)
 
 Every RECOVER_JOBS_SECONDS (beat), `recover_lost_jobs` looks for both: PENDING records
 with no message in the broker (queued, or delivered to a worker and not yet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from celery import Task, shared_task
+from celery import Task, shared_task, signals
 from flask import current_app
 from gridfs.errors import NoFile
 from kombu.exceptions import OperationalError
@@ -18,10 +18,13 @@ from app.engines import registry
 from app.errors import DataRejected, NotFound, SnapshotNotFound
 from app.marketplace import ingestion, pruning
 from app.recommendations.interaction_models import fit_interaction_models
+from app.storage import snapshot_lifecycle as lifecycle
 from app.storage.snapshots import snapshot_exists
 from app.training import retraining
 
 log = logging.getLogger(__name__)
+
+WORKER_LOST_RETRY_SECONDS = 10
 
 # Errors worth retrying: a dependency blinked, the work itself is fine.
 TRANSIENT_ERRORS = (AutoReconnect, RedisConnectionError, OperationalError, ConnectionError)
@@ -31,6 +34,11 @@ RETRYING = {
     "retry_backoff_max": 300,
     "retry_jitter": True,
     # max_retries: TASK_MAX_RETRIES, applied by the app's task annotations (celery_app.TaskLimits)
+    # A pool process killed under the task (kill -9, the OOM killer): the worker's main
+    # process runs it again after WORKER_LOST_RETRY_SECONDS, within the same max_retries,
+    # then fails it (app/job_signals.py records both). Every task is idempotent by its ids.
+    "retry_on_worker_lost": True,
+    "default_retry_delay": WORKER_LOST_RETRY_SECONDS,
 }
 # What a job is about can disappear while it waits in the queue: a snapshot deleted, a
 # model version pruned, the database reset under a broker that kept its messages. Or its
@@ -105,6 +113,17 @@ def ingest_dump(self, snapshot_id: str) -> dict:
         return result
 
     return skipped_if_impossible(self, ingest, snapshot_id)
+
+
+def _fail_snapshot_of_failed_ingestion(sender=None, args=None, exception=None, **_):
+    """An ingestion that failed without saying so itself (its process lost more often than it
+    is retried): its snapshot is failed with the reason, not left "ingesting" for ever."""
+    if getattr(sender, "name", None) == queues.INGEST_DUMP and args:
+        lifecycle.failed(args[0], f"its ingestion failed ({type(exception).__name__}: {exception}); "
+                                  "send the dump again", only_while=("received", "ingesting"))
+
+
+signals.task_failure.connect(_fail_snapshot_of_failed_ingestion, weak=False, dispatch_uid="marketrec.ingest_failed")
 
 
 def queue_retraining(snapshot_id: str) -> list[str]:

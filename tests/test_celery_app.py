@@ -55,7 +55,8 @@ def test_a_task_runs_in_a_real_worker_against_mongo_and_the_result_backend(app, 
 
 
 def test_a_task_runs_inside_the_app_context(app, worker):
-    result = tasks.prune_jobs.apply_async().get(timeout=30)
+    # Through this app's Celery: another test's app may have become the default one since.
+    result = app.extensions["celery"].tasks[tasks.prune_jobs.name].apply_async().get(timeout=30)
     assert result["retention_days"] == app.config["JOB_RETENTION_DAYS"]
 
 

@@ -1,7 +1,11 @@
 """kill -9 of the worker during an ingestion, and of the trainer during training: each job
 is run again and ends within a bounded time (its heartbeat stops, app/lost_jobs.py), not
 after the broker's visibility timeout; the active snapshot stays the one it was until
-the replacement is complete, and what is served meanwhile is the old one, whole."""
+the replacement is complete, and what is served meanwhile is the old one, whole.
+
+kill -9 of only the pool process running an ingestion (what the OOM killer does): the
+worker's main process runs it again, within TASK_MAX_RETRIES, then fails the job and
+its snapshot with the reason, and the dump sent again is ingested."""
 from __future__ import annotations
 
 import os
@@ -9,6 +13,7 @@ import signal
 import time
 import uuid
 
+import psutil
 import pytest
 import requests
 
@@ -26,6 +31,14 @@ ENDED_WITHIN = 120  # seconds from the kill; with the defaults: 60 s silent + up
 def stack(app, db, settings, tmp_path):
     serve_marketplace(app)
     stack = Stack(settings, tmp_path, f"killed-{uuid.uuid4().hex[:8]}", FAST_RECOVERY)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def stack_retrying_once(app, db, settings, tmp_path):
+    serve_marketplace(app)
+    stack = Stack(settings, tmp_path, f"pool-killed-{uuid.uuid4().hex[:8]}", {"TASK_MAX_RETRIES": 1})
     yield stack
     stack.stop()
 
@@ -94,3 +107,44 @@ def test_killed_ingestion_and_training_are_run_again_and_nothing_half_written_is
     assert len(ncf_versions(url)) == 1  # registered once, by the run that finished
     print(f"killed ingestion active {ingestion_seconds:.1f} s after the kill; killed training done "
           f"{training_seconds:.1f} s after")
+
+
+def kill_pool_processes_when_running(url: str, job_id: str, worker) -> None:
+    """kill -9 the worker's pool processes (not the worker) once the job reports progress."""
+    assert wait_until(lambda: job(url, job_id)["state"] in ("STARTED", "PROGRESS"), 180, 0.05), job(url, job_id)
+    children = psutil.Process(worker.pid).children()
+    assert children
+    for child in children:
+        child.kill()
+
+
+def test_an_ingestion_whose_pool_process_is_killed_is_retried_then_failed_with_its_snapshot(stack_retrying_once, db):
+    stack = stack_retrying_once
+    url = stack.url
+    before = active_snapshot(url)
+    dump = make_dump(n_services=400, n_users=6000, seed=32)
+    posted = requests.post(f"{url}/update", json=dump, timeout=60)
+    assert posted.status_code == 202
+    ingestion = posted.json()["job_id"]
+    snapshot = db["jobs"].find_one({"_id": ingestion})["args"][0]
+
+    kill_pool_processes_when_running(url, ingestion, stack.worker)
+    retrying = wait_until(lambda: job(url, ingestion)["state"] == "RETRY" and job(url, ingestion), 30, 0.05)
+    assert retrying and retrying["step"].startswith("retry 1 of 1: the process running it was lost"), retrying
+    kill_pool_processes_when_running(url, ingestion, stack.worker)  # its second run: no retry left
+
+    result = wait_until(lambda: ended(url, ingestion), 60)
+    assert result and result["state"] == "FAILURE" and "WorkerLostError" in result["error"], result
+    assert not db["jobs"].find_one({"_id": ingestion}).get("requeued")  # the worker did it, not lost-job recovery
+    detail = requests.get(f"{url}/datasets/{snapshot}", timeout=10).json()
+    assert detail["status"] == "failed" and "WorkerLostError" in detail["error"] and "send the dump again" in \
+        detail["error"], detail
+    assert active_snapshot(url) == before
+    assert db["dataset_writer_lease"].count_documents({}) == 0  # freed at once, not after LEASE_SECONDS
+
+    again = requests.post(f"{url}/update", json=dump, timeout=60)
+    assert again.status_code == 202
+    result = wait_until(lambda: ended(url, again.json()["job_id"]), 120)
+    assert result and result["state"] == "SUCCESS" and result["result"]["status"] == "active", result
+    assert active_snapshot(url) == snapshot != before
+    assert db["users"].count_documents({"snapshot_id": snapshot}) == len(dump["users"])

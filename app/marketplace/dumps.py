@@ -81,7 +81,7 @@ def receive_dump(payload: dict, source: str = "api") -> Job:
         return start_job(INGEST_DUMP, snapshot.id, key=snapshot.id)
     except BrokerUnavailable:
         # A received snapshot without a job would make every earlier dump give up.
-        lifecycle.failed(snapshot.id, "its ingestion could not be enqueued; send it again", while_received=True)
+        lifecycle.failed(snapshot.id, "its ingestion could not be enqueued; send it again", only_while=("received",))
         raise
 
 

@@ -46,9 +46,10 @@ def ready(snapshot_id: str, counts: dict, read_bounds: dict, problems: dict) -> 
     )
 
 
-def failed(snapshot_id: str, error: str, *, while_received: bool = False) -> None:
-    """It will not become active; `error` says why. `while_received`: only if nothing began it."""
-    query = {"id": snapshot_id, **({"status": "received"} if while_received else {})}
+def failed(snapshot_id: str, error: str, *, only_while: tuple[str, ...] = ()) -> None:
+    """It will not become active; `error` says why. `only_while`: only from these statuses
+    (a run that got further keeps the status it reached)."""
+    query = {"id": snapshot_id, **({"status__in": list(only_while)} if only_while else {})}
     DatasetSnapshot.objects(**query).update_one(set__status="failed", set__error=error)
 
 
