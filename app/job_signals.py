@@ -33,7 +33,7 @@ def _on_prerun(task_id=None, task=None, **_):
     running_job.set(task_id)
     now = utcnow()
     if Job.objects(id=task_id, state__in=ACTIVE_STATES).update(
-            state="STARTED", started_at=now, heartbeat_at=now, unset__missing_since=True):
+            state="STARTED", started_at=now, heartbeat_at=now, unset__missing_since=True, unset__step=True):
         _heartbeats[task_id] = _start_heartbeat(task_id, _settings["heartbeat_seconds"])
 
 

@@ -148,3 +148,14 @@ def test_an_ingestion_whose_pool_process_is_killed_is_retried_then_failed_with_i
     assert result and result["state"] == "SUCCESS" and result["result"]["status"] == "active", result
     assert active_snapshot(url) == snapshot != before
     assert db["users"].count_documents({"snapshot_id": snapshot}) == len(dump["users"])
+
+
+def test_a_retried_run_that_succeeds_no_longer_shows_the_retry(stack_retrying_once, db):
+    url = stack_retrying_once.url
+    posted = requests.post(f"{url}/update", json=make_dump(n_services=400, n_users=6000, seed=33), timeout=60)
+    ingestion = posted.json()["job_id"]
+    kill_pool_processes_when_running(url, ingestion, stack_retrying_once.worker)
+    assert wait_until(lambda: job(url, ingestion)["state"] == "RETRY", 30, 0.05), job(url, ingestion)
+    result = wait_until(lambda: ended(url, ingestion), 120)
+    assert result and result["state"] == "SUCCESS" and result["result"]["status"] == "active", result
+    assert result["step"] is None, result
