@@ -17,10 +17,10 @@ from app import diagnostics, jobs, lost_jobs, queues
 from app.engines import registry
 from app.errors import DataRejected, NotFound, SnapshotNotFound
 from app.marketplace import ingestion, pruning
-from app.recommendations.interaction_models import fit_interaction_models
+from app.pipelines import retraining
+from app.pipelines.interaction_models import fit_interaction_models
 from app.storage import snapshot_lifecycle as lifecycle
 from app.storage.snapshots import snapshot_exists
-from app.training import retraining
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def run_ncf_training(self, snapshot_id: str | None = None) -> dict:
     """The NCF pipeline: autoencoders, NCF, evaluation against baselines, gated activation."""
     import torch  # imported here: API processes never load torch
 
-    from app.training.ncf_pipeline import run_ncf_pipeline
+    from app.pipelines.ncf import run_ncf_pipeline
 
     torch.set_num_threads(1)  # faster than 2 on 2-core machines (benchmarks/quality.py)
     return skipped_if_impossible(
@@ -177,11 +177,11 @@ def check_retraining() -> dict:
 @shared_task(name=queues.TRAIN_RL, bind=True, acks_late=True, **RETRYING)
 def run_rl_training(self, snapshot_id: str | None = None) -> dict:
     """New SARS from settled journeys, then the RL pipeline: TD3, simulator and off-policy
-    evaluation, activation only when it beats Random and Popularity (app/training/rl_pipeline.py)."""
+    evaluation, activation only when it beats Random and Popularity (app/pipelines/rl.py)."""
     import torch  # imported here: API processes never load torch
 
-    from app.training.rl_pipeline import run_rl_pipeline
-    from app.training.sars_store import generate_sars
+    from app.pipelines.rl import run_rl_pipeline
+    from app.pipelines.sars_store import generate_sars
 
     torch.set_num_threads(1)
     progress = jobs.JobProgress(self)

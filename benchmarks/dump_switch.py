@@ -64,7 +64,7 @@ def run(uri: str, data: replay_data.ReplayData) -> None:
     from app import create_app
     from app.marketplace import dumps, ingestion, serving_catalogue
     from app.marketplace.catalogue import recommendable_services
-    from app.recommendations.interaction_models import dump_takings, fit_interaction_models, service_categories
+    from app.pipelines.interaction_models import dump_takings, fit_interaction_models, service_categories
     from app.storage.marketplace import read_in_windows
     from app.storage.raw_dumps import raw_dump
 

@@ -78,9 +78,9 @@ from app.marketplace import recent_history  # noqa: E402
 from app.marketplace.dumps import store_dump
 from app.marketplace.events import store_events  # noqa: E402
 from app.marketplace.ingestion import ingest_snapshot  # noqa: E402
+from app.pipelines.interaction_models import fit_interaction_models  # noqa: E402
 from app.recommendation_log import flush_served  # noqa: E402
 from app.recommendations import service  # noqa: E402
-from app.recommendations.interaction_models import fit_interaction_models  # noqa: E402
 from app.recommendations.serving_state import build_state, current_stamp, serving_state  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from benchmarks.journeys import Sessions, store_sessions  # noqa: E402

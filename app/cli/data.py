@@ -30,8 +30,8 @@ from app.marketplace.movielens_fetch import (
 )
 from app.marketplace.synthetic import MarketplaceData, generate_marketplace
 from app.marketplace.user_actions import store_user_actions
+from app.pipelines.interaction_models import fit_interaction_models
 from app.progress import Progress, no_progress
-from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.snapshots import DEMO_SOURCES, active_snapshot_id, get_snapshot
 
 # One request's worth: what a marketplace would send per POST, and a bounded memory peak.

@@ -22,8 +22,9 @@ def train_rl_command(snapshot_id, steps, simulated_fill_threshold, with_sars):
     torch.set_num_threads(1)  # faster than 2 on 2-core machines
     from dataclasses import replace
 
-    from app.training.rl_pipeline import RLTrainingConfig, run_rl_pipeline
-    from app.training.sars_store import generate_sars
+    from app.pipelines.rl import run_rl_pipeline
+    from app.pipelines.sars_store import generate_sars
+    from app.rl.training import RLTrainingConfig
 
     config = RLTrainingConfig()
     if steps is not None:
@@ -45,6 +46,6 @@ def regenerate_sars_command(snapshot_id, settle_seconds):
     import torch
 
     torch.set_num_threads(1)
-    from app.training.sars_store import regenerate_sars
+    from app.pipelines.sars_store import regenerate_sars
 
     run_with_progress(lambda progress: regenerate_sars(progress, settle_seconds, snapshot_id))

@@ -9,8 +9,8 @@ import click
 from flask.cli import AppGroup
 
 from app.cli.data import run_with_progress
+from app.pipelines.interaction_models import fit_interaction_models
 from app.recommendations.hit_rate import hit_rate
-from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.snapshots import active_snapshot_id
 
 train_cli = AppGroup("train", help="Train models on the active dataset snapshot (or --snapshot).")
@@ -55,7 +55,7 @@ def train_autoencoders_command(snapshot_id):
 def train_ncf_command(snapshot_id):
     """The NCF pipeline: register the version, activate it if not worse than the active one."""
     _torch_one_thread()
-    from app.training.ncf_pipeline import run_ncf_pipeline
+    from app.pipelines.ncf import run_ncf_pipeline
 
     run_with_progress(lambda progress: run_ncf_pipeline(snapshot_id, progress=progress))
 
@@ -72,7 +72,7 @@ def train_interaction_models_command(snapshot_id):
 def train_all_command(snapshot_id):
     """Interaction models, then NCF."""
     _torch_one_thread()
-    from app.training.ncf_pipeline import run_ncf_pipeline
+    from app.pipelines.ncf import run_ncf_pipeline
 
     run_with_progress(lambda progress: fit_interaction_models(snapshot_id, progress=progress))
     run_with_progress(lambda progress: run_ncf_pipeline(snapshot_id, progress=progress))

@@ -2,8 +2,8 @@
 import pytest
 
 from app.recommendation_log import flush_served
+from tests.pipelines.test_rl import train_and_promote
 from tests.recommendations.serving_fixtures import serve_marketplace
-from tests.training.test_rl_pipeline import train_and_promote
 
 
 @pytest.mark.parametrize("panel, size", [("v1", 3), ("v2", 2)])

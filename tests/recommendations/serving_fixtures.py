@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from app.marketplace import dumps, ingestion
 from app.marketplace.events import store_events
-from app.recommendations.interaction_models import fit_interaction_models
+from app.pipelines.interaction_models import fit_interaction_models
 from tests.fixtures.dumps import make_dump
 from tests.fixtures.journeys import wire_time
 

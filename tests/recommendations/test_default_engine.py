@@ -3,11 +3,11 @@
 import pytest
 
 from app import model_registry
+from app.pipelines.ncf import run_ncf_pipeline
 from app.storage.models import ModelVersion
 from app.training.gate import best_engine
-from app.training.ncf_pipeline import run_ncf_pipeline
+from tests.pipelines.test_ncf import SMALL
 from tests.recommendations.serving_fixtures import serve_marketplace
-from tests.training.test_ncf_pipeline import SMALL
 
 REQUEST = {"unique_id": "5642c351-80fe-44cf-b606-304f2f338122", "visit_id": None, "page_id": "/services",
            "timestamp": "2021-03-18T18:49:55.006Z", "search_data": {}}

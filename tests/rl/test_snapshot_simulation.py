@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.rl.evaluation import simulated_rewards
 from app.rl.ope import mean_estimate, paired_difference
 from app.rl.policies import greedy_panel, uniform_policy
+from app.rl.snapshot_marketplace import snapshot_marketplace, split_taken, user_split, visible_popularity
 from app.rl.td3 import TD3Config
-from app.training.rl_pipeline import (
-    RLTrainingConfig,
-    simulated_rewards,
-    snapshot_marketplace,
-    split_taken,
-    user_split,
-    visible_popularity,
-)
+from app.rl.training import RLTrainingConfig
 from tests.rl.one_category import alike_encoder, one_category_dump
 
 CONFIG = RLTrainingConfig(td3=TD3Config(k=3), evaluation_episodes=600)

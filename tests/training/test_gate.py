@@ -7,16 +7,16 @@ import pytest
 
 from app import model_registry
 from app.marketplace import dumps, ingestion
+from app.pipelines.ncf import run_ncf_pipeline
 from app.recommendations.default_engine import measured_default
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.dataset import interaction_data_from_dump
 from app.training.evaluation import leave_last_out, with_test_pairs
 from app.training.gate import best_engine, pairs_not_learnt
-from app.training.ncf_pipeline import run_ncf_pipeline
 from tests.fixtures.dumps import make_dump
+from tests.pipelines.test_ncf import SMALL
 from tests.recommendations.serving_fixtures import serve_marketplace, with_focused_users
-from tests.training.test_ncf_pipeline import SMALL
 
 REQUEST = {"unique_id": "5642c351-80fe-44cf-b606-304f2f338122", "visit_id": None, "page_id": "/services",
            "timestamp": "2021-03-18T18:49:55.006Z", "search_data": {}, "engine_version": "NCF"}

@@ -10,11 +10,7 @@ version active. Its metrics also say which engine measured best on its split
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from flask import current_app
 from gridfs.errors import NoFile
@@ -22,10 +18,10 @@ from gridfs.errors import NoFile
 from app import model_registry
 from app.engines import NCFModel
 from app.errors import DataRejected, NotFound
+from app.pipelines.run import StepClock, plan_run
 from app.progress import Progress, no_progress
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
-from app.storage.snapshots import active_snapshot_id
 from app.training.baselines import fit_ease, fit_popularity_baseline, fit_session_baseline
 from app.training.dataset import InteractionData, interaction_data_from_dump
 from app.training.evaluation import Split, leave_last_out, ranking_metrics
@@ -34,51 +30,9 @@ from app.training.ncf_training import NCFTrainingConfig, NCFTrainingResult, trai
 from app.training.plots import metrics_chart, training_curves
 
 # Share of the overall percent each step accounts for (training dominates).
-STEP_SPANS = {"extract": (0, 5), "prepare": (5, 8), "validate data": (8, 10), "train": (10, 85),
-              "evaluate baselines": (85, 93), "register": (93, 96), "validate model": (96, 100)}
+STEPS = {"extract": (0, 5), "prepare": (5, 8), "validate data": (8, 10), "train": (10, 85),
+         "evaluate baselines": (85, 93), "register": (93, 96), "validate model": (96, 100)}
 EASE_MAX_SERVICES = 5000  # EASE inverts a services × services matrix
-
-
-def config_digest(config) -> str:
-    """A short digest of a training config dataclass: runs are idempotent per (snapshot, digest)."""
-    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def plan_run(engine: str, snapshot_id: str | None, config) -> tuple[str, str, dict | None]:
-    """The snapshot a run trains on (the active one by default), its config digest, and
-    the outcome of a finished run of the same pair, if any (then nothing is trained)."""
-    snapshot_id = snapshot_id or active_snapshot_id()
-    if snapshot_id is None:
-        raise DataRejected("no active dataset snapshot to train on", {"snapshot_id": "none is active"})
-    digest = config_digest(config)
-    done = ModelVersion.objects(engine=engine, dataset_id=snapshot_id, config__digest=digest,
-                                status__in=("candidate", "active", "retired")).first()
-    existing = {"status": "exists", "model_id": str(done.id), "model_status": done.status} if done else None
-    return snapshot_id, digest, existing
-
-
-class StepClock:
-    """Times each step and reports overall progress to the job."""
-
-    spans = STEP_SPANS  # step → its share of the overall percent
-
-    def __init__(self, progress: Progress):
-        self.progress, self.steps, self.curve = progress, [], []
-
-    def run(self, name: str, work: Callable, **details):
-        self.progress(name, self.spans[name][0], **details)
-        began = time.perf_counter()
-        result = work()
-        self.steps.append({"step": name, "seconds": round(time.perf_counter() - began, 3)})
-        return result
-
-    def training_progress(self, step: str, percent: float, **details) -> None:
-        """Map the trainer's per-step percent into the train span; keep the loss curve."""
-        if "loss" in details and "epoch" in details:
-            self.curve.append({"phase": step, "epoch": details["epoch"], "loss": details["loss"],
-                               "hr@10": details.get("validation_hr_at_10") or details.get("hr@10")})
-        low, high = self.spans["train"]
-        self.progress("train", low + (high - low) * percent / 100, phase=step, **details)
 
 
 def _validate_data(data) -> dict:
@@ -112,7 +66,7 @@ def run_ncf_pipeline(snapshot_id: str | None = None, config: NCFTrainingConfig |
     snapshot_id, digest, existing = plan_run("NCF", snapshot_id, config)
     if existing:
         return existing
-    clock = StepClock(progress)
+    clock = StepClock(STEPS, progress)
     dump = clock.run("extract", lambda: raw_dump(snapshot_id), snapshot_id=snapshot_id)
     data = clock.run("prepare", lambda: interaction_data_from_dump(dump))
     facts = clock.run("validate data", lambda: _validate_data(data))

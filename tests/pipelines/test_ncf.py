@@ -4,11 +4,12 @@ import time
 import pytest
 
 from app import model_registry
+from app.errors import DataRejected
 from app.marketplace import dumps, ingestion
+from app.pipelines.ncf import run_ncf_pipeline
 from app.storage.models import ModelVersion
 from app.training.autoencoder import AutoencoderConfig
 from app.training.ncf import NCFConfig
-from app.training.ncf_pipeline import DataRejected, run_ncf_pipeline
 from app.training.ncf_training import NCFTrainingConfig
 from tests.fixtures.dumps import make_dump
 from tests.recommendations.serving_fixtures import serve_marketplace

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from app.marketplace.events import store_events
 from app.marketplace.users import delete_user_data
-from app.recommendations import interaction_models
+from app.pipelines import interaction_models
 from app.storage.jobs import utcnow
 from app.storage.models import ModelVersion
 from tests.fixtures.journeys import wire_time

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 from app.marketplace.events import store_events
-from app.recommendation_log import flush_served
-from app.rl.rewards import combine, load_reward_table
-from app.storage.sars import SarsTransition
-from app.training.sars_store import (
+from app.pipelines.sars_store import (
     generate_sars,
     load_transitions,
     regenerate_sars,
     snapshot_context,
     stored_transition,
 )
+from app.recommendation_log import flush_served
+from app.rl.rewards import combine, load_reward_table
+from app.storage.sars import SarsTransition
 from tests.fixtures.journeys import make_journey, wire_time
 from tests.recommendations.serving_fixtures import serve_marketplace
 

@@ -12,24 +12,21 @@ from app import model_registry
 from app.engines import RecommendationContext
 from app.engines.rl import RL, RLModel
 from app.marketplace import dumps, ingestion
+from app.pipelines.rl import run_rl_pipeline, validate_rl_version
+from app.pipelines.sars_store import generate_sars, snapshot_context
 from app.recommendation_log import flush_served
+from app.rl.evaluation import short_of_baselines
+from app.rl.snapshot_marketplace import split_taken
 from app.rl.td3 import TD3Config
+from app.rl.training import RLTrainingConfig
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.autoencoder import AutoencoderConfig
 from app.training.dataset import RECOMMENDABLE_STATUSES
-from app.training.rl_pipeline import (
-    RLTrainingConfig,
-    run_rl_pipeline,
-    short_of_baselines,
-    split_taken,
-    validate_rl_version,
-)
-from app.training.sars_store import generate_sars, snapshot_context
 from tests.fixtures.dumps import make_dump
+from tests.pipelines.test_sars_store import order_from_panel, serve_panel
 from tests.recommendations.serving_fixtures import serve_marketplace
 from tests.rl.one_category import taken_by_popularity
-from tests.training.test_sars_store import order_from_panel, serve_panel
 
 TINY = RLTrainingConfig(td3=TD3Config(k=3, hidden=16, steps=60, batch_size=32, log_every=20, popularity_prior=True),
                         embedding=AutoencoderConfig(embedding_dim=8, hidden_dim=16, epochs=3),

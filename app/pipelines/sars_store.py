@@ -33,6 +33,7 @@ from app.progress import Progress, no_progress
 from app.rl.export import USER_FEATURE_FIELDS, state_encoder
 from app.rl.rewards import RewardTable, load_reward_table
 from app.rl.sars import Sars, SarsBatch, build_sars
+from app.rl.training import EMBEDDING_CONFIG
 from app.storage.interactions import ServedRecommendation
 from app.storage.raw_dumps import raw_dump
 from app.storage.sars import SarsTransition
@@ -44,8 +45,6 @@ DEFAULT_K = 3  # slots per panel; shorter panels are padded
 DEFAULT_SETTLE_SECONDS = 3600  # journeys of a panel mostly end within the hour
 HISTORY_LIMIT = 200  # interactions read per visitor; the state uses the last few
 CHUNK = 200  # recommendations checked against stored transitions per query
-# Small: the state is 2 × this, and the actor's output K × this.
-EMBEDDING_CONFIG = AutoencoderConfig(embedding_dim=16, hidden_dim=64, epochs=30)
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -8,11 +8,11 @@ import pytest
 from app import model_registry
 from app.marketplace import dumps, ingestion
 from app.marketplace.events import store_events
+from app.pipelines.interaction_models import fit_interaction_models
+from app.pipelines.retraining import reason_to_retrain
 from app.queues import TRAIN_NCF
-from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.jobs import Job, utcnow
 from app.storage.models import ModelVersion
-from app.training.retraining import reason_to_retrain
 from tests.fixtures.dumps import make_dump
 from tests.fixtures.journeys import wire_time
 
