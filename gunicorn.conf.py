@@ -1,6 +1,8 @@
 """gunicorn settings (read automatically from the working directory)."""
 import os
 
+from pymongo.errors import PyMongoError
+
 bind = os.environ.get("BIND", "0.0.0.0:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # gevent: each worker serves its connections from one OS thread, switching between
@@ -38,6 +40,8 @@ def post_worker_init(worker):
     try:
         with app.app_context():
             holder.warm()
-    except Exception:  # the database may be down: the first request builds it instead
+    except PyMongoError as exc:  # the database is down: the first request builds it instead
+        worker.log.warning("could not warm the serving state, the database is unreachable: %s", exc)
+    except Exception:
         worker.log.exception("could not warm the serving state")
     holder.start_refresher(app)

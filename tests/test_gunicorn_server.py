@@ -110,3 +110,15 @@ def test_a_body_that_is_not_json_is_a_400_under_gevent(server):
     response = requests.post(f"{url}/update", data=b"{not json", headers={"Content-Type": "application/json"},
                              timeout=30)
     assert response.status_code == 400 and response.json()["message"]
+
+
+def test_a_worker_started_while_the_database_is_down_says_so_in_one_line(settings):
+    log_name = f"gunicorn-nodb-{uuid.uuid4().hex[:8]}.log"
+    proc, _ = start_gunicorn(settings | {"MONGODB_URI": "mongodb://127.0.0.1:1/marketrec_down",
+                                         "MONGODB_TIMEOUT_MS": 300}, log_name)
+    try:
+        services.wait_until(lambda: "could not warm" in (LOGS / log_name).read_text(), 60, "the warm-up")
+        logged = (LOGS / log_name).read_text()
+        assert "the database is unreachable" in logged and "Traceback" not in logged, logged
+    finally:
+        services.stop(proc)
