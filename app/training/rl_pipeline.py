@@ -36,6 +36,7 @@ import numpy as np
 from flask import current_app
 
 from app import model_registry
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.engines.rl import RL, RLModel, StateEncoder
 from app.progress import Progress, no_progress
 from app.rl.export import export_rl_model, prior_catalogue
@@ -49,7 +50,6 @@ from app.rl.td3 import Catalogue, TD3Config, fit_td3
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.autoencoder import AutoencoderConfig
-from app.training.dataset import RECOMMENDABLE_STATUSES
 from app.training.ncf_pipeline import DataRejected, StepClock, plan_run
 from app.training.plots import reward_chart, rl_training_curves
 from app.training.sars_store import EMBEDDING_CONFIG, load_transitions, snapshot_context

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from app import model_registry
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.engines import RecommendationContext
 from app.engines.rl import RL, RLModel
 from app.marketplace import dumps, ingestion
@@ -17,7 +18,6 @@ from app.rl.td3 import TD3Config
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.autoencoder import AutoencoderConfig
-from app.training.dataset import RECOMMENDABLE_STATUSES
 from app.training.rl_pipeline import (
     RLTrainingConfig,
     run_rl_pipeline,
