@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.dump_contract import DUMP_KEYS
 from app.marketplace.dump_schema import ITEM_MODELS
-from app.marketplace.synthetic import empty_dump
+from app.sample_data.synthetic import empty_dump
 from app.storage.marketplace import DUMP_COLLECTIONS
 
 

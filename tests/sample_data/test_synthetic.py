@@ -9,7 +9,7 @@ import pytest
 
 from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.marketplace.dump_schema import DUMP_KEYS
-from app.marketplace.synthetic import (
+from app.sample_data.synthetic import (
     generate_marketplace,
     iso_timestamp,
     service_page_id,
