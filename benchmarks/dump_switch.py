@@ -96,7 +96,7 @@ def main() -> None:
     if args.data == "latest-small":
         data = replay_data.movielens_latest_small()
     else:
-        from app.marketplace.movielens_fetch import fetch_movielens
+        from app.sample_data.movielens_files import fetch_movielens
         if not (args.movielens_dir / "ml-100k.inter").is_file():
             fetch_movielens(args.movielens_dir)
         data = replay_data.movielens_100k(args.movielens_dir)

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.marketplace import history  # noqa: E402
 from app.marketplace.events import event_document  # noqa: E402
-from app.marketplace.movielens import convert_movielens  # noqa: E402
 from app.marketplace.user_actions import action_document, resolve_order_services  # noqa: E402
+from app.sample_data.movielens import convert_movielens  # noqa: E402
 from app.storage import all_documents, database  # noqa: E402
 from app.storage.interactions import UserAction  # noqa: E402
 from benchmarks import harness  # noqa: E402

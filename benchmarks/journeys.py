@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from app.marketplace.synthetic import BROWSE_SUBPAGES, ORDER_SUBPAGES, service_page_id, user_action
 from app.marketplace.user_actions import store_user_actions
+from app.sample_data.synthetic import BROWSE_SUBPAGES, ORDER_SUBPAGES, service_page_id, user_action
 from benchmarks.harness import random_uuid
 
 ANONYMOUS_SHARE = 0.15  # sessions of visitors who are not logged in

@@ -4,7 +4,7 @@ of the Open Bandit Dataset sample, beside the click rate BTS really got in its o
     .venv/bin/python benchmarks/ope_obd.py [DEST]   (default var/data/obd; fetched once)
 
 The BTS probability of a logged (item, position) is approximated by BTS's own empirical
-frequency of that item at that position (or over all positions): see app/rl/obd.py.
+frequency of that item at that position (or over all positions): see app/sample_data/open_bandit.py.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.rl.obd import estimate_bts_from_random  # noqa: E402
-from app.rl.obd_fetch import fetch_open_bandit_sample  # noqa: E402
+from app.sample_data.open_bandit import estimate_bts_from_random  # noqa: E402
+from app.sample_data.open_bandit_files import fetch_open_bandit_sample  # noqa: E402
 
 
 def main(destination: str = "var/data/obd") -> None:

@@ -4,7 +4,7 @@
                                            [--members 1 5] [--distill 5] [--holdout latest|random]
                                            [--seed 0] [--history-length L]
 
-MovieLens goes through the marketplace converter (app/marketplace/movielens.py):
+MovieLens goes through the marketplace converter (app/sample_data/movielens.py):
 ratings of 4 or 5 are the users' accessed services, in time order. Each user's
 latest one is held out (users with one rating of 4+ are not tested). Every model
 is scored the same way: HR@10 and NDCG@10 among 100 sampled services the user
@@ -55,8 +55,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.engines import RecommendationContext
 from app.engines.ncf import NCF
-from app.marketplace.movielens import convert_movielens
-from app.marketplace.movielens_fetch import (
+from app.sample_data.movielens import convert_movielens
+from app.sample_data.movielens_files import (
     DEFAULT_MOVIELENS_DIR,
     MovieLensUnavailable,
     fetch_movielens,

@@ -325,7 +325,7 @@ def load(args) -> replay_data.ReplayData:
     if args.data == "latest-small":
         return replay_data.movielens_latest_small()
     if not (args.movielens_dir / "ml-100k.inter").is_file():
-        from app.marketplace.movielens_fetch import fetch_movielens
+        from app.sample_data.movielens_files import fetch_movielens
         fetch_movielens(args.movielens_dir)
     return replay_data.movielens_100k(args.movielens_dir)
 

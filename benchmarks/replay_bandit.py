@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.marketplace.synthetic import empty_dump
 from app.rl.ope import Estimate, ips, mean_estimate, paired_difference
+from app.sample_data.synthetic import empty_dump
 
 CAMPAIGNS = ("all", "men", "women")
 CATEGORY_FEATURES = ("item_feature_1", "item_feature_2", "item_feature_3")

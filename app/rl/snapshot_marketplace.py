@@ -10,10 +10,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.engines.rl import StateEncoder
 from app.errors import DataRejected
 from app.rl.simulator import SyntheticMarketplace
-from app.training.dataset import RECOMMENDABLE_STATUSES
 
 
 def _first(values) -> int:

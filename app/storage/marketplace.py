@@ -24,9 +24,9 @@ from mongoengine import (
     StringField,
 )
 
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.storage import pacing
 
-RECOMMENDABLE_STATUSES = ("published", "unverified")
 WRITE_BATCH = 5000  # dump items per insert_many / key values per ranged delete
 PROJECTS_PER_DOCUMENT = 1000  # ~70 KB of BSON per group: far below the 16 MB limit
 

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.engines.catalogue import IdIndex
 from app.training.features import MultiHotEncoder, service_encoder, user_encoder
-
-# As the marketplace defines them: only these services may be shown to anyone.
-RECOMMENDABLE_STATUSES = ("published", "unverified")
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.marketplace.dumps import validate_dump
-from app.marketplace.movielens import Movie
+from app.sample_data.movielens import Movie
 from benchmarks.replay_data import Rating, build_dump, catalogue_template, in_time_order, split
 from benchmarks.replay_protocol import (
     HitCounter,

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from app.marketplace import dumps, ingestion
-from app.marketplace.movielens_fetch import (
+from app.sample_data.movielens_files import (
     DEFAULT_MOVIELENS_DIR,
     MovieLensUnavailable,
     fetch_movielens,
 )
-from app.marketplace.synthetic import generate_marketplace
+from app.sample_data.synthetic import generate_marketplace
 from app.storage.jobs import Job
 from app.storage.snapshots import active_snapshot_id
 from tests.fixtures.dumps import make_dump
-from tests.marketplace.test_movielens import write_sample
+from tests.sample_data.test_movielens import write_sample
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"services": 30, "users": 20, "projects": 6, "journeys": 120, "seed": 3}

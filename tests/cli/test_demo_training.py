@@ -5,7 +5,7 @@ import redis
 
 from app.storage.jobs import Job
 from app.storage.snapshots import active_snapshot_id
-from tests.marketplace.test_movielens import write_sample
+from tests.sample_data.test_movielens import write_sample
 
 
 def test_the_demo_queues_ncf_then_rl_training_on_the_loaded_snapshot(settings, app, db, tmp_path):

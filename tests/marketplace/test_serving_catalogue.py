@@ -3,9 +3,9 @@ as what its collections hold."""
 import numpy as np
 import pytest
 
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.marketplace import catalogue, dumps, ingestion, serving_catalogue
 from app.recommendations.serving_state import DumpUsers, _snapshot_parts
-from app.storage.marketplace import RECOMMENDABLE_STATUSES
 from app.storage.raw_dumps import raw_dump
 from app.storage.snapshots import DatasetSnapshot
 from tests.fixtures.dumps import make_dump

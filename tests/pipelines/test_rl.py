@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from app import model_registry
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.engines import RecommendationContext
 from app.engines.rl import RL, RLModel
 from app.marketplace import dumps, ingestion
@@ -22,7 +23,6 @@ from app.rl.training import RLTrainingConfig
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.autoencoder import AutoencoderConfig
-from app.training.dataset import RECOMMENDABLE_STATUSES
 from tests.fixtures.dumps import make_dump
 from tests.pipelines.test_sars_store import order_from_panel, serve_panel
 from tests.recommendations.serving_fixtures import serve_marketplace

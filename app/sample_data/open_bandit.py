@@ -1,4 +1,4 @@
-"""Off-policy evaluation checked against the Open Bandit Dataset sample (see app/rl/obd_fetch.py).
+"""Off-policy evaluation checked against the Open Bandit Dataset sample (see app/sample_data/open_bandit_files.py).
 
 OBD logs the same ZOZOTOWN campaign under two policies, uniform random and
 Bernoulli Thompson sampling (BTS); each round shows an item at one of three

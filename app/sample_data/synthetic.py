@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from app.storage.marketplace import DUMP_COLLECTIONS, RECOMMENDABLE_STATUSES
+from app.dump_contract import DUMP_KEYS, RECOMMENDABLE_STATUSES
 
 SERVICES_PAGE = "/services"
 
@@ -66,7 +66,7 @@ def user_action(*, unique_id: str, timestamp: datetime, source: tuple, target: t
 
 def empty_dump() -> dict:
     """A dump with every required key present and empty."""
-    return {key: [] for key in DUMP_COLLECTIONS}
+    return {key: [] for key in DUMP_KEYS}
 
 
 def named_items(names, described: bool = False) -> list[dict]:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.errors import InvalidInput
-from app.marketplace.synthetic import (
+from app.sample_data.synthetic import (
     SERVICES_PAGE,
     MarketplaceData,
     empty_dump,

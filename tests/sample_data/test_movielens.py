@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 
 from app.errors import InvalidInput
-from app.marketplace.movielens import (
+from app.sample_data.movielens import (
     AGE_BAND_ID_BASE,
     GENRES,
     OCCUPATION_ID_BASE,
     age_band,
     convert_movielens,
 )
-from app.marketplace.movielens_fetch import fetch_movielens, movielens_present
+from app.sample_data.movielens_files import fetch_movielens, movielens_present
 
 ITEMS = """item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq
 1\tToy Story\t1995\tAnimation Children's Comedy

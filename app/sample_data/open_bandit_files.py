@@ -5,7 +5,7 @@ The sample ships inside the obp 0.4.1 wheel on PyPI; only its CSVs are unpacked
 DEST/obd/{random,bts}/{all,men,women}/{all,men,women}.csv and item_context.csv.
 Cached: nothing is downloaded when DEST/obd exists. Never committed (var/ is ignored).
 
-    python -m app.rl.obd_fetch var/data/obd
+    python -m app.sample_data.open_bandit_files var/data/obd
 """
 from __future__ import annotations
 

@@ -7,13 +7,13 @@ from datetime import UTC
 import numpy as np
 import pytest
 
+from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.marketplace.dump_schema import DUMP_KEYS
-from app.marketplace.synthetic import (
+from app.sample_data.synthetic import (
     generate_marketplace,
     iso_timestamp,
     service_page_id,
 )
-from app.storage.marketplace import RECOMMENDABLE_STATUSES
 
 SUBPAGE = re.compile(r"^/services/(\d+)-[a-z0-9-]+(/(details|offers|opinions|information|configuration|summary|"
                      r"comparisons))?$")

@@ -1,0 +1,17 @@
+"""The dump's keys are one list: the wire schema, the stored documents and the generated
+marketplaces all follow app/dump_contract.py, in its order."""
+from __future__ import annotations
+
+from app.dump_contract import DUMP_KEYS
+from app.marketplace.dump_schema import ITEM_MODELS
+from app.sample_data.synthetic import empty_dump
+from app.storage.marketplace import DUMP_COLLECTIONS
+
+
+def test_schema_and_storage_map_the_contract_keys_in_its_order():
+    assert tuple(ITEM_MODELS) == DUMP_KEYS
+    assert tuple(DUMP_COLLECTIONS) == DUMP_KEYS
+
+
+def test_an_empty_dump_has_every_key_in_the_contract_order():
+    assert tuple(empty_dump()) == DUMP_KEYS
