@@ -11,12 +11,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("flask", "flask_restx", "mongoengine", "pymongo", "gridfs", "celery", "redis")
-LEAVES = ("app.errors", "app.progress")  # plain exceptions and the progress protocol
+LEAVES = ("app.errors", "app.progress", "app.dump_contract")  # exceptions, the progress protocol, dump keys
 # Each pure package and what of the app it may import.
 PURE = {
     "app.engines": ("app.engines",),
     "app.training": ("app.training", "app.engines", *LEAVES),
     "app.rl": ("app.rl", "app.training", "app.engines", *LEAVES),
+    "app.sample_data": ("app.sample_data", "app.rl", "app.training", "app.engines", *LEAVES),
 }
 
 # A fresh interpreter imports every module of a package the usual way and reports what got loaded.
