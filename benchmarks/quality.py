@@ -12,7 +12,7 @@ never took, and over the full catalogue minus the user's training services.
 EASE's λ is chosen on a validation split of the training data (each user's
 latest training interaction), as NCF's epoch count is. One NCF row per
 `--members` value: that many members averaged into one wider served network
-(app/training/ncf.py; 1 is a single model), its training seconds counting all of
+(app/training/ncf_ensembles.py; 1 is a single model), its training seconds counting all of
 them. One more row per `--distill` value: that many members distilled into one
 network of a member's size (`NCFConfig.distill`), served at a single model's cost;
 its seconds count the members and the distillation. Five distilled is the default
@@ -69,7 +69,7 @@ from app.training.baselines import (
 )
 from app.training.dataset import InteractionData, interaction_data_from_dump
 from app.training.evaluation import Split, leave_last_out, ranking_metrics
-from app.training.ncf import NCFConfig
+from app.training.ncf_network import NCFConfig
 from app.training.ncf_training import NCFTrainingConfig, train_ncf
 
 EASE_L2_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0)

@@ -37,7 +37,7 @@ from app.rl.simulator import expected_item_rewards, simulate_panels, synthetic_m
 from app.rl.td3 import TD3Config, fit_td3  # noqa: E402
 from app.training.autoencoder import AutoencoderConfig  # noqa: E402
 from app.training.dataset import interaction_data  # noqa: E402
-from app.training.ncf import NCFConfig  # noqa: E402
+from app.training.ncf_network import NCFConfig  # noqa: E402
 from app.training.ncf_training import NCFTrainingConfig, train_ncf  # noqa: E402
 
 K, EPSILON = 3, 0.3

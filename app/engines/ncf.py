@@ -1,6 +1,6 @@
 """NCF serving: a trained neural collaborative filtering model as numpy arrays, and two engines.
 
-The model (see app/training/ncf.py) scores a (user, service) pair as
+The model (see app/training/ncf_network.py) scores a (user, service) pair as
 sigmoid(head · [user_gmf ⊙ service_gmf, MLP([user_mlp, service_mlp, user_content,
 service_content])]). The first MLP layer is linear in its input, so its service
 part and the service GMF factors (times the head's weights) are computed once at

@@ -8,7 +8,7 @@ from app.engines.ncf import NCFModel, NCFParams, NCFScorer
 from app.training.autoencoder import FeatureAutoencoder, encoder_layers
 from app.training.evaluation import ScoreUsers
 from app.training.features import MultiHotEncoder
-from app.training.ncf import NCFNetwork
+from app.training.ncf_network import NCFNetwork
 
 
 def _numpy(tensor) -> np.ndarray:

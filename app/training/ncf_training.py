@@ -21,8 +21,11 @@ from app.progress import Progress
 from app.training.autoencoder import AutoencoderConfig, encode, fit_autoencoder
 from app.training.dataset import InteractionData
 from app.training.evaluation import ScoreUsers, leave_last_out, ranking_metrics
-from app.training.ncf import NCFConfig, fit_ncf, latest_windows, renamed
+from app.training.ncf import fit_ncf
+from app.training.ncf_examples import latest_windows
 from app.training.ncf_export import export_ncf, ncf_score_users
+from app.training.ncf_fit import renamed
+from app.training.ncf_network import NCFConfig
 
 
 @dataclass

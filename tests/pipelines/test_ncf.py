@@ -9,7 +9,7 @@ from app.marketplace import dumps, ingestion
 from app.pipelines.ncf import run_ncf_pipeline
 from app.storage.models import ModelVersion
 from app.training.autoencoder import AutoencoderConfig
-from app.training.ncf import NCFConfig
+from app.training.ncf_network import NCFConfig
 from app.training.ncf_training import NCFTrainingConfig
 from tests.fixtures.dumps import make_dump
 from tests.recommendations.serving_fixtures import serve_marketplace

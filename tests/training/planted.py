@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.training.autoencoder import AutoencoderConfig
-from app.training.ncf import NCFConfig
+from app.training.ncf_network import NCFConfig
 from app.training.ncf_training import NCFTrainingConfig
 
 GROUP_SERVICES = {1: tuple(range(101, 111)), 2: tuple(range(201, 211))}

@@ -12,19 +12,17 @@ import torch
 from app.training.baselines import RandomBaseline
 from app.training.dataset import interaction_data_from_dump
 from app.training.evaluation import leave_last_out, ranking_metrics
-from app.training.ncf import (
-    NCFConfig,
-    NCFNetwork,
-    _Examples,
-    distilled,
+from app.training.ncf import fit_ncf
+from app.training.ncf_ensembles import distilled, merged
+from app.training.ncf_examples import (
+    TrainingExamples,
     epoch_examples,
-    fit_ncf,
     history_windows,
     later_interactions,
     latest_windows,
-    merged,
     recency_weights,
 )
+from app.training.ncf_network import NCFConfig, NCFNetwork
 from app.training.ncf_training import train_ncf
 from tests.training.planted import DRAFTS, planted_dump, small_config
 
@@ -134,7 +132,7 @@ def test_history_windows_hold_the_items_taken_strictly_before():
 
 def test_each_negative_shares_its_positives_window():
     config = replace(small_config().ncf, history_length=3, negatives_per_positive=2)
-    examples = _Examples.of(DATA.user_rows, DATA.service_rows, DATA.order, DATA.recommendable, config)
+    examples = TrainingExamples.of(DATA.user_rows, DATA.service_rows, DATA.order, DATA.recommendable, config)
     users, _, labels, _, history = examples.draw(np.random.default_rng(0))
     positives = DATA.user_rows.size
     assert (labels[:positives] == 1).all() and history.shape == (3 * positives, 3)
@@ -207,7 +205,7 @@ def test_a_distilled_student_learns_the_teachers_scores_at_one_members_size():
     teacher = NCFNetwork(content_u, content_s, replace(config, gmf_dim=8, mlp_embedding_dim=8, mlp_layers=(16,)))
     for parameter in teacher.parameters():  # scores unrelated to the labels: only soft targets teach them
         torch.nn.init.normal_(parameter, std=0.5)
-    examples = _Examples.of(DATA.user_rows, DATA.service_rows, DATA.order, DATA.recommendable, config)
+    examples = TrainingExamples.of(DATA.user_rows, DATA.service_rows, DATA.order, DATA.recommendable, config)
     first = NCFNetwork(content_u, content_s, config)
     student = distilled(teacher.eval(), first, examples, config, 60, None, np.random.default_rng(0))
     users, items = (torch.as_tensor(grid.ravel()) for grid in np.meshgrid(np.arange(DATA.n_users),
