@@ -19,8 +19,7 @@ import requests
 
 from tests.conftest import LOGS
 from tests.fixtures.dumps import make_dump
-from tests.fixtures.stack import Stack, wait_until
-from tests.recommendations.serving_fixtures import serve_marketplace
+from tests.fixtures.stack import serving_stack, wait_until
 from tests.test_gunicorn_server import click, panel_request
 
 HEALTHY_WITHIN = 30  # seconds after the broker is back
@@ -29,10 +28,8 @@ LOST_JOB_DONE_WITHIN = 120
 
 @pytest.fixture
 def stack(app, db, settings, tmp_path):
-    serve_marketplace(app)
-    stack = Stack(settings, tmp_path, f"outage-{uuid.uuid4().hex[:8]}", {"RECOVER_JOBS_SECONDS": 2})
-    yield stack
-    stack.stop()
+    with serving_stack(app, settings, tmp_path, "outage", {"RECOVER_JOBS_SECONDS": 2}) as stack:
+        yield stack
 
 
 def health(url: str) -> requests.Response:

@@ -11,15 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 
 import psutil
 import pytest
 import requests
 
 from tests.fixtures.dumps import make_dump
-from tests.fixtures.stack import Stack, wait_until
-from tests.recommendations.serving_fixtures import serve_marketplace
+from tests.fixtures.stack import serving_stack, wait_until
 from tests.test_gunicorn_server import panel_request
 
 # Heartbeat every second: a killed job is silent after 4 s, confirmed at the next look 2 s on.
@@ -29,18 +27,21 @@ ENDED_WITHIN = 120  # seconds from the kill; with the defaults: 60 s silent + up
 
 @pytest.fixture
 def stack(app, db, settings, tmp_path):
-    serve_marketplace(app)
-    stack = Stack(settings, tmp_path, f"killed-{uuid.uuid4().hex[:8]}", FAST_RECOVERY)
-    yield stack
-    stack.stop()
+    with serving_stack(app, settings, tmp_path, "killed", FAST_RECOVERY) as stack:
+        yield stack
 
 
 @pytest.fixture
 def stack_retrying_once(app, db, settings, tmp_path):
-    serve_marketplace(app)
-    stack = Stack(settings, tmp_path, f"pool-killed-{uuid.uuid4().hex[:8]}", {"TASK_MAX_RETRIES": 1})
-    yield stack
-    stack.stop()
+    with serving_stack(app, settings, tmp_path, "pool-killed", {"TASK_MAX_RETRIES": 1}) as stack:
+        yield stack
+
+
+def post_dump(url: str, dump: dict) -> str:
+    """The ingestion job of `dump`, posted."""
+    posted = requests.post(f"{url}/update", json=dump, timeout=60)
+    assert posted.status_code == 202, posted.text
+    return posted.json()["job_id"]
 
 
 def job(url: str, job_id: str) -> dict:
@@ -72,9 +73,7 @@ def test_killed_ingestion_and_training_are_run_again_and_nothing_half_written_is
     url = stack.url
     before = active_snapshot(url)
     dump = make_dump(n_services=400, n_users=6000, seed=31)
-    posted = requests.post(f"{url}/update", json=dump, timeout=60)
-    assert posted.status_code == 202
-    ingestion = posted.json()["job_id"]
+    ingestion = post_dump(url, dump)
     killed_at = kill_when_running(url, ingestion, stack.worker)
 
     # While no worker runs: the old snapshot is served, whole.
@@ -123,9 +122,7 @@ def test_an_ingestion_whose_pool_process_is_killed_is_retried_then_failed_with_i
     url = stack.url
     before = active_snapshot(url)
     dump = make_dump(n_services=400, n_users=6000, seed=32)
-    posted = requests.post(f"{url}/update", json=dump, timeout=60)
-    assert posted.status_code == 202
-    ingestion = posted.json()["job_id"]
+    ingestion = post_dump(url, dump)
     snapshot = db["jobs"].find_one({"_id": ingestion})["args"][0]
 
     kill_pool_processes_when_running(url, ingestion, stack.worker)
@@ -144,9 +141,8 @@ def test_an_ingestion_whose_pool_process_is_killed_is_retried_then_failed_with_i
     assert active_snapshot(url) == before
     assert db["dataset_writer_lease"].count_documents({}) == 0  # freed at once, not after LEASE_SECONDS
 
-    again = requests.post(f"{url}/update", json=dump, timeout=60)
-    assert again.status_code == 202
-    result = wait_until(lambda: ended(url, again.json()["job_id"]), 120)
+    again = post_dump(url, dump)
+    result = wait_until(lambda: ended(url, again), 120)
     assert result and result["state"] == "SUCCESS" and result["result"]["status"] == "active", result
     assert active_snapshot(url) == snapshot != before
     assert db["users"].count_documents({"snapshot_id": snapshot}) == len(dump["users"])
@@ -154,8 +150,7 @@ def test_an_ingestion_whose_pool_process_is_killed_is_retried_then_failed_with_i
 
 def test_a_retried_run_that_succeeds_no_longer_shows_the_retry(stack_retrying_once, db):
     url = stack_retrying_once.url
-    posted = requests.post(f"{url}/update", json=make_dump(n_services=400, n_users=6000, seed=33), timeout=60)
-    ingestion = posted.json()["job_id"]
+    ingestion = post_dump(url, make_dump(n_services=400, n_users=6000, seed=33))
     kill_pool_processes_when_running(url, ingestion, stack_retrying_once.worker)
     assert wait_until(lambda: job(url, ingestion)["state"] == "RETRY", 30, 0.05), job(url, ingestion)
     result = wait_until(lambda: ended(url, ingestion), 120)
