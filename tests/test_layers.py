@@ -25,7 +25,7 @@ LAYERS = {
     "app.jobs": 4,  # a job's record, and enqueueing a task by name (app/queues.py)
     "app.config": 4,
     "app.storage": 3, "app.offload": 3,
-    "app.engines": 2, "app.rl": 2, "app.training": 2, "app.schema_check": 2, "app.wire_fields": 2,
+    "app.engines": 2, "app.rl": 2, "app.training": 2, "app.schema_check": 2, "app.wire": 2,
     "app.observability": 2,
     "app.errors": 1, "app.version": 1, "app.queues": 1, "app.progress": 1,
 }

@@ -5,7 +5,7 @@ from flask import request
 from flask_restx import Namespace, Resource, fields
 
 from app.marketplace.events import EVENT_TYPES, store_events
-from app.wire_fields import INT64_MAX, NullableString, NullableUuid, nullable_id
+from app.wire.fields import INT64_MAX, NullableString, NullableUuid, nullable_id
 
 ns = Namespace("events", path="/events", description="Generic interaction events")
 

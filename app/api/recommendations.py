@@ -10,7 +10,7 @@ from app.api.auth import token_scope
 from app.engines.registry import engine_names
 from app.recommendations import service
 from app.schema_check import UnsupportedSchema, compile_checker
-from app.wire_fields import INT64_MAX, NullableString, NullableUuid, Uuid, nullable_id
+from app.wire.fields import INT64_MAX, NullableString, NullableUuid, Uuid, nullable_id
 
 ns = Namespace("recommendations", path="/recommendations", description="Ranked services for a page")
 scores_ns = Namespace("scores", path="/scores", description="Scores of given user-service pairs")

@@ -17,7 +17,7 @@ from jsonschema.validators import validator_for
 
 from app.errors import InvalidInput
 from app.marketplace.user_actions import store_user_actions
-from app.wire_fields import NullableNested, NullableString, NullableUuid, Uuid, nullable_id
+from app.wire.fields import NullableNested, NullableString, NullableUuid, Uuid, nullable_id
 
 ns = Namespace("user_actions", path="/user_actions", description="Page-to-page user actions (clicks, orders)")
 

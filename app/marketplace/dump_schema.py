@@ -12,7 +12,7 @@ from flask_restx import Model, fields
 from jsonschema import Draft4Validator, FormatChecker
 
 from app.schema_check import compile_checker
-from app.wire_fields import INT64_MAX, NullableString
+from app.wire.fields import INT64_MAX, NullableString
 
 
 def _id(description: str = "the marketplace's integer id", **kwargs) -> fields.Integer:
