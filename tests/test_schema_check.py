@@ -6,8 +6,8 @@ import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
 from app.api import recommendations
-from app.marketplace.dump_schema import dump_json_schema
 from app.schema_check import UnsupportedSchema, compile_checker
+from app.wire.dump import DUMP
 from tests.fixtures.dumps import make_dump
 
 FORMATS = FormatChecker()
@@ -91,7 +91,7 @@ def test_the_compiled_check_agrees_with_jsonschema_on_damaged_dumps():
     dump = {key: items[:2] for key, items in make_dump(n_services=2, n_users=2).items()}
     dump["services"][0].update(pid=None, status="published", required_services=[2])
     dump["services"][1]["pid"] = "21.T15999/abc"
-    assert_agreement(dump_json_schema(), dump)
+    assert_agreement(DUMP.json_schema(), dump)
 
 
 def assert_agreement(schema: dict, valid: dict) -> None:

@@ -33,6 +33,7 @@ from app.marketplace.user_actions import store_user_actions
 from app.progress import Progress, no_progress
 from app.recommendations.interaction_models import fit_interaction_models
 from app.storage.snapshots import DEMO_SOURCES, active_snapshot_id, get_snapshot
+from app.wire.dump import check_dump
 
 # One request's worth: what a marketplace would send per POST, and a bounded memory peak.
 BATCH_SIZE = 2000
@@ -52,7 +53,7 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Progress = 
     """
     demo = source in DEMO_SOURCES
     progress("validating the dump", 0)
-    dumps.validate_dump(market.dump)
+    check_dump(market.dump)
     _in_batches(market.user_actions, check_user_actions, "validating user actions", progress)
     _in_batches(market.events, check_events, "validating events", progress)
     progress("storing the dump", 0)
