@@ -3,7 +3,7 @@
 Layers, top to bottom (a module may import its own layer and the ones below):
 the factory; the API and the CLI; the Celery tasks; the pipelines they run; the
 domain (marketplace, recommendations, the model registry, job records); storage;
-pure code (engines, RL, NCF and its training maths); leaves (errors, names)."""
+pure code (engines, RL, NCF and its training maths, the wire format); leaves (errors, names)."""
 from __future__ import annotations
 
 import ast
