@@ -43,9 +43,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
-from app.marketplace.dump_schema import dump_json_schema  # noqa: E402
-from app.marketplace.dumps import validate_dump  # noqa: E402
 from app.storage.jobs import Job  # noqa: E402
+from app.wire.dump import DUMP, check_dump  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from devstack import services  # noqa: E402
 from tests.fixtures.dumps import make_dump  # noqa: E402
@@ -163,12 +162,12 @@ def breakdown(seconds: dict) -> str:
 
 def time_validation(dump: dict, with_jsonschema: bool) -> None:
     started = time.perf_counter()
-    validate_dump(dump)
+    check_dump(dump)
     row("validation, compiled check + duplicate ids", f"{time.perf_counter() - started:.2f} s")
     if with_jsonschema:
         from jsonschema import Draft4Validator, FormatChecker
 
-        validator = Draft4Validator(dump_json_schema(), format_checker=FormatChecker())
+        validator = Draft4Validator(DUMP.json_schema(), format_checker=FormatChecker())
         started = time.perf_counter()
         assert validator.is_valid(dump)
         row("validation, jsonschema (restx model's schema)", f"{time.perf_counter() - started:.2f} s")

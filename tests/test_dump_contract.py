@@ -3,9 +3,9 @@ marketplaces all follow app/dump_contract.py, in its order."""
 from __future__ import annotations
 
 from app.dump_contract import DUMP_KEYS
-from app.marketplace.dump_schema import ITEM_MODELS
 from app.sample_data.synthetic import empty_dump
 from app.storage.marketplace import DUMP_COLLECTIONS
+from app.wire.dump import ITEM_MODELS
 
 
 def test_schema_and_storage_map_the_contract_keys_in_its_order():

@@ -3,8 +3,8 @@
 Layers, top to bottom (a module may import its own layer and the ones below):
 the factory; the API and the CLI; the Celery tasks; the pipelines they run; the
 domain (marketplace, recommendations, the model registry, job records); storage;
-pure code (engines, RL, NCF and its training maths, the data-set loaders); leaves (errors,
-names, the dump's keys)."""
+pure code (engines, RL, NCF and its training maths, the data-set loaders, the wire format);
+leaves (errors, names, the dump's keys)."""
 from __future__ import annotations
 
 import ast
@@ -24,7 +24,7 @@ LAYERS = {
     "app.jobs": 4,  # a job's record, and enqueueing a task by name (app/queues.py)
     "app.config": 4,
     "app.storage": 3, "app.offload": 3,
-    "app.engines": 2, "app.rl": 2, "app.training": 2, "app.schema_check": 2, "app.wire_fields": 2,
+    "app.engines": 2, "app.rl": 2, "app.training": 2, "app.schema_check": 2, "app.wire": 2,
     "app.sample_data": 2,
     "app.observability": 2,
     "app.errors": 1, "app.version": 1, "app.queues": 1, "app.progress": 1, "app.dump_contract": 1,

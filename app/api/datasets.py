@@ -1,7 +1,7 @@
 from flask_restx import Namespace, Resource, fields, inputs
 
 from app.marketplace import catalogue
-from app.wire_fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
+from app.wire.fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
 
 ns = Namespace("datasets", path="/datasets", description="Dataset snapshots made from dumps")
 

@@ -1,7 +1,7 @@
 from flask_restx import Namespace, Resource, fields
 
 from app import health
-from app.wire_fields import NullableRaw, NullableString
+from app.wire.fields import NullableRaw, NullableString
 
 ns = Namespace("health", path="/health", description="Is the service able to serve")
 

@@ -3,7 +3,7 @@ from flask_restx import Namespace, Resource, fields
 from werkzeug.routing import BaseConverter
 
 from app import jobs, tasks
-from app.wire_fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
+from app.wire.fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
 
 ns = Namespace("jobs", path="/jobs", description="Background jobs the API started")
 

@@ -5,7 +5,7 @@ from flask_restx import Namespace, Resource, fields
 from app import model_registry as registry
 from app.recommendations.default_engine import marked_defaults
 from app.storage.models import MODEL_KINDS
-from app.wire_fields import NullableDateTime, NullableFloat, NullableInteger, NullableString
+from app.wire.fields import NullableDateTime, NullableFloat, NullableInteger, NullableString
 
 ns = Namespace("models", path="/models", description="Trained model versions (the model registry)")
 

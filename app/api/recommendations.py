@@ -1,97 +1,24 @@
-"""POST /recommendations (the contract's request, unchanged) and POST /scores."""
+"""POST /recommendations (the contract's request, unchanged) and POST /scores.
+
+The requests' models and their check live in app/wire/recommendation_requests.py;
+flask-restx runs the check for `@ns.expect` (the API validates by default)."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import request
-from flask_restx import Model, Namespace, Resource, fields
+from flask_restx import Namespace, Resource, fields
 
 from app.api.auth import token_scope
-from app.engines.registry import engine_names
 from app.recommendations import service
-from app.schema_check import UnsupportedSchema, compile_checker
-from app.wire_fields import INT64_MAX, NullableString, NullableUuid, Uuid, nullable_id
+from app.wire.checked_model import nested_models
+from app.wire.fields import NullableString
+from app.wire.recommendation_requests import RECOMMENDATION_REQUEST, SCORE_REQUEST
 
 ns = Namespace("recommendations", path="/recommendations", description="Ranked services for a page")
 scores_ns = Namespace("scores", path="/scores", description="Scores of given user-service pairs")
+for namespace, request_model in ((ns, RECOMMENDATION_REQUEST), (scores_ns, SCORE_REQUEST)):
+    for model in nested_models(request_model):
+        namespace.add_model(model.name, model)
 
-
-class QuicklyCheckedModel(Model):
-    """A request model that recognises a valid payload fast (app/schema_check.py), and lets
-    flask-restx name the bad fields of any other. Same schema, same 400.
-
-    flask-restx builds a new jsonschema validator for every request and walks each id of
-    a 200-candidate list through jsonschema's keyword machinery: about a tenth of the CPU
-    of a request of the mix of benchmarks/serving.py went there."""
-
-    def validate(self, data, resolver=None, format_checker=None):
-        if not self._check(format_checker)(data):
-            super().validate(data, resolver, format_checker)
-
-    def _check(self, format_checker) -> Callable[[object], bool]:
-        compiled = self.__dict__.get("_compiled")
-        if compiled is None or compiled[0] is not format_checker:
-            compiled = self.__dict__["_compiled"] = (format_checker, self._compile(format_checker))
-        return compiled[1]
-
-    def json_schema(self) -> dict:
-        """The model's schema with the models it refers to as definitions, as jsonschema reads it."""
-        models = {**ns.models, **scores_ns.models}
-        return {**self.__schema__, "definitions": {name: model.__schema__ for name, model in models.items()}}
-
-    def _compile(self, format_checker) -> Callable[[object], bool]:
-        try:
-            return compile_checker(self.json_schema(), format_checker)
-        except UnsupportedSchema:  # a keyword the compiled check lacks: jsonschema decides every time
-            return lambda data: False
-
-
-ENGINES = list(engine_names())
-
-
-def ids(description: str, **kwargs):
-    return fields.List(fields.Integer(min=0, max=INT64_MAX), description=description, **kwargs)
-
-
-search_data = ns.model("SearchData", {
-    "q": NullableString(max_length=512, description="words matched in name, tagline, description"),
-    "categories": ids("OR within a facet, AND across facets"),
-    "geographical_availabilities": fields.List(fields.String(max_length=64)),
-    "order_type": NullableString(max_length=64),
-    "providers": ids(""),
-    "rating": NullableString(max_length=16),
-    "related_platforms": ids(""),
-    "scientific_domains": ids(""),
-    "sort": NullableString(max_length=64),
-    "target_users": ids(""),
-})
-session_event = ns.model("SessionEvent", {
-    "service_id": fields.Integer(required=True, min=0, max=INT64_MAX),
-    "type": fields.String(required=True, max_length=32, example="view"),
-    "timestamp": fields.DateTime(required=True),
-})
-user_features = ns.model("UserFeatures", {"categories": ids(""), "scientific_domains": ids("")})
-common = {
-    "user_id": nullable_id("logged-in marketplace user"),
-    "aai_uid": NullableString(max_length=256, description="resolved to user_id when user_id is absent"),
-    "unique_id": Uuid(required=True, description="browser session id, anonymous visitors too"),
-    "engine_version": NullableString(max_length=32, example="NCF", description=f"one of {', '.join(ENGINES)}"),
-    "session": fields.List(fields.Nested(session_event), max_items=200,
-                           description="extension: the visitor's latest events, used at once"),
-    "user_features": fields.Nested(user_features, description="extension: features of a user not in the dump"),
-}
-recommendation_request = ns.add_model("RecommendationRequest", QuicklyCheckedModel("RecommendationRequest", {
-    **common,
-    "client_id": NullableString(enum=["marketplace", "search_service", "user_dashboard", "undefined", None]),
-    "timestamp": fields.DateTime(required=True),
-    "visit_id": NullableUuid(required=True, description="the visit showing the panel (or null)"),
-    "page_id": fields.String(required=True, max_length=2048, example="/services"),
-    "panel_id": NullableString(enum=["v1", "v2", "service", "", None], description="v1: 3 items, v2: 2"),
-    "candidates": ids("the caller's pre-selected services; empty = all recommendable", max_items=10000),
-    "search_data": fields.Nested(search_data, required=True, description="filters; may be {}"),
-    "k": fields.Integer(min=1, max=100, description="extension: number of items, overrides panel_id"),
-    "exclude": ids("extension: never return these", max_items=10000),
-}))
 recommendation_response = ns.model("RecommendationResponse", {
     "panel_id": fields.String(),
     "recommendations": fields.List(fields.Integer()),
@@ -105,12 +32,6 @@ recommendation_response = ns.model("RecommendationResponse", {
     "served_by": fields.List(fields.String(), description="extension: engine of each item (a short panel is "
                                                           "topped up from the next engine of the chain)"),
 })
-score_request = scores_ns.add_model("ScoreRequest", QuicklyCheckedModel("ScoreRequest", {
-    **common,
-    "unique_id": Uuid(description="browser session id"),
-    "service_ids": ids("services to score", required=True, min_items=1, max_items=10000),
-}))
-
 score_response = scores_ns.model("ScoreResponse", {
     "engine_version": fields.String(required=True, description="the engine that scored"),
     "model_version": NullableString(description="its model version (null for engines without one)"),
@@ -124,7 +45,7 @@ score_response = scores_ns.model("ScoreResponse", {
 class Recommendations(Resource):
     @token_scope("recommend")
     @ns.doc(security="bearer")
-    @ns.expect(recommendation_request)
+    @ns.expect(RECOMMENDATION_REQUEST)
     @ns.response(200, "ranked services", recommendation_response)
     @ns.response(400, "invalid request")
     def post(self):
@@ -136,7 +57,7 @@ class Recommendations(Resource):
 class Scores(Resource):
     @token_scope("recommend")
     @scores_ns.doc(security="bearer")
-    @scores_ns.expect(score_request)
+    @scores_ns.expect(SCORE_REQUEST)
     @scores_ns.response(200, "one score per service asked for", score_response)
     @scores_ns.response(400, "invalid request")
     def post(self):

@@ -3,7 +3,7 @@ from flask import request
 from flask_restx import Namespace, Resource, fields
 
 from app.recommendations.hit_rate import hit_rate
-from app.wire_fields import NullableFloat
+from app.wire.fields import NullableFloat
 
 ns = Namespace("stats", path="/stats", description="Serving statistics")
 

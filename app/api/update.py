@@ -3,19 +3,20 @@ from flask_restx import Namespace, Resource
 
 from app.api.jobs import accepted, accepted_response
 from app.marketplace import dumps
-from app.marketplace.dump_schema import DUMP, ITEM_MODELS
 from app.offload import cpu_bound, without_gc
+from app.wire.checked_model import nested_models
+from app.wire.dump import DUMP
 
 ns = Namespace("update", path="/update", description="Full marketplace database dumps")
-for model in (DUMP, *ITEM_MODELS.values()):
+for model in nested_models(DUMP):
     ns.add_model(model.name, model)
 
 
 @ns.route("")
 class Update(Resource):
     @ns.doc(security="bearer")
-    # Validated by dumps.validate_dump: the same model, compiled, because jsonschema
-    # alone takes ~20 s on a dump of 300k items.
+    # Checked by check_dump (app/wire/dump.py) when received: the same model, item by
+    # item and compiled, because jsonschema alone takes ~20 s on a dump of 300k items.
     @ns.expect(DUMP, validate=False)
     @ns.response(202, "stored; a job ingests it and makes it the active dataset", accepted)
     @ns.response(400, "the dump is not valid: every bad field is named; nothing was stored")

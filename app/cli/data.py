@@ -1,25 +1,21 @@
 """Demo marketplaces: `flask data fetch-movielens|import-movielens|demo` and `flask seed`.
 
-Everything goes through the functions the API uses for /update, /user_actions
-and /events, so demo data is validated and ingested exactly as a marketplace's
-would be. The loading functions are plain (notebooks call them too); the
-commands only parse options and print.
+Everything goes through the checks (app/wire/) and the functions the API uses for
+/update, /user_actions and /events, so demo data is validated and ingested exactly
+as a marketplace's would be. The loading functions are plain (notebooks call them
+too); the commands only parse options and print.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 
 import click
 from flask.cli import AppGroup, with_appcontext
-from jsonschema import FormatChecker
-from jsonschema.validators import validator_for
 from tqdm import tqdm
 
-from app.api import events as events_api
-from app.api.user_actions import checked_actions
-from app.errors import InvalidInput, MarketrecError
+from app.errors import MarketrecError
 from app.marketplace import demo_data, dumps, ingestion, pruning
 from app.marketplace.events import store_events
 from app.marketplace.user_actions import store_user_actions
@@ -33,6 +29,9 @@ from app.sample_data.movielens_files import (
 )
 from app.sample_data.synthetic import MarketplaceData, generate_marketplace
 from app.storage.snapshots import DEMO_SOURCES, active_snapshot_id, get_snapshot
+from app.wire.dump import check_dump
+from app.wire.events import EVENT_BATCH
+from app.wire.user_actions import checked_actions
 
 # One request's worth: what a marketplace would send per POST, and a bounded memory peak.
 BATCH_SIZE = 2000
@@ -52,7 +51,7 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Progress = 
     """
     demo = source in DEMO_SOURCES
     progress("validating the dump", 0)
-    dumps.validate_dump(market.dump)
+    check_dump(market.dump)
     _in_batches(market.user_actions, check_user_actions, "validating user actions", progress)
     _in_batches(market.events, check_events, "validating events", progress)
     progress("storing the dump", 0)
@@ -77,23 +76,14 @@ def load_marketplace(market: MarketplaceData, source: str, progress: Progress = 
 
 
 def check_user_actions(actions: list[dict]) -> int:
-    """Raise InvalidInput naming every field of `actions` that POST /user_actions would refuse."""
+    """Raise InvalidPayload naming every field of `actions` that POST /user_actions would refuse."""
     return len(checked_actions(actions)[0])
 
 
 def check_events(events: list[dict]) -> int:
-    """Raise InvalidInput naming every field of `events` that POST /events' schema would refuse."""
-    errors = dict(map(events_api.batch.format_error, _event_validator().iter_errors({"events": events})))
-    if errors:
-        raise InvalidInput("Input payload validation failed", errors)
+    """Raise InvalidPayload naming every field of `events` that POST /events would refuse."""
+    EVENT_BATCH.check({"events": events})
     return len(events)
-
-
-@lru_cache(maxsize=1)
-def _event_validator():
-    schema = {**events_api.batch.__schema__,
-              "definitions": {name: model.__schema__ for name, model in events_api.ns.models.items()}}
-    return validator_for(schema)(schema, format_checker=FormatChecker())
 
 
 def import_movielens(directory: Path, progress: Progress = no_progress) -> dict:

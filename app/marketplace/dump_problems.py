@@ -2,7 +2,7 @@
 without a status. Kept as sent (readers decide); reported on the snapshot and /datasets."""
 from __future__ import annotations
 
-from app.marketplace.dump_schema import DUMP_KEYS
+from app.wire.dump import DUMP_KEYS
 
 # (dump key, field, the dump key whose ids the field holds)
 REFERENCES = (

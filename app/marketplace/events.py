@@ -9,9 +9,7 @@ from datetime import datetime, timezone
 from app.errors import InvalidInput
 from app.marketplace import recent_history
 from app.marketplace.user_actions import interaction_id, parse_timestamp
-from app.storage.interactions import EVENT_TYPES, DurableInserts, Event
-
-__all__ = ["EVENT_TYPES", "event_document", "store_events"]
+from app.storage.interactions import DurableInserts, Event
 
 EVENT_WRITES = DurableInserts(Event)
 # Types whose meaning is the value: an event without one says nothing.

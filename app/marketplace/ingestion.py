@@ -18,7 +18,6 @@ import time
 from app.errors import SnapshotNotFound
 from app.marketplace import demo_data, serving_catalogue
 from app.marketplace.dump_problems import find_problems
-from app.marketplace.dump_schema import DUMP_KEYS
 from app.progress import Progress, no_progress
 from app.storage import snapshot_lifecycle as lifecycle
 from app.storage.marketplace import (
@@ -38,6 +37,7 @@ from app.storage.snapshots import (
     get_snapshot,
     switch_active,
 )
+from app.wire.dump import DUMP_KEYS
 
 log = logging.getLogger(__name__)
 

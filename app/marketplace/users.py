@@ -22,7 +22,7 @@ from app.storage.interactions import DURABLE, Event, ServedRecommendation, UserA
 from app.storage.marketplace import MarketUser
 from app.storage.models import ModelVersion
 from app.storage.sars import SarsTransition
-from app.wire_fields import INT64_MAX
+from app.wire.fields import INT64_MAX
 
 COLLECTIONS = {"user_actions": UserAction, "events": Event, "recommendations": ServedRecommendation,
                "sars": SarsTransition}

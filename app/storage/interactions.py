@@ -29,6 +29,7 @@ from pymongo.write_concern import WriteConcern
 
 from app.storage import time_buckets
 from app.storage.connection import database_without_write_retries
+from app.wire.events import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,6 @@ log = logging.getLogger(__name__)
 # (docker-compose, SecantusDB) is its own majority.
 DURABLE = WriteConcern(w="majority", j=True)
 DUPLICATE_KEY = 11000
-
-# Kinds of events POST /events accepts; anything else is rejected, so a typo in
-# a client does not become a new interaction type that trainers never expected.
-EVENT_TYPES = (
-    "view", "click", "cart", "remove_from_cart", "order", "rating", "bookmark", "share", "access",
-)
 
 
 class ActionRoot(EmbeddedDocument):
@@ -110,7 +105,7 @@ class Event(Document):
     user_id = IntField()
     unique_id = StringField()
     service_id = IntField(required=True)
-    type = StringField(required=True, choices=EVENT_TYPES)
+    type = StringField(required=True, choices=EVENT_TYPES)  # the types POST /events accepts
     value = FloatField()
     timestamp = DateTimeField(required=True)
     params = DictField()

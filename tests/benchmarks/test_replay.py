@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.marketplace.dumps import validate_dump
 from app.sample_data.movielens import Movie
+from app.wire.dump import check_dump
 from benchmarks.replay_data import Rating, build_dump, catalogue_template, in_time_order, split
 from benchmarks.replay_protocol import (
     HitCounter,
@@ -53,7 +53,7 @@ def test_the_cut_never_splits_a_second_and_the_window_is_the_last_ratings():
 def test_the_dump_holds_what_happened_before_the_cut(template):
     before = [rating(1, 3, 5, 1), rating(1, 2, 2, 2), rating(1, 4, 4, 3), rating(1, 3, 4, 4), rating(2, 1, 1, 5)]
     dump = build_dump(template, before)
-    validate_dump(dump)  # what POST /update accepts
+    check_dump(dump)  # what POST /update accepts
     users = {u["id"]: u for u in dump["users"]}
     assert set(users) == {1, 2}  # user 3 rated nothing yet
     assert users[1]["accessed_services"] == [3, 4]  # taken in order, each once; 2 stars is no taking

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from app.marketplace.dumps import validate_dump
+from app.wire.dump import check_dump
 from benchmarks.replay_bandit import (
     ClickPopularity,
     Impression,
@@ -38,7 +38,7 @@ def test_the_catalogue_is_a_dump_the_service_accepts(tmp_path):
     context.write_text(",item_id,item_feature_0,item_feature_1,item_feature_2,item_feature_3\n"
                        "0,0,-0.5,aaaa1111,bbbb2222,cccc3333\n1,1,0.3,aaaa1111,dddd4444,cccc3333\n")
     dump = catalogue_dump(context)
-    validate_dump(dump)
+    check_dump(dump)
     assert [s["id"] for s in dump["services"]] == [0, 1] and dump["users"] == []
     names = {c["id"]: c["name"] for c in dump["categories"]}
     assert len(names) == 4  # feature 1 and 3 shared, feature 2 differs

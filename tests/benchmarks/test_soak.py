@@ -1,7 +1,7 @@
 """The soak benchmark's writes and dumps are what the API accepts."""
 import random
 
-from app.marketplace.dumps import validate_dump
+from app.wire.dump import check_dump
 from benchmarks.soak import action, memory_lines, variant, visitor_population
 from tests.fixtures.dumps import make_dump
 
@@ -16,7 +16,7 @@ def test_the_soak_s_user_actions_are_stored_and_its_dump_variants_differ(client,
         assert db["user_actions"].count_documents({"_id": body["id"]}) == 1
     first, second = variant(dump, 1), variant(dump, 2)
     assert first != second and first["users"] == dump["users"]
-    validate_dump(first)  # raises InvalidDump naming the field otherwise
+    check_dump(first)  # raises InvalidDump naming the field otherwise
 
 
 def test_the_soak_s_visitors_come_back_and_some_are_logged_in():

@@ -118,7 +118,7 @@ def test_conversion_is_deterministic(tmp_path, sample):
 
 
 def test_dump_keys_and_references_are_complete(sample):
-    from app.marketplace.dump_schema import DUMP_KEYS
+    from app.wire.dump import DUMP_KEYS
 
     assert set(sample.dump) == set(DUMP_KEYS)
     ids = {key: {item["id"] for item in items} for key, items in sample.dump.items()}
@@ -169,9 +169,9 @@ def test_the_api_schemas_accept_the_payloads_unchanged(sample):
     from jsonschema import Draft4Validator, FormatChecker
 
     from app.cli.data import check_events, check_user_actions
-    from app.marketplace.dump_schema import dump_json_schema
+    from app.wire.dump import DUMP
 
-    schema = dump_json_schema()
+    schema = DUMP.json_schema()
     assert list(Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(sample.dump)) == []
     assert check_user_actions(sample.user_actions) == len(sample.user_actions)
     assert check_events(sample.events) == len(sample.events)

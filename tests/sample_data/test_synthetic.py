@@ -7,8 +7,7 @@ from datetime import UTC
 import numpy as np
 import pytest
 
-from app.dump_contract import RECOMMENDABLE_STATUSES
-from app.marketplace.dump_schema import DUMP_KEYS
+from app.dump_contract import DUMP_KEYS, RECOMMENDABLE_STATUSES
 from app.sample_data.synthetic import (
     generate_marketplace,
     iso_timestamp,
@@ -143,9 +142,9 @@ def test_the_api_schemas_accept_the_payloads_unchanged(market):
     from jsonschema import Draft4Validator, FormatChecker
 
     from app.cli.data import check_events, check_user_actions
-    from app.marketplace.dump_schema import dump_json_schema
+    from app.wire.dump import DUMP
 
-    schema = dump_json_schema()
+    schema = DUMP.json_schema()
     assert list(Draft4Validator(schema, format_checker=FormatChecker()).iter_errors(market.dump)) == []
     assert check_user_actions(market.user_actions) == len(market.user_actions)
     assert check_events(market.events) == len(market.events)

@@ -1,19 +1,31 @@
-"""The wire schema of a full marketplace dump (POST /update), as flask-restx models.
+"""The wire schema of a full marketplace dump (POST /update), and its check.
 
-These models are what Swagger shows and what `validate_dump` checks, so there is
+These models are what Swagger shows and what `check_dump` checks, so there is
 one schema. Every top-level key and the item fields the contract lists are
 required unless marked optional; extra keys anywhere are allowed and ignored.
 Ids are JSON integers that fit MongoDB's 64-bit integers, so an id given as a
-string, a float or an operator object such as {"$gt": 0} is rejected here.
+string, a float or an operator object such as {"$gt": 0} is rejected here: the
+models check with jsonschema's draft 4, where 1.0 is no integer (later drafts
+count it as one).
 """
 from __future__ import annotations
 
-from flask_restx import Model, fields
-from jsonschema import Draft4Validator, FormatChecker
+import logging
+
+from flask_restx import fields
+from jsonschema import Draft4Validator
 
 from app.dump_contract import DUMP_KEYS
-from app.schema_check import compile_checker
-from app.wire_fields import INT64_MAX, NullableString
+from app.wire.checked_model import VALIDATION_FAILED, CheckedModel, InvalidPayload
+from app.wire.fields import INT64_MAX, NullableString
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED_ERRORS = 1000  # bounds the 400 body of a dump that is wrong everywhere
+
+
+def _model(name: str, item_fields: dict) -> CheckedModel:
+    return CheckedModel(name, item_fields, draft=Draft4Validator)
 
 
 def _id(description: str = "the marketplace's integer id", **kwargs) -> fields.Integer:
@@ -28,7 +40,7 @@ def _string(description: str | None = None, required: bool = True) -> fields.Str
     return fields.String(required=required, description=description)
 
 
-SERVICE = Model("DumpService", {
+SERVICE = _model("DumpService", {
     "id": _id(),
     "pid": NullableString(description="persistent identifier (optional)"),
     "name": _string(),
@@ -54,7 +66,7 @@ SERVICE = Model("DumpService", {
     "research_steps": _ids("research step ids"),
 })
 
-USER = Model("DumpUser", {
+USER = _model("DumpUser", {
     "id": _id(),
     "aai_uid": _string("federated identity"),
     "scientific_domains": _ids("scientific domain ids"),
@@ -62,21 +74,21 @@ USER = Model("DumpUser", {
     "accessed_services": _ids("service ids, in the order the user took them"),
 })
 
-PROJECT = Model("DumpProject", {
+PROJECT = _model("DumpProject", {
     "id": _id(),
     "user_id": _id("the user who owns the project"),
     "services": _ids("service ids"),
 })
 
-NAMED = Model("DumpNamedItem", {"id": _id(), "name": _string()})
+NAMED = _model("DumpNamedItem", {"id": _id(), "name": _string()})
 
-PROVIDER = Model("DumpProvider", {
+PROVIDER = _model("DumpProvider", {
     "id": _id(),
     "pid": NullableString(required=True, description="persistent identifier"),
     "name": _string(),
 })
 
-DESCRIBED = Model("DumpDescribedItem", {
+DESCRIBED = _model("DumpDescribedItem", {
     "id": _id(),
     "name": _string(),
     "description": NullableString(required=True),
@@ -99,79 +111,51 @@ ITEM_MODELS = {
     "research_steps": DESCRIBED,
 }
 
-DUMP = Model("Dump", {
+DUMP = _model("Dump", {
     key: fields.List(fields.Nested(model), required=True) for key, model in ITEM_MODELS.items()
 })
 
 
-def dump_json_schema() -> dict:
-    """The dump model's JSON schema with the item models inlined as definitions."""
-    definitions = {model.name: model.__schema__ for model in ITEM_MODELS.values()}
-    return {**DUMP.__schema__, "definitions": definitions}
+# --- Checking -------------------------------------------------------------------
+
+class InvalidDump(InvalidPayload):
+    """A dump refused: every bad field named, or the first MAX_LISTED_ERRORS of them."""
+
+    def __init__(self, errors: dict, more: bool = False):
+        listed = f"first {len(errors)} problems listed" if more else f"{len(errors)} problem(s)"
+        super().__init__(errors, f"{VALIDATION_FAILED}: {listed}")
 
 
-# The compiled check (app/schema_check.py) answers valid or not in about a tenth
-# of jsonschema's time; jsonschema runs only on what it rejects, to name the fields.
-
-# --- Naming the bad fields ---------------------------------------------------
-
-def _top_level_schema() -> dict:
-    """The dump schema without its item schemas: required keys, each an array."""
-    schema = dump_json_schema()
-    schema["properties"] = {key: {"type": "array"} for key in schema["properties"]}
-    return schema
-
-
-def _item_schema(model: Model) -> dict:
-    return {**model.__schema__, "definitions": dump_json_schema()["definitions"]}
+def check_dump(payload) -> None:
+    """Return quietly for a valid dump; raise InvalidDump naming every bad field, then
+    every id that occurs twice in one list."""
+    if not DUMP.quickly_valid(payload):
+        errors = dump_errors(payload, MAX_LISTED_ERRORS)
+        if errors:
+            raise InvalidDump(errors, more=len(errors) >= MAX_LISTED_ERRORS)
+        log.warning("the compiled dump check rejected a dump that jsonschema accepts; accepted")
+    errors = duplicate_ids(payload, MAX_LISTED_ERRORS)
+    if errors:
+        raise InvalidDump(errors, more=len(errors) >= MAX_LISTED_ERRORS)
 
 
-_DUMP_CHECK = compile_checker(dump_json_schema())
-_TOP_LEVEL = Draft4Validator(_top_level_schema(), format_checker=FormatChecker())
-_ITEM_CHECKS = {key: compile_checker(_item_schema(model)) for key, model in ITEM_MODELS.items()}
-_ITEM_VALIDATORS = {
-    key: Draft4Validator(_item_schema(model), format_checker=FormatChecker())
-    for key, model in ITEM_MODELS.items()
-}
-
-
-def is_valid_dump(payload) -> bool:
-    """The compiled check: fast, answers only yes or no."""
-    return _DUMP_CHECK(payload)
-
-
-def _listed(validator: Draft4Validator, value, prefix: tuple, errors: dict, limit: int) -> None:
-    for error in validator.iter_errors(value):
-        if len(errors) >= limit:
-            return
-        key, message = DUMP.format_error(error)  # the same "a.0.b" paths flask-restx gives
-        path = ".".join(str(part) for part in (*prefix, key) if part != "")
-        errors[path or "$"] = message
-
-
-def schema_errors(payload, limit: int = 1000) -> dict[str, str]:
+def dump_errors(payload, limit: int = MAX_LISTED_ERRORS) -> dict[str, str]:
     """Every bad field as {json.path: reason}, at most `limit` of them.
 
-    The top level is checked first; then jsonschema runs only on the items the
-    compiled check rejects, so naming the fields of a large dump stays fast.
+    The top level is checked first (its lists emptied); then each item on its own, so
+    that jsonschema runs only on the items the compiled check rejects and naming the
+    fields of a large dump stays fast.
     """
-    errors: dict[str, str] = {}
-    _listed(_TOP_LEVEL, payload, (), errors, limit)
     if not isinstance(payload, dict):
-        return errors
-    for key in DUMP_KEYS:
-        if not isinstance(payload.get(key), list):
-            continue
-        check = _ITEM_CHECKS[key]
-        for index, item in enumerate(payload[key]):
-            if not check(item):
-                _listed(_ITEM_VALIDATORS[key], item, (key, index), errors, limit)
-            if len(errors) >= limit:
-                return errors
+        return DUMP.errors(payload, limit=limit)
+    lists = {key: payload[key] for key in DUMP_KEYS if isinstance(payload.get(key), list)}
+    errors = DUMP.errors({**payload, **dict.fromkeys(lists, [])}, limit=limit)
+    for key, items in lists.items():
+        ITEM_MODELS[key].errors_of_items(items, (key,), limit, errors)
     return errors
 
 
-def duplicate_ids(payload: dict, limit: int = 1000) -> dict[str, str]:
+def duplicate_ids(payload: dict, limit: int = MAX_LISTED_ERRORS) -> dict[str, str]:
     """Ids that occur twice in one list (the schema cannot say ids are unique)."""
     errors: dict[str, str] = {}
     for key in DUMP_KEYS:
