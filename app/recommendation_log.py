@@ -59,6 +59,7 @@ WRITE_ATTEMPTS = 5
 EXIT_FLUSH_SECONDS = 5.0
 ACKNOWLEDGED = WriteConcern(w=1)
 _CODEC = CodecOptions(tz_aware=True, uuid_representation=UuidRepresentation.STANDARD)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what a BSON integer holds
 # Request fields copied to the top level of a record, where the indexes are.
 _LINK_FIELDS = ("visit_id", "user_id", "unique_id", "page_id", "panel_id")
 
@@ -188,9 +189,9 @@ def log_served(request_context: dict, service_ids: Sequence[int], scores: Sequen
                            model_version, probabilities)
     try:
         encoded = bson.encode(record, codec_options=_CODEC)
-    except bson.errors.InvalidDocument:
-        # A key BSON cannot hold (one with a NUL byte) among the fields a caller may add to a
-        # request: the record keeps the rest of them.
+    except (bson.errors.InvalidDocument, OverflowError):
+        # Among the fields a caller may add to a request, a key BSON cannot hold (one with a
+        # NUL byte) or an integer beyond 64 bits: the record keeps the rest of them.
         record["request"] = _storable(record["request"])
         encoded = bson.encode(record, codec_options=_CODEC)
     _writer.append(RawBSONDocument(encoded))
@@ -198,11 +199,14 @@ def log_served(request_context: dict, service_ids: Sequence[int], scores: Sequen
 
 
 def _storable(value):
-    """`value` without the dictionary keys that contain a NUL byte, at any depth."""
+    """`value` without the dictionary keys that contain a NUL byte, and with every integer
+    beyond 64 bits written as its decimal string, at any depth."""
     if isinstance(value, dict):
         return {key: _storable(item) for key, item in value.items() if "\x00" not in str(key)}
     if isinstance(value, list):
         return [_storable(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        return str(value)
     return value
 
 

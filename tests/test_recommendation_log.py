@@ -71,6 +71,16 @@ def test_a_request_key_bson_cannot_hold_is_left_out_of_the_record(app, db):
     assert stored["request"]["kept"] == {"fine": [{"ok": 4}]} and "\x00bad" not in stored["request"]
 
 
+def test_a_request_integer_beyond_64_bits_is_kept_as_its_digits(app, db):
+    extra = {"big": [2**70, {"deep": -(2**64)}], "fine": 2**63 - 1, "flag": True}
+    with app.app_context():
+        recommendation_id = log_served({**CONTEXT, **extra}, [1], [0.5], "NCF", "v")
+        assert flush_served()
+    stored = db["recommendations"].find_one({"_id": recommendation_id})["request"]
+    assert stored["big"] == [str(2**70), {"deep": str(-(2**64))}]
+    assert stored["fine"] == 2**63 - 1 and stored["flag"] is True
+
+
 def test_a_full_queue_drops_records_instead_of_blocking():
     writer = BackgroundWriter(ServedRecommendation, max_queued=0)
     record = RawBSONDocument(bson.encode(served_record("x", CONTEXT, [1], [0.5], "NCF", "v")))

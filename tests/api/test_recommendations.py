@@ -157,3 +157,12 @@ def test_every_answer_matches_the_documented_response(client, marketplace, engin
     body = post(client, engine_version=engine).get_json()
     assert (body["model_version"] is None) == (body["engine_version"] == "Random")  # Random has no model
     Draft4Validator({"$ref": "#/definitions/RecommendationResponse", "definitions": definitions}).validate(body)
+
+
+def test_an_extra_field_holding_an_integer_beyond_64_bits_is_served_and_logged(client, marketplace, db):
+    # NaN makes orjson refuse the body: Python's json, which keeps big integers, reads it.
+    body = post(client, extra={"n": [2**70], "x": float("nan")}).get_json()
+    assert len(body["recommendations"]) == 3
+    assert flush_served()
+    logged = db["recommendations"].find_one({"_id": body["recommendation_id"]})
+    assert logged["request"]["extra"]["n"] == [str(2**70)]
