@@ -83,8 +83,9 @@ def _on_retry(sender=None, request=None, reason=None, **_):
 
 
 def _on_failure(task_id=None, exception=None, **_):
-    # Also sent in the pool process before _on_postrun, which writes the same; here it
-    # matters when no pool process is left to report (lost, or killed at the time limit).
+    if running_job.get() == task_id:
+        return  # sent in the process that ran the task: _on_postrun records the failure
+    # The worker's main process: no pool process is left to report (lost, or killed at the time limit).
     if isinstance(exception, WorkerLostError):
         _free_lease_of_lost_run(task_id)
     error = f"{type(exception).__name__}: {exception}"
