@@ -5,12 +5,11 @@ from flask import request
 from flask_restx import Namespace, Resource
 
 from app.marketplace.events import store_events
-from app.wire.checked_model import nested_models
+from app.wire.checked_model import register
 from app.wire.events import EVENT_BATCH
 
 ns = Namespace("events", path="/events", description="Generic interaction events")
-for model in nested_models(EVENT_BATCH):
-    ns.add_model(model.name, model)
+register(ns, EVENT_BATCH)
 
 
 @ns.route("")

@@ -9,15 +9,14 @@ from flask_restx import Namespace, Resource, fields
 
 from app.api.auth import token_scope
 from app.recommendations import service
-from app.wire.checked_model import nested_models
+from app.wire.checked_model import register
 from app.wire.fields import NullableString
 from app.wire.recommendation_requests import RECOMMENDATION_REQUEST, SCORE_REQUEST
 
 ns = Namespace("recommendations", path="/recommendations", description="Ranked services for a page")
 scores_ns = Namespace("scores", path="/scores", description="Scores of given user-service pairs")
-for namespace, request_model in ((ns, RECOMMENDATION_REQUEST), (scores_ns, SCORE_REQUEST)):
-    for model in nested_models(request_model):
-        namespace.add_model(model.name, model)
+register(ns, RECOMMENDATION_REQUEST)
+register(scores_ns, SCORE_REQUEST)
 
 recommendation_response = ns.model("RecommendationResponse", {
     "panel_id": fields.String(),

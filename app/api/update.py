@@ -4,12 +4,11 @@ from flask_restx import Namespace, Resource
 from app.api.jobs import accepted, accepted_response
 from app.marketplace import dumps
 from app.offload import cpu_bound, without_gc
-from app.wire.checked_model import nested_models
+from app.wire.checked_model import register
 from app.wire.dump import DUMP
 
 ns = Namespace("update", path="/update", description="Full marketplace database dumps")
-for model in nested_models(DUMP):
-    ns.add_model(model.name, model)
+register(ns, DUMP)
 
 
 @ns.route("")

@@ -10,12 +10,11 @@ from flask import request
 from flask_restx import Namespace, Resource
 
 from app.marketplace.user_actions import store_user_actions
-from app.wire.checked_model import nested_models
+from app.wire.checked_model import register
 from app.wire.user_actions import USER_ACTION, checked_actions
 
 ns = Namespace("user_actions", path="/user_actions", description="Page-to-page user actions (clicks, orders)")
-for model in nested_models(USER_ACTION):
-    ns.add_model(model.name, model)
+register(ns, USER_ACTION)
 
 
 @ns.route("")

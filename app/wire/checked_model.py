@@ -130,3 +130,9 @@ def nested_models(model: Model) -> list[Model]:
 
     visit(model)
     return list(found.values())
+
+
+def register(namespace, model: Model) -> None:
+    """Add `model` and every model it nests to a flask-restx namespace, so Swagger shows them."""
+    for each in nested_models(model):
+        namespace.add_model(each.name, each)
