@@ -70,8 +70,17 @@ def app(settings):
     return create_app(settings)
 
 
+def _suite_connection(app) -> None:
+    # The connection is one per process, and the app a test built last owns it (tests/wire
+    # builds one on no database): the suite's app takes it back (nothing when it holds it).
+    from app.storage import init_app
+
+    init_app(app)
+
+
 @pytest.fixture
 def client(app):
+    _suite_connection(app)
     return app.test_client()
 
 
@@ -81,6 +90,7 @@ def db(app):
     from app.marketplace import recent_history
     from app.storage import database
 
+    _suite_connection(app)
     with app.app_context():
         database_ = database()
         for name in database_.list_collection_names():
