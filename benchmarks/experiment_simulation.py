@@ -1,0 +1,284 @@
+"""Experiments with known truth, through the real stack: does the report find the better
+variant, and are A/A experiments (identical variants) declared different no more often than
+the test allows?
+
+    .venv/bin/python benchmarks/experiment_simulation.py [--users 4000] [--days 5]
+        [--aa-pages 8] [--rounds 1] [--threads 8] [--seed 0] [--json PATH]
+
+Starts SecantusDB and Redis on free ports (benchmarks/harness.py), stores a synthetic
+marketplace (app/sample_data/synthetic.py: services with categories and domains, users with
+interests, their journeys), fits Popularity and Session, and starts the API under gunicorn
+(2 workers). Then, per round, it starts one experiment on /services/known-truth (Popularity,
+the control, against Random) and one A/A experiment (Popularity against Popularity) on each
+of `--aa-pages` other pages, through POST /experiments.
+
+Each simulated user has a page. Every "day" about half of them visit, seeing 1 to 3 panels
+(POST /recommendations with a new visit id); a user clicks a shown service with probability
+sigmoid(-4.5 + 1.1 * affinity + 0.6 * log popularity), affinity being the overlap of the
+user's and the service's categories (and 0.7 x scientific domains), popularity the share of
+the marketplace's stored panel clicks; a click is POSTed as the contract's user action,
+and is followed by an order with probability sigmoid(-2.5 + 1.2 * affinity). The truth is
+known: the chance each shown panel had of a click is computed beside it, so the true share
+of people who click is known per variant. After each day, once the attribution window
+(EXPERIMENT_ATTRIBUTION_SECONDS, 5 s here) has passed after the minute the day ended in
+(the fold counts whole minutes), the fold runs (the beat task's
+function) and every experiment's results are read with GET /experiments/<id>, as an
+operator looking daily would.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import random  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from app import create_app  # noqa: E402
+from app.marketplace.dumps import store_dump  # noqa: E402
+from app.marketplace.ingestion import ingest_snapshot  # noqa: E402
+from app.marketplace.user_actions import store_user_actions  # noqa: E402
+from app.pipelines.interaction_models import fit_interaction_models  # noqa: E402
+from app.pipelines.served_outcomes import SLICE_SECONDS, fold_served_outcomes  # noqa: E402
+from app.sample_data.synthetic import generate_marketplace  # noqa: E402
+from benchmarks.harness import load_average, stack, start_api  # noqa: E402
+from devstack import services  # noqa: E402
+
+WINDOW_SECONDS = 5
+KNOWN_TRUTH_PAGE = "/services/known-truth"
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+class Marketplace:
+    """The simulated people's tastes: affinity to each service, and its popularity."""
+
+    def __init__(self, dump: dict, actions: list[dict]):
+        self.services = {s["id"]: s for s in dump["services"]}
+        self.users = {u["id"]: u for u in dump["users"]}
+        clicks = Counter(a["source"]["root"]["resource_id"] for a in actions
+                         if (a["source"].get("root") or {}).get("type") == "recommendation_panel")
+        total = sum(clicks.values()) or 1
+        self.log_popularity = {sid: math.log((clicks.get(sid, 0) + 1) / total) for sid in self.services}
+        mean = sum(self.log_popularity.values()) / len(self.log_popularity)
+        self.log_popularity = {sid: value - mean for sid, value in self.log_popularity.items()}
+
+    def affinity(self, user_id: int, service_id: int) -> float:
+        user, service = self.users[user_id], self.services[service_id]
+        return (len(set(user["categories"]) & set(service["categories"]))
+                + 0.7 * len(set(user["scientific_domains"]) & set(service["scientific_domains"])))
+
+    def click_chance(self, user_id: int, service_id: int) -> float:
+        return sigmoid(-4.5 + 1.1 * self.affinity(user_id, service_id) + 0.6 * self.log_popularity[service_id])
+
+    def order_chance(self, user_id: int, service_id: int) -> float:
+        return sigmoid(-2.5 + 1.2 * self.affinity(user_id, service_id))
+
+
+class Api:
+    """One keep-alive connection per thread to the API under gunicorn."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.local = threading.local()
+
+    def call(self, method: str, path: str, body=None) -> tuple[int, object]:
+        for attempt in range(3):
+            connection = getattr(self.local, "connection", None)
+            if connection is None:
+                connection = self.local.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                data = json.dumps(body).encode() if body is not None else None
+                connection.request(method, path, data, {"Content-Type": "application/json"} if data else {})
+                response = connection.getresponse()
+                payload = response.read()
+                return response.status, json.loads(payload) if payload else None
+            except (ConnectionError, http.client.HTTPException):
+                connection.close()
+                self.local.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def visit(api: Api, market: Marketplace, person: dict, rng: random.Random, truth: dict, errors: Counter) -> None:
+    """One page visit: a panel, maybe a click in it, maybe an order after it."""
+    visit_id = str(uuid.uuid4())
+    status, body = api.call("POST", "/recommendations", {
+        "user_id": person["user_id"], "unique_id": person["unique_id"], "timestamp": now_iso(),
+        "visit_id": visit_id, "page_id": person["page"], "panel_id": "v1", "search_data": {}})
+    if status != 200:
+        errors[f"recommendations {status}"] += 1
+        return
+    chances = [market.click_chance(person["user_id"], sid) for sid in body["recommendations"]]
+    no_click = math.prod(1 - c for c in chances)
+    key = (body.get("experiment"), body.get("variant"))
+    truth[key].setdefault(person["unique_id"], []).append(no_click)  # the person clicks nowhere: product
+    clicked = [sid for sid, chance in zip(body["recommendations"], chances) if rng.random() < chance]
+    if not clicked:
+        return
+    service = clicked[0]
+    target = str(uuid.uuid4())
+    actions = [{"user_id": person["user_id"], "unique_id": person["unique_id"], "timestamp": now_iso(),
+                "source": {"visit_id": visit_id, "page_id": person["page"],
+                           "root": {"type": "recommendation_panel", "panel_id": "v1", "resource_type": "service",
+                                    "resource_id": service}},
+                "target": {"visit_id": target, "page_id": f"/services/{service}"},
+                "action": {"type": "button", "text": "Details", "order": False}}]
+    if rng.random() < market.order_chance(person["user_id"], service):
+        actions.append({"user_id": person["user_id"], "unique_id": person["unique_id"], "timestamp": now_iso(),
+                        "source": {"visit_id": target, "page_id": f"/services/{service}"},
+                        "target": {"visit_id": str(uuid.uuid4()), "page_id": "/projects"},
+                        "action": {"type": "button", "text": "Order", "order": True}})
+    status, _ = api.call("POST", "/user_actions", actions)
+    if status != 204:
+        errors[f"user_actions {status}"] += 1
+
+
+def start_experiments(api: Api, pages: list[str], round_number: int) -> dict[str, str]:
+    """Experiment id per page: the known-truth one, then the A/A ones."""
+    started = {}
+    for page in pages:
+        known = page == KNOWN_TRUTH_PAGE
+        variants = ([{"name": "popularity", "engine": "Popularity", "share": 0.5, "control": True},
+                     {"name": "random", "engine": "Random", "share": 0.5}] if known else
+                    [{"name": "a", "engine": "Popularity", "share": 0.5, "control": True},
+                     {"name": "b", "engine": "Popularity", "share": 0.5}])
+        status, body = api.call("POST", "/experiments", {
+            "name": f"round {round_number}: {'known truth' if known else 'A/A'} on {page}",
+            "scope": {"page_id": page, "panel_id": "v1"}, "variants": variants})
+        assert status == 201, body
+        started[page] = body["id"]
+    return started
+
+
+def true_click_rates(truth: dict, experiment_id: str) -> dict[str, float]:
+    """Per variant: the mean over people of their chance of clicking at least one panel."""
+    rates = {}
+    for (experiment, variant), people in truth.items():
+        if experiment == experiment_id and people:
+            rates[variant] = sum(1 - math.prod(chances) for chances in people.values()) / len(people)
+    return rates
+
+
+def run_round(api, app, market, people, args, round_number, rng) -> dict:
+    pages = [KNOWN_TRUTH_PAGE] + [f"/services/aa-{n}" for n in range(args.aa_pages)]
+    experiments = start_experiments(api, pages, round_number)
+    for person in people:
+        person["page"] = KNOWN_TRUTH_PAGE if rng.random() < args.known_share else rng.choice(pages[1:])
+    truth, errors = defaultdict(dict), Counter()
+    looks = defaultdict(list)
+    time.sleep(1.5)  # the API processes poll the experiments' stamp once a second
+    for day in range(args.days):
+        visits = [(person, random.Random(rng.random())) for person in people if rng.random() < 0.5
+                  for _ in range(rng.randint(1, 3))]
+        rng.shuffle(visits)
+        began = time.perf_counter()
+        with ThreadPoolExecutor(args.threads) as pool:
+            list(pool.map(lambda job: visit(api, market, job[0], job[1], truth, errors), visits))
+        elapsed = time.perf_counter() - began
+        # The fold counts a minute's panels once that minute and the attribution window have passed.
+        time.sleep(SLICE_SECONDS - time.time() % SLICE_SECONDS + WINDOW_SECONDS + 1)
+        with app.app_context():
+            fold_served_outcomes()
+        for page, experiment_id in experiments.items():
+            status, body = api.call("GET", f"/experiments/{experiment_id}")
+            looks[page].append(body["results"])
+        print(f"round {round_number} day {day + 1}: {len(visits)} visits in {elapsed:.0f} s "
+              f"({len(visits) / elapsed:.0f} panels/s), load {load_average()}, errors {dict(errors)}", flush=True)
+    for experiment_id in experiments.values():
+        api.call("POST", f"/experiments/{experiment_id}/stop")
+    return {"experiments": experiments, "looks": looks, "truth": truth, "errors": dict(errors)}
+
+
+def judged(results: dict | None, variant: str) -> dict:
+    row = next(r for r in (results or {}).get("variants", []) if r["name"] == variant)
+    return row.get("against_control") or {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--services", type=int, default=300)
+    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--aa-pages", type=int, default=8)
+    parser.add_argument("--known-share", type=float, default=0.25, help="share of people on the known-truth page")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with stack("marketrec-experiments-") as (settings, procs, workdir):
+        app = create_app({**settings, "EXPERIMENT_ATTRIBUTION_SECONDS": WINDOW_SECONDS})
+        settings = {**settings, "EXPERIMENT_ATTRIBUTION_SECONDS": str(WINDOW_SECONDS)}  # the API's environment
+        data = generate_marketplace(services=args.services, users=args.users, projects=args.users // 2,
+                                    journeys=args.users * 3, seed=args.seed)
+        with app.app_context():
+            ingest_snapshot(store_dump(data.dump, source="simulation").id)
+            for start in range(0, len(data.user_actions), 2000):
+                store_user_actions(data.user_actions[start:start + 2000])
+            fit_interaction_models()
+        port = services.free_port()
+        api_proc = start_api(settings, port, workers=2, log_path=workdir / "api.log")
+        try:
+            api = Api(port)
+            market = Marketplace(data.dump, data.user_actions)
+            people = [{"user_id": u["id"], "unique_id": str(uuid.UUID(int=rng.getrandbits(128), version=4))}
+                      for u in data.dump["users"]]
+            rounds = [run_round(api, app, market, people, args, n + 1, rng) for n in range(args.rounds)]
+        finally:
+            services.stop(api_proc)
+    report(rounds, args)
+
+
+def report(rounds: list[dict], args) -> None:
+    known, aa = [], []
+    for played in rounds:
+        for page, experiment_id in played["experiments"].items():
+            final = played["looks"][page][-1]
+            truth = true_click_rates(played["truth"], experiment_id)
+            if page == KNOWN_TRUTH_PAGE:
+                verdicts = [judged(look, "random").get("verdict") for look in played["looks"][page]]
+                known.append({"true_rates": truth, "verdicts": verdicts, "final": final})
+            else:
+                ever = any(judged(look, "b").get("verdict") in ("better", "worse") for look in played["looks"][page])
+                aa.append({"declared": ever, "p_value": judged(final, "b").get("p_value"),
+                           "units": [r["units"] for r in final["variants"]], "true_rates": truth})
+    print("\nknown truth (Popularity, control, against Random):")
+    for run in known:
+        rows = {r["name"]: r for r in run["final"]["variants"]}
+        print(f"  true share of people who click: {run['true_rates']}")
+        print("  measured: " + ", ".join(f"{name} {rows[name]['visitor_click_rate']['value']:.3f} "
+                                           f"({rows[name]['units']} people)" for name in rows))
+        print(f"  verdict at each daily look: {run['verdicts']}")
+        print(f"  {run['final']['verdict']}")
+    declared = sum(run["declared"] for run in aa)
+    print(f"\nA/A (Popularity against Popularity): {declared} of {len(aa)} declared different at some daily look; "
+          f"people per arm {sorted(u for run in aa for u in run['units'])[:1]} to "
+          f"{sorted(u for run in aa for u in run['units'])[-1:]}")
+    if args.json:
+        args.json.write_text(json.dumps({"known_truth": known, "aa": aa, "args": vars(args)}, default=str, indent=2))
+
+
+if __name__ == "__main__":
+    main()
