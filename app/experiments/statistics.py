@@ -132,8 +132,8 @@ def summarize(totals: dict[str, VariantTotals], control: str, *, previous: dict 
             "verdict": _verdict_sentence(variants, control, alpha, min_units)}
 
 
-def _rates(counts: VariantTotals) -> dict[str, dict]:
-    c = counts
+def _rates(c: VariantTotals) -> dict[str, dict]:
+    """Every rate of one variant, each as {"value", "low", "high"}."""
     return {
         "ctr": _interval(*ratio_interval(c.units, c.panels, c.clicks, c.panels_sq, c.clicks_sq, c.panels_clicks)),
         "hit_rate": _interval(*ratio_interval(c.units, c.page_clicks, c.clicks, c.page_clicks_sq, c.clicks_sq,
