@@ -12,7 +12,6 @@ and acted on at any time without inflating the error rate. See docs/experiments.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from app.experiments.totals import VariantTotals, plain_number
@@ -102,7 +101,7 @@ def msprt(control_successes: float, control_n: float, variant_successes: float, 
     )
 
 
-def summarize(totals: Mapping[str, VariantTotals], control: str, *, previous: Mapping | None = None,
+def summarize(totals: dict[str, VariantTotals], control: str, *, previous: dict | None = None,
               mixing_sd: float = 0.05, alpha: float = 0.05, min_units: int = 100,
               shadows: set[str] | frozenset[str] = frozenset()) -> dict:
     """The experiment's results as a JSON-able dict: per variant its counts, rates with 95%
@@ -133,8 +132,8 @@ def summarize(totals: Mapping[str, VariantTotals], control: str, *, previous: Ma
             "verdict": _verdict_sentence(variants, control, alpha, min_units)}
 
 
-def _rates(counts: VariantTotals) -> dict[str, dict]:
-    c = counts
+def _rates(c: VariantTotals) -> dict[str, dict]:
+    """Every rate of one variant, each as {"value", "low", "high"}."""
     return {
         "ctr": _interval(*ratio_interval(c.units, c.panels, c.clicks, c.panels_sq, c.clicks_sq, c.panels_clicks)),
         "hit_rate": _interval(*ratio_interval(c.units, c.page_clicks, c.clicks, c.page_clicks_sq, c.clicks_sq,
@@ -148,7 +147,7 @@ def _rates(counts: VariantTotals) -> dict[str, dict]:
     }
 
 
-def _carried_tests(previous: Mapping | None, control: str, mixing_sd: float, alpha: float) -> dict[str, Mapping]:
+def _carried_tests(previous: dict | None, control: str, mixing_sd: float, alpha: float) -> dict[str, dict]:
     """The previous look's tests by variant name, when they were made the same way and counted."""
     if not previous or (previous.get("control"), previous.get("mixing_sd"), previous.get("alpha")) != (
             control, mixing_sd, alpha):
@@ -162,7 +161,7 @@ def _carried_tests(previous: Mapping | None, control: str, mixing_sd: float, alp
     return carried
 
 
-def _against_control(control: VariantTotals, variant: VariantTotals, earlier: Mapping | None, mixing_sd: float,
+def _against_control(control: VariantTotals, variant: VariantTotals, earlier: dict | None, mixing_sd: float,
                      alpha: float, min_units: int) -> dict:
     test = msprt(control.clicked_units, control.units, variant.clicked_units, variant.units, mixing_sd, alpha)
     low, high, p_value = test.low, test.high, test.p_value

@@ -9,7 +9,6 @@ keeps per-person counts and adds these sums up per variant with one $group.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -68,7 +67,7 @@ class VariantTotals:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> VariantTotals:
+    def from_dict(cls, data: dict) -> VariantTotals:
         """Back from a dict: unknown keys are ignored and missing ones are 0, so totals stored
         before a field was added still load."""
         return cls(**{f.name: plain_number(data.get(f.name) or 0) for f in fields(cls)})

@@ -241,6 +241,19 @@ def test_no_difference_yet_names_the_visitors():
                                   "looking again later is safe")
 
 
+def test_the_sentence_names_each_variant_by_its_verdict():
+    summary = summarize({"A": people(1200, 300), "B": people(1200, 372), "C": people(1190, 290),
+                         "D": people(80, 20)}, "A")
+    assert [v["against_control"]["verdict"] for v in summary["variants"][1:]] == [
+        "better", "no difference yet", "too few visitors"]
+    assert summary["verdict"] == (
+        "B gets more visitors to click than A (+6.0 points, always-valid 95% interval +0.4 to +11.6); "
+        "C does not differ from A yet (1,200 visitors on A, 1,190 on C); "
+        "too few visitors to judge D yet (1,200 visitors on A, 80 on D; 100 each needed); looking again later is safe")
+    only_shadows = summarize({"A": people(1200, 300), "B": people(1200, 372)}, "A", shadows={"B"})
+    assert only_shadows["verdict"] == "nothing is tested against A: there is no other variant, or each is a shadow"
+
+
 def test_a_variant_that_served_nothing_gives_nulls_not_errors():
     summary = summarize({"A": people(500, 100), "B": VariantTotals()}, "A", min_units=0)
     b = summary["variants"][1]
