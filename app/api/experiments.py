@@ -46,6 +46,8 @@ results = ns.model("ExperimentResults", {
     "min_units": NullableInteger(), "primary_metric": fields.String(),
     "variants": fields.List(fields.Nested(variant_results)),
     "verdict": fields.String(description="in a sentence"),
+    "bypassed": NullableInteger(description="requests in its scope that named their engine_version, so were "
+                                            "served as asked and are not counted"),
 })
 experiment = ns.model("Experiment", {
     "id": fields.String(required=True), "name": fields.String(required=True),

@@ -41,6 +41,9 @@ def report_lines(experiment: dict) -> list[str]:
                      f"{row['orders']:>8}  {_percent(row['visitor_click_rate']):<26}{_percent(row['ctr']):<26}"
                      f"{against}")
     lines.append(results["verdict"])
+    if results.get("bypassed"):
+        lines.append(f"{results['bypassed']} requests in its scope named their engine_version and were served as "
+                     "asked, outside the experiment")
     return lines
 
 

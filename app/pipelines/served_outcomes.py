@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import islice
@@ -31,7 +31,7 @@ from flask import current_app
 from app.experiments.statistics import summarize
 from app.experiments.totals import VariantTotals
 from app.storage import database
-from app.storage.experiments import Experiment, UnitOutcomes, record_results
+from app.storage.experiments import Bypasses, Experiment, UnitOutcomes, bypassed_requests, record_results
 from app.storage.served_outcomes import TrafficHour, counted_once, fold_through, folded_through
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ RUN_BUDGET_SECONDS = 40.0  # a run that falls behind stops here; the next one go
 ACTION_FIELDS = {"source.visit_id": 1, "source.root": 1, "target.visit_id": 1, "action.order": 1,
                  "received_at": 1}
 SERVED_FIELDS = {"engine": 1, "visit_id": 1, "panel_id": 1, "created_at": 1, "experiment": 1, "variant": 1,
-                 "unit": 1}
+                 "unit": 1, "experiment_bypassed": 1}
 
 
 @dataclass
@@ -71,7 +71,7 @@ def fold_served_outcomes(now: datetime | None = None, budget: float = RUN_BUDGET
                                                          SERVED_FIELDS))
         outcomes = _outcomes(served, window)
         _count_traffic(start, served, outcomes)
-        touched |= _count_units(start, served, outcomes)
+        touched |= _count_units(start, served, outcomes) | _count_bypasses(start, served)
         touched |= _count_shadows(start, end, window, outcomes)
         folded_through(end)
         slices, panels = slices + 1, panels + len(served)
@@ -202,6 +202,13 @@ def _count_units(start: datetime, served: list[dict], outcomes: dict[str, Outcom
     return {experiment for experiment, _, _ in totals}
 
 
+def _count_bypasses(start: datetime, served: list[dict]) -> set[str]:
+    bypassed = Counter(record["experiment_bypassed"] for record in served if record.get("experiment_bypassed"))
+    for experiment, requests in bypassed.items():
+        counted_once(Bypasses, experiment, start, {"requests": requests}, {})
+    return set(bypassed)
+
+
 def _store_units(start: datetime, totals: dict) -> None:
     for (experiment, variant, unit), row in totals.items():
         counted_once(UnitOutcomes, f"{experiment}|{variant}|{unit}", start, dict(row),
@@ -263,6 +270,7 @@ def summarise(experiment_id: str) -> dict | None:
     control = next(v.name for v in experiment.variants if v.control)
     results = summarize(totals, control, previous=dict(experiment.results or {}) or None,
                         shadows={v.name for v in experiment.variants if v.shadow})
-    results = {**results, "updated_at": datetime.now(timezone.utc), "through": fold_through()}
+    results = {**results, "bypassed": bypassed_requests(experiment_id), "updated_at": datetime.now(timezone.utc),
+               "through": fold_through()}
     record_results(experiment.id, results)
     return results

@@ -82,6 +82,22 @@ class UnitOutcomes(Document):
     meta = {"collection": "experiment_units", "indexes": ["experiment"], "strict": False}
 
 
+class Bypasses(Document):
+    """Requests in an experiment's scope that named their engine, so were served as asked: a
+    marketplace that names an engine on every request gives its experiments no traffic."""
+
+    id = StringField(primary_key=True)  # the experiment id
+    requests = IntField(default=0)
+    last_slice = DateTimeField(required=True)
+
+    meta = {"collection": "experiment_bypasses", "strict": False}
+
+
+def bypassed_requests(experiment_id: str) -> int:
+    found = Bypasses.objects(id=experiment_id).first()
+    return found.requests if found else 0
+
+
 def bump_stamp() -> None:
     ExperimentsState.objects(id="experiments").update_one(inc__stamp=1, upsert=True)
 

@@ -94,6 +94,16 @@ def test_each_variant_counts_its_people_panels_clicks_and_orders(app, client, se
     assert results["random"]["against_control"]["verdict"] == "too few visitors"  # 40 people in all
 
 
+def test_requests_that_named_their_engine_are_counted_as_bypasses(app, client, served):
+    for _ in range(3):
+        assert ask(client, engine_version="Popularity")["experiment"] is None
+    flush_served()
+    with app.app_context():
+        fold_served_outcomes(now=LATER)
+    results = client.get(f"/experiments/{served['experiment']['id']}").get_json()["results"]
+    assert results["bypassed"] == 3
+
+
 def test_a_shadow_counts_the_clicks_on_services_it_would_have_shown(app, client, db, served):
     with app.app_context():
         fold_served_outcomes(now=LATER)
