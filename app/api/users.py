@@ -11,6 +11,9 @@ counts = ns.model("DeletedCounts", {
     "user_actions": fields.Integer(required=True),
     "events": fields.Integer(required=True),
     "recommendations": fields.Integer(required=True, description="logged served recommendations"),
+    "shadow_recommendations": fields.Integer(required=True, description="what experiments' shadow variants "
+                                                                        "computed for them"),
+    "experiment_units": fields.Integer(required=True, description="their per-person experiment counts"),
 })
 deletion = ns.model("UserDataDeleted", {
     "user_id": fields.Integer(required=True),

@@ -1,6 +1,8 @@
 """Deleting one user's interaction data (DELETE /users/<id>).
 
 Removed: the user's actions, events and served recommendations (by user_id),
+what shadow variants of experiments computed for them and their per-person experiment
+counts (by the person, "user:<id>" and "visitor:<unique id>"),
 actions stored under the user's federated identity before it could be resolved,
 and the anonymous ones of the browser sessions (unique_ids) seen with the user.
 A session's items that belong to another logged-in user stay. The marketplace
@@ -18,7 +20,8 @@ from datetime import datetime, timezone
 from app.errors import InvalidInput
 from app.marketplace import recent_history
 from app.recommendation_log import flush_served
-from app.storage.interactions import DURABLE, Event, ServedRecommendation, UserAction
+from app.storage.experiments import UnitOutcomes
+from app.storage.interactions import DURABLE, Event, ServedRecommendation, ShadowRecommendation, UserAction
 from app.storage.marketplace import MarketUser
 from app.storage.models import ModelVersion
 from app.storage.sars import SarsTransition
@@ -71,6 +74,9 @@ def delete_user_data(user_id: int) -> dict:
         deleted[name] += _delete(document, anonymous) if sessions else 0
     for name, document in COLLECTIONS.items():
         deleted[name] += _delete(document, {"user_id": user_id})
+    units = [f"user:{user_id}", *(f"visitor:{session.lower()}" for session in sessions)]
+    deleted["shadow_recommendations"] = _delete(ShadowRecommendation, {"unit": {"$in": units}})
+    deleted["experiment_units"] = _delete(UnitOutcomes, {"unit": {"$in": units}})
     recent_history.forget([user_id], sessions)
     stale = 0
     if any(deleted.values()):

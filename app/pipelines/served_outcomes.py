@@ -212,7 +212,7 @@ def _count_bypasses(start: datetime, served: list[dict]) -> set[str]:
 def _store_units(start: datetime, totals: dict) -> None:
     for (experiment, variant, unit), row in totals.items():
         counted_once(UnitOutcomes, f"{experiment}|{variant}|{unit}", start, dict(row),
-                     {"experiment": experiment, "variant": variant})
+                     {"experiment": experiment, "variant": variant, "unit": unit})
 
 
 def _count_shadows(start: datetime, end: datetime, window: timedelta, outcomes: dict[str, Outcome]) -> set[str]:

@@ -73,13 +73,14 @@ class UnitOutcomes(Document):
     id = StringField(primary_key=True)  # "<experiment id>|<variant>|<unit>"
     experiment = StringField(required=True)
     variant = StringField(required=True)
+    unit = StringField(required=True)  # the person: deleting a user's data deletes their counts
     panels = IntField(default=0)
     clicks = IntField(default=0)
     page_clicks = IntField(default=0)
     orders = IntField(default=0)
     last_slice = DateTimeField(required=True)
 
-    meta = {"collection": "experiment_units", "indexes": ["experiment"], "strict": False}
+    meta = {"collection": "experiment_units", "indexes": ["experiment", "unit"], "strict": False}
 
 
 class Bypasses(Document):

@@ -166,7 +166,7 @@ class ShadowRecommendation(Document):
     scores = ListField(FloatField())
     probabilities = ListField(FloatField())
 
-    meta = {"collection": "shadow_recommendations", "strict": False, "indexes": ["created_at"]}
+    meta = {"collection": "shadow_recommendations", "strict": False, "indexes": ["created_at", "unit"]}
 
 
 # --- Durable bulk inserts shared by concurrent requests (group commit) -------

@@ -50,7 +50,8 @@ def test_deleting_a_user_removes_exactly_their_data(client, db, two_users):
     assert response.get_json() == {
         "user_id": ALICE,
         # 6 + 6 + 5 actions, their own event and the session's anonymous one, two served lists
-        "deleted": {"user_actions": 17, "events": 2, "recommendations": 2},
+        "deleted": {"user_actions": 17, "events": 2, "recommendations": 2, "shadow_recommendations": 0,
+                    "experiment_units": 0},
         "models_marked_stale": 0,
     }
     assert counts(db, {"user_id": ALICE}) == {"user_actions": 0, "events": 0, "recommendations": 0}
@@ -63,9 +64,10 @@ def test_deletion_is_idempotent_and_an_unknown_user_gets_zero_counts(client, db,
     assert client.delete(f"/users/{ALICE}").status_code == 200
     again = client.delete(f"/users/{ALICE}")
     assert again.status_code == 200
-    assert again.get_json()["deleted"] == {"user_actions": 0, "events": 0, "recommendations": 0}
-    assert client.delete("/users/999999").get_json()["deleted"] == {"user_actions": 0, "events": 0,
-                                                                    "recommendations": 0}
+    nothing = {"user_actions": 0, "events": 0, "recommendations": 0, "shadow_recommendations": 0,
+               "experiment_units": 0}
+    assert again.get_json()["deleted"] == nothing
+    assert client.delete("/users/999999").get_json()["deleted"] == nothing
 
 
 def test_actions_stored_under_the_users_identity_are_deleted_too(client, db):

@@ -62,7 +62,7 @@ def served(app, client, db):
             panels.append(panel)
     assert client.post("/user_actions", json=actions).status_code == 204
     flush_served()
-    return {"experiment": experiment, "panels": panels}
+    return {"experiment": experiment, "panels": panels, "marketplace": dump, "published": published}
 
 
 def expected_variants(panels: list[dict]) -> dict[str, dict]:
@@ -205,3 +205,21 @@ def test_flask_experiments_report(app, db, served):
     assert missing.exit_code != 0 and "no experiment" in missing.output
     stopped = runner.invoke(args=["experiments", "stop", served["experiment"]["id"]])
     assert stopped.exit_code == 0 and "stopped" in stopped.output
+
+
+def test_deleting_a_user_deletes_their_shadows_and_experiment_counts(app, client, db, served):
+    user_id = served["marketplace"]["users"][0]["id"]
+    for _ in range(2):
+        ask(client, user_id=user_id, visit_id=new_visit(), session=[
+            {"service_id": served["published"][0], "type": "view", "timestamp": "2021-03-18T18:40:00Z"}])
+    flush_served()
+    with app.app_context():
+        fold_served_outcomes(now=LATER)
+    mine = {"unit": f"user:{user_id}"}
+    assert db["experiment_units"].count_documents(mine) == 2  # the variant shown, and the shadow
+    assert db["shadow_recommendations"].count_documents(mine) == 2
+    others = db["experiment_units"].count_documents({}) - 2
+    deleted = client.delete(f"/users/{user_id}").get_json()["deleted"]
+    assert (deleted["experiment_units"], deleted["shadow_recommendations"]) == (2, 2)
+    assert db["experiment_units"].count_documents(mine) == db["shadow_recommendations"].count_documents(mine) == 0
+    assert db["experiment_units"].count_documents({}) == others
