@@ -1,0 +1,46 @@
+"""A served marketplace with what every dashboard page shows: an active snapshot with its
+problems, two Popularity and Session versions (the older one retired, so the dashboard
+can switch back to it), a model plot, and finished jobs."""
+from __future__ import annotations
+
+import io
+import uuid
+
+from app import model_registry as registry
+from app.pipelines.interaction_models import fit_interaction_models
+from app.storage.jobs import Job, utcnow
+from tests.recommendations.serving_fixtures import serve_marketplace
+
+SAME_ORIGIN = {"Origin": "http://localhost"}  # the test client's host
+
+
+def plot_png() -> bytes:
+    """A small real PNG, as the trainers store (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(3, 2), dpi=60)
+    axes.plot([0, 1, 2], [0.9, 0.5, 0.4])
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def dashboard_data(app) -> dict:
+    """Fill the test database; returns {"retired": id of the retired Popularity version, "active": ...}."""
+    dump = serve_marketplace(app)
+    with app.app_context():
+        first = fit_interaction_models()  # serve_marketplace fitted once already: this is the second
+        active = registry.get_version(first["Popularity"])
+        older = next(v for v in registry.list_versions("Popularity") if v.id != active.id)
+        registry.add_plot(active, "popularity", plot_png())
+        for state, step, percent in (("SUCCESS", None, 100), ("FAILURE", "train", 40)):
+            Job(id=str(uuid.uuid4()), name="marketrec.training.ncf", state=state, step=step, percent=percent,
+                error="RuntimeError: out of patience" if state == "FAILURE" else None,
+                result={"status": "done"} if state == "SUCCESS" else {}, created_at=utcnow(),
+                finished_at=utcnow()).save(force_insert=True)
+        app.extensions["serving_state"].rebuild_now()
+    return {"dump": dump, "active": first["Popularity"], "retired": str(older.id)}
