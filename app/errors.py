@@ -53,3 +53,9 @@ class ServiceUnavailable(MarketrecError):
 class BrokerUnavailable(ServiceUnavailable):
     def __init__(self, reason: str):
         super().__init__("the task queue is unavailable, retry later", {"broker": reason})
+
+
+class Conflict(MarketrecError):
+    """The request is valid but clashes with the service's state (e.g. a scope already tested)."""
+
+    status = 409

@@ -48,7 +48,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure
 from pymongo.write_concern import WriteConcern
 
 from app.storage.connection import database_without_write_retries
-from app.storage.interactions import DUPLICATE_KEY, ServedRecommendation
+from app.storage.interactions import DUPLICATE_KEY, ServedRecommendation, ShadowRecommendation
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,9 @@ class BackgroundWriter:
 
 
 _writer = BackgroundWriter(ServedRecommendation)
+_shadow_writer = BackgroundWriter(ShadowRecommendation)
 atexit.register(lambda: _writer.flush(EXIT_FLUSH_SECONDS))
+atexit.register(lambda: _shadow_writer.flush(EXIT_FLUSH_SECONDS))
 
 
 def _linked(value):
@@ -158,8 +160,10 @@ def _linked(value):
 
 
 def served_record(recommendation_id: str, request_context: dict, service_ids: Iterable,
-                  scores: Iterable, engine: str, model_version, probabilities=None) -> dict:
-    """The stored form of one served recommendation (numpy numbers become plain ones)."""
+                  scores: Iterable, engine: str, model_version, probabilities=None,
+                  experiment: dict | None = None) -> dict:
+    """The stored form of one served recommendation (numpy numbers become plain ones);
+    `experiment`: its experiment fields (experiment_arms.Placement.log_fields)."""
     record = {
         "_id": recommendation_id,
         "created_at": datetime.now(timezone.utc),
@@ -170,6 +174,7 @@ def served_record(recommendation_id: str, request_context: dict, service_ids: It
         "scores": [float(score) for score in scores],
         "probabilities": [float(p) for p in probabilities] if probabilities is not None else None,
         "request": dict(request_context),
+        **(experiment or {}),
     }
     if record["user_id"] is not None:
         record["user_id"] = int(record["user_id"])
@@ -177,7 +182,7 @@ def served_record(recommendation_id: str, request_context: dict, service_ids: It
 
 
 def log_served(request_context: dict, service_ids: Sequence[int], scores: Sequence[float],
-               engine: str, model_version, probabilities=None) -> str:
+               engine: str, model_version, probabilities=None, experiment: dict | None = None) -> str:
     """Log one served recommendation; returns its id (known before it is written).
 
     The record is written in the background, normally within milliseconds; see
@@ -186,7 +191,7 @@ def log_served(request_context: dict, service_ids: Sequence[int], scores: Sequen
     """
     recommendation_id = str(uuid.uuid4())
     record = served_record(recommendation_id, request_context, service_ids, scores, engine,
-                           model_version, probabilities)
+                           model_version, probabilities, experiment)
     try:
         encoded = bson.encode(record, codec_options=_CODEC)
     except (bson.errors.InvalidDocument, OverflowError):
@@ -196,6 +201,20 @@ def log_served(request_context: dict, service_ids: Sequence[int], scores: Sequen
         encoded = bson.encode(record, codec_options=_CODEC)
     _writer.append(RawBSONDocument(encoded))
     return recommendation_id
+
+
+def log_shadow(recommendation_id: str, experiment: dict, service_ids: Sequence[int], scores: Sequence[float],
+               engine: str, model_version, probabilities=None) -> None:
+    """Log what a shadow variant would have shown beside served recommendation `recommendation_id`
+    (in the background, as `log_served`)."""
+    record = {
+        "_id": str(uuid.uuid4()), "recommendation_id": recommendation_id, "created_at": datetime.now(timezone.utc),
+        **experiment, "engine": engine, "model_version": str(model_version) if model_version is not None else None,
+        "service_ids": [int(s) for s in service_ids], "scores": [float(s) for s in scores],
+        "probabilities": [float(p) for p in probabilities] if probabilities is not None else None,
+    }
+    record = {key: value for key, value in record.items() if value is not None}
+    _shadow_writer.append(RawBSONDocument(bson.encode(record, codec_options=_CODEC)))
 
 
 def _storable(value):
@@ -211,8 +230,8 @@ def _storable(value):
 
 
 def flush_served(timeout: float = EXIT_FLUSH_SECONDS) -> bool:
-    """Wait until this process's logged recommendations are written; False on timeout."""
-    return _writer.flush(timeout)
+    """Wait until this process's logged recommendations (and shadows) are written; False on timeout."""
+    return _writer.flush(timeout) and _shadow_writer.flush(timeout)
 
 
 def dropped_count() -> int:

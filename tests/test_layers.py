@@ -21,11 +21,12 @@ LAYERS = {
     "app.lost_jobs": 5, "app.job_signals": 5, "app.diagnostics": 5,
     "app.pipelines": 5,
     "app.marketplace": 4, "app.recommendations": 4, "app.model_registry": 4, "app.recommendation_log": 4,
+    "app.experiment_registry": 4,
     "app.jobs": 4,  # a job's record, and enqueueing a task by name (app/queues.py)
     "app.config": 4,
     "app.storage": 3, "app.offload": 3,
     "app.engines": 2, "app.rl": 2, "app.training": 2, "app.schema_check": 2, "app.wire": 2,
-    "app.sample_data": 2,
+    "app.sample_data": 2, "app.experiments": 2,
     "app.observability": 2,
     "app.errors": 1, "app.version": 1, "app.queues": 1, "app.progress": 1, "app.dump_contract": 1,
 }

@@ -18,6 +18,7 @@ PURE = {
     "app.training": ("app.training", "app.engines", *LEAVES),
     "app.rl": ("app.rl", "app.training", "app.engines", *LEAVES),
     "app.sample_data": ("app.sample_data", "app.rl", "app.training", "app.engines", *LEAVES),
+    "app.experiments": ("app.experiments",),
 }
 
 # A fresh interpreter imports every module of a package the usual way and reports what got loaded.

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from app.api import (
     datasets,
     events,
+    experiments,
     health,
     jobs,
     metrics,
@@ -31,7 +32,7 @@ from app.api.json_bodies import OrjsonBodies
 
 NAMESPACES = (
     recommendations.ns, recommendations.scores_ns, update.ns, user_actions.ns, events.ns,
-    datasets.ns, training.ns, models.ns, users.ns, jobs.ns, stats.ns, health.ns, metrics.ns,
+    datasets.ns, training.ns, models.ns, experiments.ns, users.ns, jobs.ns, stats.ns, health.ns, metrics.ns,
 )
 # Endpoints that take whole marketplace dumps get the large body limit.
 LARGE_BODY_PATHS = ("/update",)

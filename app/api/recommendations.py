@@ -30,6 +30,9 @@ recommendation_response = ns.model("RecommendationResponse", {
                                                 "(null for engines without one)"),
     "served_by": fields.List(fields.String(), description="extension: engine of each item (a short panel is "
                                                           "topped up from the next engine of the chain)"),
+    "experiment": NullableString(description="extension: the running experiment that served this request "
+                                             "(null: none, or the request named its engine)"),
+    "variant": NullableString(description="extension: its variant this person sees (always the same one)"),
 })
 score_response = scores_ns.model("ScoreResponse", {
     "engine_version": fields.String(required=True, description="the engine that scored"),

@@ -16,8 +16,9 @@ from app.engines import EngineNotReady, Interactions, RecommendationContext, Rec
 from app.errors import InvalidInput
 from app.marketplace import recent_history
 from app.marketplace.catalogue import user_by_aai_uid
-from app.recommendation_log import log_served
+from app.recommendation_log import log_served, log_shadow
 from app.recommendations.choice import is_ranking, serving_chain
+from app.recommendations.experiment_arms import Placement, place
 from app.recommendations.serving_state import ServingState, serving_state
 
 PANEL_SIZES = {"v1": 3, "v2": 2}
@@ -65,8 +66,8 @@ def identify(payload: dict, state: ServingState) -> Asker:
                  features, set(orders) | set(accessed), np.array(accessed + orders, dtype=np.int64))
 
 
-def _answer(engine_name: str, state: ServingState, context: RecommendationContext) -> Recommendations:
-    engine = state.engines.get(engine_name)
+def _answer(engine_name: str, engines: dict, context: RecommendationContext) -> Recommendations:
+    engine = engines.get(engine_name)
     if engine is None or not engine.ready:
         return Recommendations.empty()
     try:
@@ -75,17 +76,17 @@ def _answer(engine_name: str, state: ServingState, context: RecommendationContex
         return Recommendations.empty()
 
 
-def engines_to_try(payload: dict, asker: Asker, state: ServingState) -> list[str]:
+def engines_to_try(payload: dict, asker: Asker, state: ServingState, ready: set[str] | None = None) -> list[str]:
     """The engines that may answer, in order, starting with the one that should."""
     return serving_chain(
-        payload.get("engine_version"), state.default["engine"], state.ready,
+        payload.get("engine_version"), state.default["engine"], state.ready if ready is None else ready,
         # NCF answers a logged-in user by situation only when it was trained on the data served.
         logged_in=asker.user_id is not None and "NCF" in state.ready and state.default["ncf_on_active_snapshot"],
         has_events=len(asker.history) + len(asker.session) > 0,
     )
 
 
-def _walk_chain(chain: list[str], state: ServingState, context: RecommendationContext, ranking: bool) -> dict:
+def _walk_chain(chain: list[str], engines: dict, context: RecommendationContext, ranking: bool) -> dict:
     """Answer from the first engine of the chain that returns anything; a top-k panel
     that is still short is topped up from the next engines, each item keeping its source
     and the chance its engine had of showing it."""
@@ -95,7 +96,7 @@ def _walk_chain(chain: list[str], state: ServingState, context: RecommendationCo
         remaining = context.candidates[~np.isin(context.candidates, ids)] if ids else context.candidates
         if len(remaining) == 0 or (not ranking and len(ids) >= context.k):
             break
-        answer = _answer(name, state, _with_candidates(context, remaining, context.k - len(ids)))
+        answer = _answer(name, engines, _with_candidates(context, remaining, context.k - len(ids)))
         answered["ids"] += answer.ids.tolist()
         answered["scores"] += answer.scores.tolist()
         answered["evidence"] += list(answer.evidence)
@@ -123,25 +124,48 @@ def recommend(payload: dict) -> dict:
     candidates = state.catalogue.eligible(payload.get("candidates"), payload.get("search_data"),
                                         set(payload.get("exclude") or ()) | asker.ordered)
     ranking = is_ranking(payload.get("engine_version"))
-    chain = engines_to_try(payload, asker, state)
+    placement = place(state.experiments, payload, panel, asker.user_id)
+    arm = placement.arm if placement else None
+    engines = state.engines_of(arm.model_version if arm else None)
+    chain = engines_to_try({**payload, "engine_version": arm.engine} if arm else payload, asker, state,
+                           ready={name for name, engine in engines.items() if engine.ready})
     context = RecommendationContext(
         candidates=candidates, k=len(candidates) if ranking else k, now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
         user_features=asker.features,
     )
-    answered = _walk_chain(chain, state, context, ranking)
+    answered = _walk_chain(chain, engines, context, ranking)
     ids, scores, sources = answered["ids"], answered["scores"], answered["sources"]
     served = sources[0] if sources else chain[0]
     long, short = explain_all(answered["evidence"],
                               {"services": state.catalogue.names, "categories": state.category_names})
-    model_version = state.model_versions.get(served)
+    model_version = state.version_of(served, arm.model_version if arm else None)
     recommendation_id = log_served({**payload, "user_id": asker.user_id}, ids, scores, served, model_version,
-                                   probabilities=answered["probabilities"])
+                                   probabilities=answered["probabilities"],
+                                   experiment=placement.log_fields() if placement else None)
+    if arm is not None:
+        _run_shadows(placement, state, context, recommendation_id)
     return {
         "panel_id": panel, "recommendations": ids, "scores": [round(float(s), 6) for s in scores],
         "explanations": long, "explanations_short": short, "engine_version": served,
         "recommendation_id": recommendation_id, "model_version": model_version, "served_by": sources,
+        "experiment": placement.experiment.id if arm else None, "variant": arm.name if arm else None,
     }
+
+
+def _run_shadows(placement: Placement, state: ServingState, context: RecommendationContext,
+                 recommendation_id: str) -> None:
+    """Answer the request with each shadow variant too and log what it would have shown.
+    A shadow answers only from its own engine (no fallback): a shadow that is not ready logs nothing."""
+    for shadow in placement.experiment.shadows:
+        engines = state.engines_of(shadow.model_version)
+        answer = _answer(shadow.engine, engines, context)
+        if len(answer) == 0:
+            continue
+        log_shadow(recommendation_id, {"experiment": placement.experiment.id, "variant": shadow.name,
+                                       "unit": placement.unit},
+                   answer.ids, answer.scores, shadow.engine, state.version_of(shadow.engine, shadow.model_version),
+                   answer.probabilities)
 
 
 def score(payload: dict) -> dict:

@@ -32,7 +32,9 @@ from app.observability.logs import OutageWarning
 from app.offload import cpu_bound
 from app.recommendations.catalogue_index import CatalogueIndex
 from app.recommendations.default_engine import default_engine
+from app.recommendations.experiment_arms import LiveExperiment, live_experiments, pinned_versions
 from app.storage import database
+from app.storage.experiments import experiments_stamp
 from app.storage.snapshots import active_snapshot_id
 
 log = logging.getLogger(__name__)
@@ -114,14 +116,29 @@ class ServingState:
     # The engine answering requests that name none, and why (app/recommendations/default_engine.py).
     default: dict = field(default_factory=lambda: {"engine": None, "reason": "nothing is built yet",
                                                    "ncf_on_active_snapshot": False})
+    experiments: tuple[LiveExperiment, ...] = ()  # the running ones (app/recommendations/experiment_arms.py)
+    pinned: dict[str, dict[str, Engine]] = field(default_factory=dict)  # version id → engines of a version
+    #                                                                   that a variant pins and that is not active
 
     @property
     def ready(self) -> set[str]:
         return {name for name, engine in self.engines.items() if engine.ready}
 
+    def engines_of(self, model_version: str | None) -> dict[str, Engine]:
+        """The engines serving with `model_version` pinned (None: the active versions')."""
+        if model_version is None or model_version not in self.pinned:
+            return self.engines
+        return {**self.engines, **self.pinned[model_version]}
+
+    def version_of(self, engine: str, model_version: str | None) -> str | None:
+        """The model version `engine` serves from when `model_version` is pinned."""
+        if model_version is not None and engine in self.pinned.get(model_version, {}):
+            return model_version
+        return self.model_versions.get(engine)
+
 
 def current_stamp() -> tuple:
-    return active_snapshot_id(), model_registry.registry_stamp()
+    return active_snapshot_id(), model_registry.registry_stamp(), experiments_stamp()
 
 
 def _snapshot_parts(snapshot_id: str | None) -> tuple[CatalogueIndex, dict[int, str], DumpUsers]:
@@ -185,7 +202,28 @@ def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingSt
             continue
         engines.update(built)
         versions.update({name: str(version.id) for name in built})
-    return ServingState(stamp, catalogue, names, engines, dump_users, versions, default_engine())
+    experiments = live_experiments()
+    pinned = _pinned_engines(pinned_versions(experiments) - set(versions.values()), previous)
+    return ServingState(stamp, catalogue, names, engines, dump_users, versions, default_engine(), experiments,
+                        pinned)
+
+
+def _pinned_engines(version_ids: set[str], previous: ServingState | None) -> dict[str, dict[str, Engine]]:
+    """The engines of each version a running experiment pins and that is not active (a candidate,
+    an older version), reusing the previous state's."""
+    pinned = {}
+    for version_id in sorted(version_ids):
+        if previous is not None and version_id in previous.pinned:
+            pinned[version_id] = previous.pinned[version_id]
+            continue
+        try:
+            version = model_registry.get_version(version_id)
+            kind = next(k for k in registry.MODEL_KINDS if k.name == version.engine)
+            pinned[version_id] = _built(kind, version,
+                                        model_registry.weights_blob(version))
+        except Exception:  # a pinned version that cannot load leaves its variant to the fallback chain
+            log.exception("could not load a pinned model version", extra={"model_version": version_id})
+    return pinned
 
 
 class ServingStateHolder:

@@ -135,12 +135,38 @@ class ServedRecommendation(Document):
     scores = ListField(FloatField())
     probabilities = ListField(FloatField())
     request = DictField()  # the request context as the caller gave it
+    # In a running experiment (app/recommendations/experiment_arms.py): its id, the variant shown
+    # and the person assigned ("user:<id>" or "visitor:<unique id>"); a request that named its
+    # engine has `experiment_bypassed` (the experiment's id) instead.
+    experiment = StringField()
+    variant = StringField()
+    unit = StringField()
+    experiment_bypassed = StringField()
 
     meta = {
         "collection": "recommendations",
         "strict": False,
         "indexes": ["visit_id", "user_id", "unique_id", "created_at"],
     }
+
+
+class ShadowRecommendation(Document):
+    """What a shadow variant of an experiment would have shown for a served recommendation.
+    Kept apart from the served log, which journeys, hit rates and training read."""
+
+    id = StringField(primary_key=True)
+    recommendation_id = StringField(required=True)  # the served recommendation it shadows
+    created_at = DateTimeField(required=True)
+    experiment = StringField(required=True)
+    variant = StringField(required=True)
+    unit = StringField(required=True)
+    engine = StringField(required=True)
+    model_version = StringField()
+    service_ids = ListField(IntField())
+    scores = ListField(FloatField())
+    probabilities = ListField(FloatField())
+
+    meta = {"collection": "shadow_recommendations", "strict": False, "indexes": ["created_at"]}
 
 
 # --- Durable bulk inserts shared by concurrent requests (group commit) -------
