@@ -10,7 +10,7 @@ from app import model_registry as registry
 from app.storage.jobs import Job
 from tests.dashboard.dashboard_fixtures import SAME_ORIGIN, dashboard_data
 
-PAGES = ["/dashboard", "/dashboard/datasets", "/dashboard/jobs", "/dashboard/models"]
+PAGES = ["/dashboard", "/dashboard/datasets", "/dashboard/jobs", "/dashboard/models", "/dashboard/experiments"]
 EXTERNAL = re.compile(r"""(?:src|href|action)=["'](?:https?:)?//""", re.I)
 
 
@@ -25,7 +25,7 @@ def test_every_page_renders_with_data_and_refers_to_nothing_outside(client, serv
     assert response.status_code == 200, response.text
     assert response.mimetype == "text/html"
     page = response.text
-    assert '<nav>' in page and "<svg" in page or path.endswith("/jobs")
+    assert "<nav>" in page and ("<svg" in page or path.endswith(("/jobs", "/experiments")))
     assert not EXTERNAL.search(page), EXTERNAL.search(page)
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
