@@ -52,7 +52,7 @@ def _empty(width: int, height: int, title: str, message: str) -> str:
 
 
 def _time_label(moment: datetime, span_seconds: float) -> str:
-    return moment.strftime("%d %b %H:%M" if span_seconds > 86400 else "%H:%M")
+    return moment.strftime("%d %b %H:%M" if span_seconds > 86400 else "%H:%M" if span_seconds > 3600 else "%H:%M:%S")
 
 
 def line_chart(series: Mapping[str, Sequence[tuple[datetime, float | None]]], *, title: str, width: int = 720,

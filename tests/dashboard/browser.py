@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = ("overview", "datasets", "jobs", "models", "traffic", "experiments")
 
 
 @contextmanager
