@@ -97,6 +97,11 @@ def celery_settings(config) -> dict:
                 "task": queues.CHECK_RETRAINING,
                 "schedule": float(config["RETRAIN_CHECK_SECONDS"]),
             },
+            # Experiment results and the traffic charts follow served panels at this pace.
+            "fold-served-outcomes": {
+                "task": queues.FOLD_SERVED_OUTCOMES,
+                "schedule": float(config["SERVED_OUTCOMES_FOLD_SECONDS"]),
+            },
             "refit-interaction-models": {
                 "task": queues.TRAIN_INTERACTION_MODELS,
                 "schedule": float(config["INTERACTION_MODELS_REFRESH_SECONDS"]),

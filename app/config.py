@@ -88,6 +88,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "RETRAIN_AFTER_INTERACTIONS": int(env("RETRAIN_AFTER_INTERACTIONS", "10000")),
         "RETRAIN_AFTER_SECONDS": int(env("RETRAIN_AFTER_SECONDS", str(7 * 24 * 3600))),
         "WORKER_METRICS_PORT": int(env("WORKER_METRICS_PORT", "0")),
+        "EXPERIMENT_ATTRIBUTION_SECONDS": int(env("EXPERIMENT_ATTRIBUTION_SECONDS", "1800")),
+        "SERVED_OUTCOMES_FOLD_SECONDS": int(env("SERVED_OUTCOMES_FOLD_SECONDS", "60")),
         "SWAGGER_UI": _bool(env("SWAGGER_UI"), True),
     }
 

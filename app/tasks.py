@@ -19,6 +19,7 @@ from app.errors import DataRejected, NotFound, SnapshotNotFound
 from app.marketplace import ingestion, pruning
 from app.pipelines import retraining
 from app.pipelines.interaction_models import fit_interaction_models
+from app.pipelines.served_outcomes import fold_served_outcomes as fold_outcomes
 from app.storage import snapshot_lifecycle as lifecycle
 from app.storage.snapshots import snapshot_exists
 
@@ -172,6 +173,14 @@ def check_retraining() -> dict:
     """Beat: retrain NCF when its data is old or enough new interactions arrived."""
     reason = retraining.reason_to_retrain()
     return {"reason": reason, "job_id": start_training("ncf").id if reason else None}
+
+
+@shared_task(name=queues.FOLD_SERVED_OUTCOMES, acks_late=True, **RETRYING)
+def fold_served_outcomes() -> dict:
+    """Beat: count what followed the served panels whose attribution window has passed, and
+    summarise the experiments that got new counts (app/pipelines/served_outcomes.py)."""
+    report = fold_outcomes()
+    return {**report, "through": report["through"].isoformat() if report["through"] else None}
 
 
 @shared_task(name=queues.TRAIN_RL, bind=True, acks_late=True, **RETRYING)

@@ -86,5 +86,6 @@ def test_beat_schedules_job_pruning_lost_job_recovery_and_model_refits(app):
     schedule = app.extensions["celery"].conf.beat_schedule
     assert {entry["task"] for entry in schedule.values()} == {
         "marketrec.jobs.prune", "marketrec.jobs.recover", "marketrec.training.interaction_models",
-        "marketrec.training.check"}
+        "marketrec.training.check", "marketrec.served.fold"}
     assert schedule["recover-lost-jobs"]["schedule"] == app.config["RECOVER_JOBS_SECONDS"]
+    assert schedule["fold-served-outcomes"]["schedule"] == app.config["SERVED_OUTCOMES_FOLD_SECONDS"]

@@ -1,8 +1,9 @@
 """GET /stats/hitrate: how often users click the panels they are shown."""
 from flask import request
-from flask_restx import Namespace, Resource, fields
+from flask_restx import Namespace, Resource, fields, inputs
 
 from app.recommendations.hit_rate import hit_rate
+from app.recommendations.traffic import traffic_series
 from app.wire.fields import NullableFloat
 
 ns = Namespace("stats", path="/stats", description="Serving statistics")
@@ -27,3 +28,27 @@ class HitRate(Resource):
         """Share of clicks from recommendation visits that came from the panel, per engine and panel."""
         args = query.parse_args(req=request)
         return hit_rate(args["engine"], args["panel"])
+
+
+traffic_row = ns.model("TrafficHour", {
+    "hour": fields.DateTime(description="start of the hour (UTC)"), "engine": fields.String(),
+    "panels": fields.Integer(description="panels served"),
+    "linked_panels": fields.Integer(description="of those, with a visit id (their clicks can be followed)"),
+    "clicks": fields.Integer(description="clicks in those panels"), "panel_clicks": fields.Integer(),
+    "page_clicks": fields.Integer(description="clicks leaving the pages that showed them"),
+    "orders": fields.Integer(description="orders after a click in the panel"),
+    "hit_rate": NullableFloat(description="panel_clicks / page_clicks; null before any click"),
+})
+traffic_query = ns.parser()
+traffic_query.add_argument("hours", type=inputs.int_range(1, 24 * 90), default=48, location="args",
+                           help="how many hours back")
+
+
+@ns.route("/traffic")
+class Traffic(Resource):
+    @ns.expect(traffic_query)
+    @ns.marshal_list_with(traffic_row)
+    def get(self):
+        """Panels served and what followed them, per engine and hour, as counted once their
+        attribution window passed (EXPERIMENT_ATTRIBUTION_SECONDS)."""
+        return traffic_series(traffic_query.parse_args(req=request)["hours"])

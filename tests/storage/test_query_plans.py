@@ -316,3 +316,35 @@ def test_a_history_read_with_or_is_caught(app, recorder, traffic):
             sort=[("timestamp", -1)])
     with pytest.raises(AssertionError, match="COLLSCAN"):
         check_plans(reads)
+
+
+def test_experiments_serving_and_the_served_outcomes_fold_read_through_indexes(app, client, recorder, traffic):
+    from app.experiment_registry import list_experiments
+    from app.pipelines.served_outcomes import fold_served_outcomes
+    from app.recommendations.traffic import traffic_series
+    from tests.api.test_experiments import TWO_ARMS
+
+    with recorder.record() as reads:
+        created = client.post("/experiments", json={**TWO_ARMS, "variants": [
+            *TWO_ARMS["variants"], {"name": "shadow", "engine": "Session", "shadow": True}]})
+        assert created.status_code == 201, created.get_json()
+        with app.app_context():
+            app.extensions["serving_state"].rebuild_now()
+        visits = [action["source"]["visit_id"] for action in database()["user_actions"].find(
+            {"source.root.type": "recommendation_panel"}, {"source.visit_id": 1}).limit(30)]
+        for number, visit in enumerate(visits):
+            assert client.post("/recommendations", json={
+                **PANEL, "unique_id": traffic["visitors"][number], "visit_id": visit}).status_code == 200
+        flush_served()
+        with app.app_context():
+            report = fold_served_outcomes(now=NOW + timedelta(days=400))
+            traffic_series(hours=24 * 800, now=NOW + timedelta(days=400))
+            list_experiments("running")
+        client.get(f"/experiments/{created.get_json()['id']}")
+        client.post(f"/experiments/{created.get_json()['id']}/stop")
+    assert report["panels"] >= 30 and report["experiments"] == [created.get_json()["id"]]
+    collections = {c for c, _ in reads}
+    assert {"experiments", "experiments_state", "recommendations", "shadow_recommendations", "user_actions",
+            "experiment_units", "traffic_hours"} <= collections
+    check_plans([(c, command) for c, command in reads if c != "user_actions" or "filter" not in command
+                 or "source.root.type" not in command["filter"]])  # the test's own pick of visits
