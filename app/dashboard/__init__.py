@@ -7,7 +7,7 @@ from flask import Flask
 
 
 def init_dashboard(app: Flask) -> None:
-    from app.dashboard import auth, experiments, pages  # noqa: F401  (their views register on the blueprint)
+    from app.dashboard import auth, experiments, pages, traffic  # noqa: F401  (their views register on the blueprint)
     from app.dashboard.blueprint import bp
 
     app.register_blueprint(bp)

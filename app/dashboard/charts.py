@@ -15,6 +15,7 @@ PALETTE = ("#2563eb", "#d97706", "#16a34a", "#dc2626", "#7c3aed", "#0891b2", "#d
 TONES = {"control": "#6b7280", "better": "#16a34a", "worse": "#dc2626", None: "#2563eb"}
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 ROW = 30  # height of one bar's row
+MARKED_POINTS = 120  # a line of more points gets no dot (and no hover text) per point
 
 
 def colour(index: int) -> str:
@@ -57,14 +58,15 @@ def _time_label(moment: datetime, span_seconds: float) -> str:
 
 def line_chart(series: Mapping[str, Sequence[tuple[datetime, float | None]]], *, title: str, width: int = 720,
                height: int = 260, y_format: str = "{:g}", y_min: float | None = 0.0,
-               empty: str = "no data yet") -> str:
-    """One line per named series over time; a None value breaks its line."""
+               x_range: tuple[datetime, datetime] | None = None, empty: str = "no data yet") -> str:
+    """One line per named series over time; a None value breaks its line. The time axis spans
+    `x_range` when given (charts drawn one above the other then line up), else the values."""
     points = [(t, v) for values in series.values() for t, v in values if v is not None]
     if not points:
         return _empty(width, height, title, empty)
     left, right, top, bottom = 56, 130, 14, 34
     plot_w, plot_h = width - left - right, height - top - bottom
-    times = [t.timestamp() for t, _ in points]
+    times = [t.timestamp() for t, _ in points] + [t.timestamp() for t in x_range or ()]
     t0, t1 = min(times), max(times)
     if t1 == t0:
         t0, t1 = t0 - 1800, t1 + 1800
@@ -103,7 +105,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[datetime, float | None]]], *,
         for run in runs:
             path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in run)
             body.append(f'<polyline points="{path}" fill="none" stroke="{stroke}" stroke-width="2"/>')
-            for t, v in run:
+            for t, v in run if len(run) <= MARKED_POINTS else ():
                 body.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" fill="{stroke}">'
                             f'<title>{escape(name)} {t:%Y-%m-%d %H:%M}: {escape(y_format.format(v))}</title>'
                             f'</circle>')

@@ -42,6 +42,7 @@ def dashboard_data(app) -> dict:
                 error="RuntimeError: out of patience" if state == "FAILURE" else None,
                 result={"status": "done"} if state == "SUCCESS" else {}, created_at=utcnow(),
                 finished_at=utcnow()).save(force_insert=True)
+        store_traffic()
         app.extensions["serving_state"].rebuild_now()
     return {"dump": dump, "active": first["Popularity"], "retired": str(older.id)}
 
@@ -67,3 +68,21 @@ def store_results(experiment_id: str) -> str:
                                                "verdict": "better"})],
         "verdict": "B is better than A on visitor_click_rate (+8.0 points, 95% interval +3.0 to +13.0)."})
     return experiment_id
+
+
+def store_traffic(hours: int = 36) -> None:
+    """Hourly counts as the served-outcomes fold leaves them: Popularity and Session each hour,
+    Session with a better hit rate, one hour without any panel click."""
+    from datetime import timedelta
+
+    from app.storage.served_outcomes import TrafficHour
+
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    for back in range(1, hours + 1):
+        hour = now - timedelta(hours=back)
+        for engine, rate, share in (("Popularity", 0.2, 1.0), ("Session", 0.3, 0.6)):
+            panels = round(share * (40 + (back * 7) % 25))
+            page_clicks = 0 if back == 5 else panels // 2
+            TrafficHour(id=f"{hour.isoformat()}|{engine}", hour=hour, engine=engine, panels=panels,
+                        linked_panels=panels - 2, clicks=round(page_clicks * rate), page_clicks=page_clicks,
+                        orders=back % 3, last_slice=hour).save(force_insert=True)

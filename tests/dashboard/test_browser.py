@@ -43,7 +43,7 @@ def wait_for(predicate, timeout: float = 20.0):
 def test_every_page_loads_with_no_console_error_and_no_failed_request(context, stack):
     url, _ = stack
     watched = Watched(context, url)
-    for name in ("overview", "datasets", "jobs", "models", "experiments"):
+    for name in ("overview", "datasets", "jobs", "models", "traffic", "experiments"):
         path = "/dashboard" if name == "overview" else f"/dashboard/{name}"
         response = watched.page.goto(f"{url}{path}", wait_until="networkidle")
         assert response.status == 200, name

@@ -74,3 +74,12 @@ def test_no_chart_refers_to_anything_outside():
                    charts.interval_bars([{"label": "a", "value": 1, "low": 0, "high": 2}], title="t")):
         assert "href" not in markup and "style=" not in markup and "http://www.w3.org/2000/svg" in markup
         assert markup.count("http") == 1
+
+
+def test_a_given_time_range_lines_charts_up():
+    series = {"NCF": [(HOUR + timedelta(hours=2), 1.0), (HOUR + timedelta(hours=3), 2.0)]}
+    alone = parse(charts.line_chart(series, title="t"))
+    spanned = parse(charts.line_chart(series, title="t", x_range=(HOUR, HOUR + timedelta(hours=4))))
+    first = [float(c.get("cx")) for c in alone.iter(f"{SVG}circle")]
+    later = [float(c.get("cx")) for c in spanned.iter(f"{SVG}circle")]
+    assert first[0] < later[0] and later[1] - later[0] < first[1] - first[0]

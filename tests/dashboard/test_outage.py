@@ -28,7 +28,10 @@ def test_the_overview_shows_the_dependencies_down(cut_off):
     assert "Traceback" not in page
 
 
-@pytest.mark.parametrize("path", [f"/dashboard/{page}" for page in ("datasets", "jobs", "models", "experiments")])
+NEED_THE_DATABASE = ("datasets", "jobs", "models", "traffic", "experiments")
+
+
+@pytest.mark.parametrize("path", [f"/dashboard/{page}" for page in NEED_THE_DATABASE])
 def test_pages_that_need_the_database_answer_503(cut_off, path):
     response = cut_off.get(path)
     assert response.status_code == 503 and response.mimetype == "text/html"

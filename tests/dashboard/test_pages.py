@@ -10,7 +10,8 @@ from app import model_registry as registry
 from app.storage.jobs import Job
 from tests.dashboard.dashboard_fixtures import SAME_ORIGIN, dashboard_data
 
-PAGES = ["/dashboard", "/dashboard/datasets", "/dashboard/jobs", "/dashboard/models", "/dashboard/experiments"]
+PAGES = ["/dashboard", "/dashboard/datasets", "/dashboard/jobs", "/dashboard/models", "/dashboard/traffic",
+         "/dashboard/experiments"]
 EXTERNAL = re.compile(r"""(?:src|href|action)=["'](?:https?:)?//""", re.I)
 
 
