@@ -5,10 +5,12 @@ through its form."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 import requests
 
+from app.storage.jobs import Job, utcnow
 from tests.dashboard.browser import CHROMIUM, Watched, chromium
 from tests.dashboard.dashboard_fixtures import dashboard_data
 
@@ -97,4 +99,21 @@ def test_an_experiment_is_started_and_stopped_through_the_form(context, stack):
     page.wait_for_url("**/dashboard/experiments#experiment-*")
     assert page.locator('section.experiment[data-status="stopped"]').count() == 1
     assert requests.get(f"{url}/experiments", timeout=10).json()[0]["status"] == "stopped"
+    assert watched.problems == []
+
+
+def test_a_running_job_updates_in_place(context, stack, app):
+    url, _ = stack
+    with app.app_context():
+        job = Job(id=str(uuid.uuid4()), name="marketrec.training.ncf", state="STARTED", step="train",
+                  percent=30).save(force_insert=True)
+    watched = Watched(context, url)
+    watched.page.goto(f"{url}/dashboard/jobs", wait_until="networkidle")
+    row = watched.page.locator(f'tr[data-job="{job.id}"]')
+    assert row.get_attribute("data-state") == "PENDING"  # live: the result backend knows no such task
+    with app.app_context():
+        job.update(state="SUCCESS", percent=100, result={"status": "done"}, finished_at=utcnow())
+    watched.page.wait_for_selector(f'tr[data-job="{job.id}"][data-state="SUCCESS"]', timeout=10_000)
+    assert row.locator("progress").evaluate("bar => bar.value") == 100
+    assert row.locator(".job-outcome").inner_text() == "done"
     assert watched.problems == []
