@@ -9,7 +9,7 @@ export PIPENV_VENV_IN_PROJECT := 1
 export PIPENV_IGNORE_VIRTUALENVS := 1
 export PIPENV_VERBOSITY := -1
 
-.PHONY: install run test lint lock benchmarks clean browser
+.PHONY: install run test lint lock benchmarks clean browser screenshots
 
 $(PIPENV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,12 +28,13 @@ run: install
 test: install browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# Swagger UI is checked in headless Chromium; install Debian's when it is missing.
+# Swagger UI and the dashboard are checked in headless Chromium (Playwright drives Debian's, no download of
+# its own); install it when it is missing.
 browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
-	  echo "chromium not installed: the Swagger UI browser test will be skipped"
+	  echo "chromium not installed: the Swagger UI and dashboard browser tests will be skipped"
 
 lint: install
 	$(VENV)/bin/ruff check app tests devstack benchmarks
@@ -46,3 +47,7 @@ benchmarks: install
 
 clean:
 	rm -rf var/mongo var/redis var/log var/prometheus var/celerybeat-schedule
+
+# docs/screenshots/<page>.png of every dashboard page, from a stack of its own filled with test data.
+screenshots: install browser
+	$(VENV)/bin/python -m tests.dashboard.screenshots docs/screenshots

@@ -21,6 +21,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     from app.api import NoSessions, init_api
     from app.celery_app import celery_init_app
     from app.config import check_settings, load_settings
+    from app.dashboard import init_dashboard
     from app.recommendations import serving_state
 
     settings = load_settings()
@@ -40,5 +41,6 @@ def create_app(config: Mapping | None = None) -> Flask:
     celery_init_app(app)
     serving_state.init_app(app)
     init_api(app)
+    init_dashboard(app)
     cli.init_app(app)
     return app

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from app.errors import BrokerUnavailable, JobNotFound
 from app.observability import metrics
-from app.storage.jobs import ACTIVE_STATES, FINISHED_STATES, Job, utcnow
+from app.storage.jobs import ACTIVE_STATES, FINISHED_STATES, Job, latest_jobs, utcnow
 
 # What the broker or the result backend (Redis) raise when they do not answer.
 BROKER_ERRORS = (OperationalError, RedisError, OSError)
@@ -64,6 +64,15 @@ def job_status(job_id: str) -> dict:
     job = Job.objects(id=job_id).first()
     if job is None:
         raise JobNotFound(job_id)
+    return _status_of(job)
+
+
+def recent_jobs(limit: int = 30) -> list[dict]:
+    """The latest jobs, newest first, each as GET /jobs/<id> shows it (live progress while running)."""
+    return [_status_of(job) for job in latest_jobs(limit)]
+
+
+def _status_of(job: Job) -> dict:
     if job.finished:
         return _recorded_status(job)
     # Still running as far as the record knows: the result backend has live progress.

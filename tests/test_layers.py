@@ -16,7 +16,7 @@ APP = ROOT / "app"
 # Longest matching prefix wins.
 LAYERS = {
     "app": 8,
-    "app.api": 7, "app.cli": 7,
+    "app.api": 7, "app.cli": 7, "app.dashboard": 7,
     "app.celery_app": 6, "app.tasks": 6, "app.health": 6,
     "app.lost_jobs": 5, "app.job_signals": 5, "app.diagnostics": 5,
     "app.pipelines": 5,

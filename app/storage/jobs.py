@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
 
@@ -48,3 +48,22 @@ class Job(Document):
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
+
+
+# How far back `latest_jobs` looks, window after window, until it has enough.
+LATEST_JOBS_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(days=31))
+
+
+def latest_jobs(limit: int = 30) -> list[Job]:
+    """The jobs created last, newest first.
+
+    A read bounded in time: SecantusDB walks the whole index range of a query before it
+    applies the limit (all jobs ever, unbounded), so the window grows only while it holds
+    fewer than `limit` jobs (beat starts a few hundred a day)."""
+    now = utcnow()
+    found: list[Job] = []
+    for window in LATEST_JOBS_WINDOWS:
+        found = list(Job.objects(created_at__gte=now - window).order_by("-created_at").limit(limit))
+        if len(found) >= limit:
+            break
+    return found

@@ -1,0 +1,88 @@
+"""A served marketplace with what every dashboard page shows: an active snapshot with its
+problems, two Popularity and Session versions (the older one retired, so the dashboard
+can switch back to it), a model plot, and finished jobs."""
+from __future__ import annotations
+
+import io
+import uuid
+
+from app import model_registry as registry
+from app.pipelines.interaction_models import fit_interaction_models
+from app.storage.jobs import Job, utcnow
+from tests.recommendations.serving_fixtures import serve_marketplace
+
+SAME_ORIGIN = {"Origin": "http://localhost"}  # the test client's host
+
+
+def plot_png() -> bytes:
+    """A small real PNG, as the trainers store (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(3, 2), dpi=60)
+    axes.plot([0, 1, 2], [0.9, 0.5, 0.4])
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def dashboard_data(app) -> dict:
+    """Fill the test database; returns {"retired": id of the retired Popularity version, "active": ...}."""
+    dump = serve_marketplace(app)
+    with app.app_context():
+        first = fit_interaction_models()  # serve_marketplace fitted once already: this is the second
+        active = registry.get_version(first["Popularity"])
+        older = next(v for v in registry.list_versions("Popularity") if v.id != active.id)
+        registry.add_plot(active, "popularity", plot_png())
+        for state, step, percent in (("SUCCESS", None, 100), ("FAILURE", "train", 40)):
+            Job(id=str(uuid.uuid4()), name="marketrec.training.ncf", state=state, step=step, percent=percent,
+                error="RuntimeError: out of patience" if state == "FAILURE" else None,
+                result={"status": "done"} if state == "SUCCESS" else {}, created_at=utcnow(),
+                finished_at=utcnow()).save(force_insert=True)
+        store_traffic()
+        app.extensions["serving_state"].rebuild_now()
+    return {"dump": dump, "active": first["Popularity"], "retired": str(older.id)}
+
+
+def interval(value: float, half_width: float) -> dict:
+    return {"value": value, "low": value - half_width, "high": value + half_width}
+
+
+def store_results(experiment_id: str) -> str:
+    """Results of an A/B experiment as the results job records them: B beats the control A."""
+    from app.storage.experiments import record_results
+
+    def variant(name, control, rate, against):
+        return {"name": name, "control": control, "shadow": False, "units": 400, "panels": 900, "clicks": 90,
+                "page_clicks": 300, "orders": 12, "ctr": interval(0.1, 0.02), "hit_rate": interval(0.3, 0.05),
+                "orders_per_panel": interval(0.013, 0.005), "visitor_click_rate": interval(rate, 0.03),
+                "visitor_order_rate": interval(0.03, 0.01), "against_control": against}
+
+    record_results(experiment_id, {
+        "updated_at": utcnow(), "control": "A", "alpha": 0.05, "primary_metric": "visitor_click_rate",
+        "variants": [variant("A", True, 0.12, None),
+                     variant("B", False, 0.2, {"difference": 0.08, "low": 0.03, "high": 0.13, "p_value": 0.004,
+                                               "verdict": "better"})],
+        "verdict": "B is better than A on visitor_click_rate (+8.0 points, 95% interval +3.0 to +13.0)."})
+    return experiment_id
+
+
+def store_traffic(hours: int = 36) -> None:
+    """Hourly counts as the served-outcomes fold leaves them: Popularity and Session each hour,
+    Session with a better hit rate, one hour without any panel click."""
+    from datetime import timedelta
+
+    from app.storage.served_outcomes import TrafficHour
+
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    for back in range(1, hours + 1):
+        hour = now - timedelta(hours=back)
+        for engine, rate, share in (("Popularity", 0.2, 1.0), ("Session", 0.3, 0.6)):
+            panels = round(share * (40 + (back * 7) % 25))
+            page_clicks = 0 if back == 5 else panels // 2
+            TrafficHour(id=f"{hour.isoformat()}|{engine}", hour=hour, engine=engine, panels=panels,
+                        linked_panels=panels - 2, clicks=round(page_clicks * rate), page_clicks=page_clicks,
+                        orders=back % 3, last_slice=hour).save(force_insert=True)
