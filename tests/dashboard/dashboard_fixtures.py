@@ -47,26 +47,25 @@ def dashboard_data(app) -> dict:
     return {"dump": dump, "active": first["Popularity"], "retired": str(older.id)}
 
 
-def interval(value: float, half_width: float) -> dict:
-    return {"value": value, "low": value - half_width, "high": value + half_width}
+def store_results(experiment_id: str, people: int = 600, seed: int = 3) -> str:
+    """Per-person counts of an A/B experiment as the served-outcomes fold leaves them (B's people
+    click more often than the control A's), summarised by the fold's own function."""
+    import numpy as np
 
+    from app.pipelines.served_outcomes import summarise
+    from app.storage.experiments import UnitOutcomes
 
-def store_results(experiment_id: str) -> str:
-    """Results of an A/B experiment as the results job records them: B beats the control A."""
-    from app.storage.experiments import record_results
-
-    def variant(name, control, rate, against):
-        return {"name": name, "control": control, "shadow": False, "units": 400, "panels": 900, "clicks": 90,
-                "page_clicks": 300, "orders": 12, "ctr": interval(0.1, 0.02), "hit_rate": interval(0.3, 0.05),
-                "orders_per_panel": interval(0.013, 0.005), "visitor_click_rate": interval(rate, 0.03),
-                "visitor_order_rate": interval(0.03, 0.01), "against_control": against}
-
-    record_results(experiment_id, {
-        "updated_at": utcnow(), "control": "A", "alpha": 0.05, "primary_metric": "visitor_click_rate",
-        "variants": [variant("A", True, 0.12, None),
-                     variant("B", False, 0.2, {"difference": 0.08, "low": 0.03, "high": 0.13, "p_value": 0.004,
-                                               "verdict": "better"})],
-        "verdict": "B is better than A on visitor_click_rate (+8.0 points, 95% interval +3.0 to +13.0)."})
+    rng = np.random.default_rng(seed)
+    for variant, click_chance in (("A", 0.04), ("B", 0.08)):
+        for person in range(people):
+            panels = 1 + int(rng.poisson(2))
+            clicks = int(rng.binomial(panels, click_chance))
+            orders = int(rng.binomial(clicks, 0.3))
+            unit = f"visitor:{uuid.UUID(int=int(rng.integers(2**63)))}"
+            UnitOutcomes(id=f"{experiment_id}|{variant}|{unit}", experiment=experiment_id, variant=variant,
+                         unit=unit, panels=panels, clicks=clicks, page_clicks=clicks + int(rng.poisson(1)),
+                         orders=orders, last_slice=utcnow()).save(force_insert=True)
+    summarise(experiment_id)
     return experiment_id
 
 

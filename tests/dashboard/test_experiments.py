@@ -62,7 +62,7 @@ def test_results_are_drawn_with_the_verdict(client, db):
     post(client, FORM)
     experiment_id = store_results(experiment_registry.list_experiments()[0]["id"])
     page = client.get("/dashboard/experiments").text
-    assert "B is better than A" in page
+    assert "B gets more visitors to click than A" in page
     assert "visitor_click_rate per variant, with its 95% interval" in page
     assert "difference from the control (A)" in page
     assert f'id="experiment-{experiment_id}"' in page
