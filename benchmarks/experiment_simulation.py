@@ -2,19 +2,21 @@
 variant, and are A/A experiments (identical variants) declared different no more often than
 the test allows?
 
-    .venv/bin/python benchmarks/experiment_simulation.py [--users 4000] [--days 5]
-        [--aa-pages 8] [--rounds 1] [--threads 8] [--seed 0] [--json PATH]
+    .venv/bin/python benchmarks/experiment_simulation.py [--users 8000] [--days 5]
+        [--aa-pages 8] [--effect 0.3] [--rounds 1] [--threads 8] [--seed 0] [--json PATH]
 
 Starts SecantusDB and Redis on free ports (benchmarks/harness.py), stores a synthetic
 marketplace (app/sample_data/synthetic.py: services with categories and domains, users with
 interests, their journeys), fits Popularity and Session, and starts the API under gunicorn
-(2 workers). Then, per round, it starts one experiment on /services/known-truth (Popularity,
-the control, against Random) and one A/A experiment (Popularity against Popularity) on each
-of `--aa-pages` other pages, through POST /experiments.
+(2 workers). Then, per round, it starts through POST /experiments:
+- on /services/engines, Popularity (the control) against Random: the engines differ;
+- on /services/more-clicks, Popularity against Popularity, where the simulated people click
+  each shown service of variant b with `--effect` more chance (30%);
+- on each of `--aa-pages` other pages, an A/A experiment: Popularity against Popularity.
 
 Each simulated user has a page. Every "day" about half of them visit, seeing 1 to 3 panels
 (POST /recommendations with a new visit id); a user clicks a shown service with probability
-sigmoid(-4.5 + 1.1 * affinity + 0.6 * log popularity), affinity being the overlap of the
+sigmoid(-6.0 + 1.1 * affinity + 0.6 * log popularity), affinity being the overlap of the
 user's and the service's categories (and 0.7 x scientific domains), popularity the share of
 the marketplace's stored panel clicks; a click is POSTed as the contract's user action,
 and is followed by an order with probability sigmoid(-2.5 + 1.2 * affinity). The truth is
@@ -58,7 +60,7 @@ from benchmarks.harness import load_average, stack, start_api  # noqa: E402
 from devstack import services  # noqa: E402
 
 WINDOW_SECONDS = 5
-KNOWN_TRUTH_PAGE = "/services/known-truth"
+ENGINES_PAGE, EFFECT_PAGE = "/services/engines", "/services/more-clicks"
 
 
 def sigmoid(x: float) -> float:
@@ -84,7 +86,7 @@ class Marketplace:
                 + 0.7 * len(set(user["scientific_domains"]) & set(service["scientific_domains"])))
 
     def click_chance(self, user_id: int, service_id: int) -> float:
-        return sigmoid(-4.5 + 1.1 * self.affinity(user_id, service_id) + 0.6 * self.log_popularity[service_id])
+        return sigmoid(-6.0 + 1.1 * self.affinity(user_id, service_id) + 0.6 * self.log_popularity[service_id])
 
     def order_chance(self, user_id: int, service_id: int) -> float:
         return sigmoid(-2.5 + 1.2 * self.affinity(user_id, service_id))
@@ -120,7 +122,8 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def visit(api: Api, market: Marketplace, person: dict, rng: random.Random, truth: dict, errors: Counter) -> None:
+def visit(api: Api, market: Marketplace, person: dict, rng: random.Random, truth: dict, errors: Counter,
+          effect: float) -> None:
     """One page visit: a panel, maybe a click in it, maybe an order after it."""
     visit_id = str(uuid.uuid4())
     status, body = api.call("POST", "/recommendations", {
@@ -129,7 +132,8 @@ def visit(api: Api, market: Marketplace, person: dict, rng: random.Random, truth
     if status != 200:
         errors[f"recommendations {status}"] += 1
         return
-    chances = [market.click_chance(person["user_id"], sid) for sid in body["recommendations"]]
+    boost = 1 + effect if person["page"] == EFFECT_PAGE and body.get("variant") == "b" else 1
+    chances = [boost * market.click_chance(person["user_id"], sid) for sid in body["recommendations"]]
     no_click = math.prod(1 - c for c in chances)
     key = (body.get("experiment"), body.get("variant"))
     truth[key].setdefault(person["unique_id"], []).append(no_click)  # the person clicks nowhere: product
@@ -155,17 +159,16 @@ def visit(api: Api, market: Marketplace, person: dict, rng: random.Random, truth
 
 
 def start_experiments(api: Api, pages: list[str], round_number: int) -> dict[str, str]:
-    """Experiment id per page: the known-truth one, then the A/A ones."""
+    """Experiment id per page."""
     started = {}
     for page in pages:
-        known = page == KNOWN_TRUTH_PAGE
         variants = ([{"name": "popularity", "engine": "Popularity", "share": 0.5, "control": True},
-                     {"name": "random", "engine": "Random", "share": 0.5}] if known else
+                     {"name": "random", "engine": "Random", "share": 0.5}] if page == ENGINES_PAGE else
                     [{"name": "a", "engine": "Popularity", "share": 0.5, "control": True},
                      {"name": "b", "engine": "Popularity", "share": 0.5}])
         status, body = api.call("POST", "/experiments", {
-            "name": f"round {round_number}: {'known truth' if known else 'A/A'} on {page}",
-            "scope": {"page_id": page, "panel_id": "v1"}, "variants": variants})
+            "name": f"round {round_number} on {page}", "scope": {"page_id": page, "panel_id": "v1"},
+            "variants": variants})
         assert status == 201, body
         started[page] = body["id"]
     return started
@@ -181,10 +184,12 @@ def true_click_rates(truth: dict, experiment_id: str) -> dict[str, float]:
 
 
 def run_round(api, app, market, people, args, round_number, rng) -> dict:
-    pages = [KNOWN_TRUTH_PAGE] + [f"/services/aa-{n}" for n in range(args.aa_pages)]
-    experiments = start_experiments(api, pages, round_number)
+    aa_pages = [f"/services/aa-{n}" for n in range(args.aa_pages)]
+    experiments = start_experiments(api, [ENGINES_PAGE, EFFECT_PAGE, *aa_pages], round_number)
     for person in people:
-        person["page"] = KNOWN_TRUTH_PAGE if rng.random() < args.known_share else rng.choice(pages[1:])
+        draw = rng.random()
+        person["page"] = (ENGINES_PAGE if draw < args.engines_share else
+                          EFFECT_PAGE if draw < args.engines_share + args.effect_share else rng.choice(aa_pages))
     truth, errors = defaultdict(dict), Counter()
     looks = defaultdict(list)
     time.sleep(1.5)  # the API processes poll the experiments' stamp once a second
@@ -194,7 +199,7 @@ def run_round(api, app, market, people, args, round_number, rng) -> dict:
         rng.shuffle(visits)
         began = time.perf_counter()
         with ThreadPoolExecutor(args.threads) as pool:
-            list(pool.map(lambda job: visit(api, market, job[0], job[1], truth, errors), visits))
+            list(pool.map(lambda job: visit(api, market, job[0], job[1], truth, errors, args.effect), visits))
         elapsed = time.perf_counter() - began
         # The fold counts a minute's panels once that minute and the attribution window have passed.
         time.sleep(SLICE_SECONDS - time.time() % SLICE_SECONDS + WINDOW_SECONDS + 1)
@@ -217,11 +222,14 @@ def judged(results: dict | None, variant: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--users", type=int, default=8000)
     parser.add_argument("--services", type=int, default=300)
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--aa-pages", type=int, default=8)
-    parser.add_argument("--known-share", type=float, default=0.25, help="share of people on the known-truth page")
+    parser.add_argument("--effect", type=float, default=0.3, help="how much more b's people click on the "
+                                                                   "more-clicks page (0.3: 30%% more)")
+    parser.add_argument("--engines-share", type=float, default=0.15, help="share of people on /services/engines")
+    parser.add_argument("--effect-share", type=float, default=0.35, help="share of people on the more-clicks page")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -252,30 +260,34 @@ def main() -> None:
 
 
 def report(rounds: list[dict], args) -> None:
-    known, aa = [], []
+    known, aa = defaultdict(list), []
     for played in rounds:
         for page, experiment_id in played["experiments"].items():
-            final = played["looks"][page][-1]
+            looks = played["looks"][page]
             truth = true_click_rates(played["truth"], experiment_id)
-            if page == KNOWN_TRUTH_PAGE:
-                verdicts = [judged(look, "random").get("verdict") for look in played["looks"][page]]
-                known.append({"true_rates": truth, "verdicts": verdicts, "final": final})
+            tested = "random" if page == ENGINES_PAGE else "b"
+            verdicts = [judged(look, tested).get("verdict") for look in looks]
+            if page in (ENGINES_PAGE, EFFECT_PAGE):
+                known[page].append({"true_rates": truth, "verdicts": verdicts, "final": looks[-1]})
             else:
-                ever = any(judged(look, "b").get("verdict") in ("better", "worse") for look in played["looks"][page])
-                aa.append({"declared": ever, "p_value": judged(final, "b").get("p_value"),
-                           "units": [r["units"] for r in final["variants"]], "true_rates": truth})
-    print("\nknown truth (Popularity, control, against Random):")
-    for run in known:
-        rows = {r["name"]: r for r in run["final"]["variants"]}
-        print(f"  true share of people who click: {run['true_rates']}")
-        print("  measured: " + ", ".join(f"{name} {rows[name]['visitor_click_rate']['value']:.3f} "
-                                           f"({rows[name]['units']} people)" for name in rows))
-        print(f"  verdict at each daily look: {run['verdicts']}")
-        print(f"  {run['final']['verdict']}")
+                aa.append({"declared": any(v in ("better", "worse") for v in verdicts), "verdicts": verdicts,
+                           "p_value": judged(looks[-1], "b").get("p_value"),
+                           "units": [r["units"] for r in looks[-1]["variants"]], "true_rates": truth})
+    for page, title in ((ENGINES_PAGE, "Popularity (control) against Random"),
+                        (EFFECT_PAGE, f"Popularity against Popularity, b's people click {args.effect:.0%} more")):
+        print(f"\n{page}: {title}")
+        for run in known[page]:
+            rows = {r["name"]: r for r in run["final"]["variants"]}
+            print("  true share of people who click: " + ", ".join(
+                f"{name} {rate:.3f}" for name, rate in sorted(run["true_rates"].items())))
+            print("  measured: " + ", ".join(f"{name} {rows[name]['visitor_click_rate']['value']:.3f} "
+                                             f"({rows[name]['units']} people)" for name in rows))
+            print(f"  verdict at each daily look: {run['verdicts']}")
+            print(f"  {run['final']['verdict']}")
     declared = sum(run["declared"] for run in aa)
+    units = sorted(u for run in aa for u in run["units"])
     print(f"\nA/A (Popularity against Popularity): {declared} of {len(aa)} declared different at some daily look; "
-          f"people per arm {sorted(u for run in aa for u in run['units'])[:1]} to "
-          f"{sorted(u for run in aa for u in run['units'])[-1:]}")
+          f"{units[0] if units else 0} to {units[-1] if units else 0} people per arm")
     if args.json:
         args.json.write_text(json.dumps({"known_truth": known, "aa": aa, "args": vars(args)}, default=str, indent=2))
 
