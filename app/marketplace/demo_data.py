@@ -22,9 +22,10 @@ from datetime import datetime
 from app.errors import ServiceUnavailable
 from app.marketplace import recent_history
 from app.progress import Progress, no_progress
-from app.storage.interactions import DURABLE, Event, ServedRecommendation, UserAction
+from app.storage.interactions import DURABLE, Event, ServedRecommendation, ShadowRecommendation, UserAction
 from app.storage.jobs import utcnow
 from app.storage.sars import SarsTransition
+from app.storage.served_outcomes import TrafficHour
 from app.storage.snapshots import DEMO_SOURCES, DatasetSnapshot, get_snapshot
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,9 @@ def after_switch(snapshot_id: str, progress: Progress = no_progress) -> dict | N
 def drop_demo_data(served_while_demo: tuple[datetime, datetime] | None = None,
                    progress: Progress = no_progress) -> dict:
     """Delete every stored action and event marked demo, and the recommendations served (and RL
-    transitions made from them) in `served_while_demo` (from a demo snapshot's activation to the
-    switch away from it); forget the history copies of their identities. Idempotent; returns
+    transitions made from them, shadows computed beside them, the traffic counted from them)
+    in `served_while_demo` (from a demo snapshot's activation to the switch away from it);
+    forget the history copies of their identities. Idempotent; returns
     the counts deleted and how many identities were forgotten."""
     deleted, users, visitors = {}, set(), set()
     for name, document in (("user_actions", UserAction), ("events", Event)):
@@ -71,6 +73,11 @@ def drop_demo_data(served_while_demo: tuple[datetime, datetime] | None = None,
         progress("dropping demo data", 98, collection="recommendations")
         deleted["recommendations"] = _drop_between(ServedRecommendation, "created_at", *served_while_demo)
         deleted["sars"] = _drop_between(SarsTransition, "recommended_at", *served_while_demo)
+        deleted["shadow_recommendations"] = _drop_between(ShadowRecommendation, "created_at", *served_while_demo)
+        # The traffic charts' counts of those hours (the hour the switch happened in goes too).
+        start, end = served_while_demo
+        deleted["traffic_hours"] = _drop_between(TrafficHour, "hour", start.replace(minute=0, second=0, microsecond=0),
+                                                 end)
     forgotten = _forget(users, visitors)
     return {"deleted": deleted, "identities_forgotten": forgotten}
 

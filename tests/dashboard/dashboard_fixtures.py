@@ -57,7 +57,7 @@ def store_results(experiment_id: str, people: int = 600, seed: int = 3) -> str:
 
     rng = np.random.default_rng(seed)
     for variant, click_chance in (("A", 0.04), ("B", 0.08)):
-        for person in range(people):
+        for _ in range(people):
             panels = 1 + int(rng.poisson(2))
             clicks = int(rng.binomial(panels, click_chance))
             orders = int(rng.binomial(clicks, 0.3))

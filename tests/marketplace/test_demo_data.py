@@ -7,9 +7,10 @@ from app.cli.data import seed_marketplace
 from app.marketplace import dumps, ingestion, recent_history
 from app.marketplace.demo_data import IDENTITY_INDEXES
 from app.marketplace.history import all_interactions
-from app.storage.interactions import ServedRecommendation
+from app.storage.interactions import ServedRecommendation, ShadowRecommendation
 from app.storage.jobs import FINISHED_STATES, Job, utcnow
 from app.storage.sars import SarsTransition
+from app.storage.served_outcomes import TrafficHour
 from app.storage.snapshots import DatasetSnapshot
 from tests.api.test_update import wait_for_job
 from tests.fixtures.dumps import make_dump
@@ -45,6 +46,10 @@ def test_the_marketplaces_own_dump_drops_the_demo_and_keeps_its_own_actions(app,
     served = [{"_id": "before-the-demo", "created_at": datetime(2020, 1, 1), "engine": "Random"},
               {"_id": "from-the-demo", "created_at": utcnow(), "engine": "Random", "user_id": OWN_USER}]
     db.recommendations.insert_many(served)
+    db.shadow_recommendations.insert_one({"_id": "shadow-from-the-demo", "created_at": utcnow(), "unit": "user:1"})
+    hour = utcnow().replace(minute=0, second=0, microsecond=0)
+    db.traffic_hours.insert_many([{"_id": "before", "hour": datetime(2020, 1, 1), "engine": "Random"},
+                                  {"_id": "during", "hour": hour, "engine": "Random"}])
     post_own_journey(client)
     own = own_action_ids(db)
     assert len(own) == 6
@@ -58,7 +63,8 @@ def test_the_marketplaces_own_dump_drops_the_demo_and_keeps_its_own_actions(app,
     dropped = outcome["demo_data_dropped"]
     assert dropped["demo_snapshots"] == [demo_snapshot]
     assert dropped["deleted"] == {"user_actions": demo_actions, "events": demo_events, "recommendations": 1,
-                                  "sars": 0}
+                                  "sars": 0, "shadow_recommendations": 1, "traffic_hours": 1}
+    assert [doc["_id"] for doc in db.traffic_hours.find()] == ["before"]
     assert db.user_actions.count_documents({"demo": True}) == 0 and db.events.count_documents({}) == 0
     assert own_action_ids(db) == own
     assert [doc["_id"] for doc in db.recommendations.find()] == ["before-the-demo"]
@@ -101,10 +107,14 @@ def test_the_drops_reads_and_deletes_use_indexes(app, db):
         ("events", {"unique_id": visitor, "demo": True}, None, by_visitor),
         ("recommendations", {"created_at": window}, "created_at", None),
         ("sars", {"recommended_at": window}, "recommended_at", None),
+        ("shadow_recommendations", {"created_at": window}, "created_at", None),
+        ("traffic_hours", {"hour": window}, "hour", None),
     ]
     with app.app_context():
         ServedRecommendation.ensure_indexes()
         SarsTransition.ensure_indexes()
+        ShadowRecommendation.ensure_indexes()
+        TrafficHour.ensure_indexes()
     for name, query, sort, hint in shapes:
         cursor = db[name].find(query)
         cursor = cursor.sort(sort, 1) if sort else cursor.hint(hint)
