@@ -10,14 +10,17 @@ Requests are benchmarks/harness.RecommendationMix's (logged-in users and anonymo
 panels of all services or of 20-200 candidates, a few rankings), without `engine_version` on
 panel requests, so that an experiment takes them (rankings name NCFRanking and bypass it, as
 they would in production). The users and services are read from the stack's database.
-Phases run in turn, `--repeats` times (none, two variants, two variants + shadow, none, ...),
+Phases run in turn, `--repeats` times (none, NCF twice, NCF and Popularity, with a shadow, none, ...),
 so that a drift of the shared machine falls on every phase alike; each phase gives p50, p99
 and requests per second at each connection count, with the load average. Experiments are
 started and stopped through the API (`--token` when writes need one); the API processes see
 a change within a second (the stamp poll), and each phase starts 2 s after it.
 
-The experiment: control NCF, variant Popularity, half the traffic each, on every panel
-request; its shadow is Session (computed and logged for every panel of the experiment).
+The experiments, on every panel request, half the traffic each: NCF against NCF (what the
+experiment's bookkeeping costs: the same engine as without one, the default here); NCF
+against Popularity (half the panels from a cheaper engine); and the same with a Session
+shadow (computed and logged for every panel of the experiment): the shadow's cost is the
+difference between the last two.
 """
 from __future__ import annotations
 
@@ -32,10 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks.harness import RecommendationMix, load_average, percentile, run_load  # noqa: E402
 
+NCF_TWICE = [{"name": "ncf", "engine": "NCF", "share": 0.5, "control": True},
+             {"name": "ncf again", "engine": "NCF", "share": 0.5}]
 VARIANTS = [{"name": "ncf", "engine": "NCF", "share": 0.5, "control": True},
             {"name": "popularity", "engine": "Popularity", "share": 0.5}]
 SHADOW = {"name": "session", "engine": "Session", "shadow": True}
-PHASES = {"no experiment": None, "two variants": VARIANTS, "two variants + shadow": [*VARIANTS, SHADOW]}
+PHASES = {"no experiment": None, "NCF against NCF": NCF_TWICE, "NCF against Popularity": VARIANTS,
+          "the same + Session shadow": [*VARIANTS, SHADOW]}
 
 
 def call(url: str, method: str, path: str, body=None, token: str | None = None):
@@ -110,7 +116,7 @@ def main() -> None:
                            "rps": len(done) / elapsed, "requests": len(done), "errors": errors,
                            "in_experiment": in_experiment, "load": load_average()}
                     results[name][connections].append(row)
-                    print(f"[{repeat + 1}] {name:<22} {connections:>2} conn: p50 {row['p50_ms']:.2f} ms, "
+                    print(f"[{repeat + 1}] {name:<26} {connections:>2} conn: p50 {row['p50_ms']:.2f} ms, "
                           f"p99 {row['p99_ms']:.2f} ms, {row['rps']:.0f} req/s, {errors} errors, "
                           f"{in_experiment} of {len(served)} in the experiment, load {row['load']}", flush=True)
     finally:
@@ -119,7 +125,7 @@ def main() -> None:
     for name, by_connections in results.items():
         for connections, rows in by_connections.items():
             p50, p99, rps = (sorted(r[key] for r in rows)[len(rows) // 2] for key in ("p50_ms", "p99_ms", "rps"))
-            print(f"  {name:<22} {connections:>2} conn: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {rps:.0f} req/s")
+            print(f"  {name:<26} {connections:>2} conn: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {rps:.0f} req/s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
