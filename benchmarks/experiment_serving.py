@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 import urllib.request
@@ -113,19 +114,23 @@ def main() -> None:
                     latencies = sorted(seconds for seconds, status, _, _ in done if status == 200)
                     errors = sum(1 for _, status, _, _ in done if status != 200)
                     row = {"p50_ms": 1000 * percentile(latencies, 0.5), "p99_ms": 1000 * percentile(latencies, 0.99),
+                           "mean_ms": 1000 * statistics.mean(latencies),
                            "rps": len(done) / elapsed, "requests": len(done), "errors": errors,
                            "in_experiment": in_experiment, "load": load_average()}
                     results[name][connections].append(row)
                     print(f"[{repeat + 1}] {name:<26} {connections:>2} conn: p50 {row['p50_ms']:.2f} ms, "
-                          f"p99 {row['p99_ms']:.2f} ms, {row['rps']:.0f} req/s, {errors} errors, "
+                          f"mean {row['mean_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms, {row['rps']:.0f} req/s, "
+                          f"{errors} errors, "
                           f"{in_experiment} of {len(served)} in the experiment, load {row['load']}", flush=True)
     finally:
         stop_running(args.url, args.token)
     print("\nmedian over repeats:")
     for name, by_connections in results.items():
         for connections, rows in by_connections.items():
-            p50, p99, rps = (sorted(r[key] for r in rows)[len(rows) // 2] for key in ("p50_ms", "p99_ms", "rps"))
-            print(f"  {name:<26} {connections:>2} conn: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {rps:.0f} req/s")
+            keys = ("p50_ms", "mean_ms", "p99_ms", "rps")
+            p50, mean, p99, rps = (statistics.median(r[key] for r in rows) for key in keys)
+            print(f"  {name:<26} {connections:>2} conn: p50 {p50:.2f} ms, mean {mean:.2f} ms, p99 {p99:.2f} ms, "
+                  f"{rps:.0f} req/s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
