@@ -147,7 +147,10 @@ def test_a_slice_folded_again_is_counted_once(app, client, db, served):
 def test_panels_within_their_window_are_not_counted_yet(app, served):
     with app.app_context():
         report = fold_served_outcomes()  # now: the panels were served moments ago
-    assert report["panels"] == 0 and report["through"] is None
+        assert report["panels"] == 0
+        assert report["through"] <= datetime.now(timezone.utc) - timedelta(
+            seconds=app.config["EXPERIMENT_ATTRIBUTION_SECONDS"])
+        assert fold_served_outcomes(now=LATER)["panels"] == len(served["panels"])  # later, all of them
 
 
 def test_actions_received_after_the_window_do_not_count(app, client, db, served):
