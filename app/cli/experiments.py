@@ -30,14 +30,14 @@ def report_lines(experiment: dict) -> list[str]:
     if not results:
         return [*lines, "no panels counted yet (they are counted once their attribution window has passed)"]
     lines.append(f"counted through {results.get('through')}")
-    lines.append(f"{'variant':<16}{'people':>8}{'panels':>8}{'clicks':>8}{'orders':>8}  "
+    lines.append(f"{'variant':<24}{'people':>8}{'panels':>8}{'clicks':>8}{'orders':>8}  "
                  f"{'people who clicked':<26}{'clicks per panel':<26}against control")
     for row in results["variants"]:
         role = " (control)" if row["control"] else " (shadow)" if row["shadow"] else ""
         test = row.get("against_control")
         against = "-" if not test else (
             f"{test['verdict']}, p={test['p_value']:.3g}" if test.get("p_value") is not None else test["verdict"])
-        lines.append(f"{row['name'] + role:<16}{row['units']:>8}{row['panels']:>8}{row['clicks']:>8}"
+        lines.append(f"{row['name'] + role:<24}{row['units']:>8}{row['panels']:>8}{row['clicks']:>8}"
                      f"{row['orders']:>8}  {_percent(row['visitor_click_rate']):<26}{_percent(row['ctr']):<26}"
                      f"{against}")
     lines.append(results["verdict"])
