@@ -159,6 +159,17 @@ def _linked(value):
     return value.lower() if isinstance(value, str) else value
 
 
+def _answer_fields(engine: str, model_version, service_ids: Iterable, scores: Iterable, probabilities) -> dict:
+    """What an engine answered, as both logs store it (numpy numbers become plain ones)."""
+    return {
+        "engine": engine,
+        "model_version": str(model_version) if model_version is not None else None,
+        "service_ids": [int(service_id) for service_id in service_ids],
+        "scores": [float(score) for score in scores],
+        "probabilities": [float(p) for p in probabilities] if probabilities is not None else None,
+    }
+
+
 def served_record(recommendation_id: str, request_context: dict, service_ids: Iterable,
                   scores: Iterable, engine: str, model_version, probabilities=None,
                   experiment: dict | None = None) -> dict:
@@ -168,11 +179,7 @@ def served_record(recommendation_id: str, request_context: dict, service_ids: It
         "_id": recommendation_id,
         "created_at": datetime.now(timezone.utc),
         **{field: _linked(request_context.get(field)) for field in _LINK_FIELDS},
-        "engine": engine,
-        "model_version": str(model_version) if model_version is not None else None,
-        "service_ids": [int(service_id) for service_id in service_ids],
-        "scores": [float(score) for score in scores],
-        "probabilities": [float(p) for p in probabilities] if probabilities is not None else None,
+        **_answer_fields(engine, model_version, service_ids, scores, probabilities),
         "request": dict(request_context),
         **(experiment or {}),
     }
@@ -209,9 +216,7 @@ def log_shadow(recommendation_id: str, experiment: dict, service_ids: Sequence[i
     (in the background, as `log_served`)."""
     record = {
         "_id": str(uuid.uuid4()), "recommendation_id": recommendation_id, "created_at": datetime.now(timezone.utc),
-        **experiment, "engine": engine, "model_version": str(model_version) if model_version is not None else None,
-        "service_ids": [int(s) for s in service_ids], "scores": [float(s) for s in scores],
-        "probabilities": [float(p) for p in probabilities] if probabilities is not None else None,
+        **experiment, **_answer_fields(engine, model_version, service_ids, scores, probabilities),
     }
     record = {key: value for key, value in record.items() if value is not None}
     _shadow_writer.append(RawBSONDocument(bson.encode(record, codec_options=_CODEC)))
