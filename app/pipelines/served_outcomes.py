@@ -59,9 +59,12 @@ class Outcome:
 
     page_clicks: int = 0
     clicks: int = 0
-    orders: int = 0
     clicked: list[int] = field(default_factory=list)  # services clicked in the panel
-    ordered_after: dict[int, int] = field(default_factory=dict)  # clicked service → orders that followed
+    ordered_after: Counter = field(default_factory=Counter)  # clicked service → orders that followed
+
+    @property
+    def orders(self) -> int:
+        return sum(self.ordered_after.values())
 
 
 def fold_served_outcomes(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> dict:
@@ -129,8 +132,7 @@ def _outcomes(served: list[dict], window: timedelta) -> dict[str, Outcome]:
                 service = root.get("resource_id")
                 outcome.clicked.append(service)
                 if action["action"].get("order"):
-                    outcome.orders += 1
-                    outcome.ordered_after[service] = outcome.ordered_after.get(service, 0) + 1
+                    outcome.ordered_after[service] += 1
                 journeys.append((outcome, service, deadline, action["target"]["visit_id"]))
     _follow_orders(journeys)
     return outcomes
@@ -154,8 +156,7 @@ def _follow_orders(journeys: list[tuple]) -> None:
                 if action["received_at"] > deadline:
                     continue
                 if action["action"].get("order"):
-                    outcome.orders += 1
-                    outcome.ordered_after[service] = outcome.ordered_after.get(service, 0) + 1
+                    outcome.ordered_after[service] += 1
                 next_steps.append((outcome, service, deadline, action["target"]["visit_id"]))
         journeys = next_steps
 
