@@ -127,8 +127,9 @@ def recommend(payload: dict) -> dict:
     placement = place(state.experiments, payload, panel, asker.user_id)
     arm = placement.arm if placement else None
     engines = state.engines_of(arm.model_version if arm else None)
-    chain = engines_to_try({**payload, "engine_version": arm.engine} if arm else payload, asker, state,
-                           ready={name for name, engine in engines.items() if engine.ready})
+    # Only a variant with a pinned version serves from other engines than the state's own.
+    ready = None if engines is state.engines else {name for name, engine in engines.items() if engine.ready}
+    chain = engines_to_try({**payload, "engine_version": arm.engine} if arm else payload, asker, state, ready)
     context = RecommendationContext(
         candidates=candidates, k=len(candidates) if ranking else k, now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
