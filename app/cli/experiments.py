@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from app import experiment_registry as registry
 from app.errors import NotFound
-from app.pipelines.served_outcomes import fold_served_outcomes, summarise
+from app.pipelines.served_outcomes import fold_served_outcomes
 
 experiments_cli = AppGroup("experiments", help="Experiments on live traffic: list, report, stop.")
 
@@ -68,8 +68,7 @@ def report_command(experiment_id, fold, as_json):
     except NotFound as exc:
         raise click.ClickException(exc.message) from exc
     if fold:
-        fold_served_outcomes()
-        summarise(experiment_id)
+        fold_served_outcomes()  # summarises the experiments it counted new panels of
     experiment = registry.get_experiment(experiment_id)
     if as_json:
         click.echo(json.dumps(experiment, default=str, indent=2))
