@@ -9,7 +9,10 @@ Starts SecantusDB and Redis on free ports (benchmarks/harness.py), stores a synt
 marketplace (app/sample_data/synthetic.py: services with categories and domains, users with
 interests, their journeys), fits Popularity and Session, and starts the API under gunicorn
 (2 workers). Then, per round, it starts through POST /experiments:
-- on /services/engines, Popularity (the control) against Random: the engines differ;
+- on /services/engines, Popularity (the control) against Random: the engines differ; with a
+  shadow of Popularity, whose off-policy estimate from the Random panels (each service shown
+  with a logged chance) is set beside the control's measured clicks per panel and beside the
+  truth (each shadow panel's chance of a click, computed from its logged services);
 - on /services/more-clicks, Popularity against Popularity, where the simulated people click
   each shown service of variant b with `--effect` more chance (30%);
 - on each of `--aa-pages` other pages, an A/A experiment: Popularity against Popularity.
@@ -56,11 +59,13 @@ from app.marketplace.user_actions import store_user_actions  # noqa: E402
 from app.pipelines.interaction_models import fit_interaction_models  # noqa: E402
 from app.pipelines.served_outcomes import SLICE_SECONDS, fold_served_outcomes  # noqa: E402
 from app.sample_data.synthetic import generate_marketplace  # noqa: E402
+from app.storage import database  # noqa: E402
 from benchmarks.harness import load_average, stack, start_api  # noqa: E402
 from devstack import services  # noqa: E402
 
 WINDOW_SECONDS = 5
 ENGINES_PAGE, EFFECT_PAGE = "/services/engines", "/services/more-clicks"
+SHADOW = "popularity-shadow"
 
 
 def sigmoid(x: float) -> float:
@@ -163,7 +168,8 @@ def start_experiments(api: Api, pages: list[str], round_number: int) -> dict[str
     started = {}
     for page in pages:
         variants = ([{"name": "popularity", "engine": "Popularity", "share": 0.5, "control": True},
-                     {"name": "random", "engine": "Random", "share": 0.5}] if page == ENGINES_PAGE else
+                     {"name": "random", "engine": "Random", "share": 0.5},
+                     {"name": SHADOW, "engine": "Popularity", "shadow": True}] if page == ENGINES_PAGE else
                     [{"name": "a", "engine": "Popularity", "share": 0.5, "control": True},
                      {"name": "b", "engine": "Popularity", "share": 0.5}])
         status, body = api.call("POST", "/experiments", {
@@ -181,6 +187,24 @@ def true_click_rates(truth: dict, experiment_id: str) -> dict[str, float]:
         if experiment == experiment_id and people:
             rates[variant] = sum(1 - math.prod(chances) for chances in people.values()) / len(people)
     return rates
+
+
+def shadow_truth(app, market: Marketplace, experiment_id: str) -> dict:
+    """The shadow's true clicks per panel had it been shown, over the panels it was logged
+    beside on the Random arm (those its off-policy estimate reads) and over all of them: the
+    mean of each panel's chance of a click, 1 - Π(1 - chance of each service it would show)."""
+    with app.app_context():
+        served_at_random = {r["_id"] for r in database()["recommendations"].find(
+            {"experiment": experiment_id, "variant": "random"}, {"_id": 1})}
+        chances = {"random_arm": [], "all": []}
+        for shadow in database()["shadow_recommendations"].find({"experiment": experiment_id},
+                                                               {"unit": 1, "service_ids": 1, "recommendation_id": 1}):
+            user_id = int(shadow["unit"].removeprefix("user:"))
+            chance = 1 - math.prod(1 - market.click_chance(user_id, sid) for sid in shadow["service_ids"])
+            chances["all"].append(chance)
+            if shadow["recommendation_id"] in served_at_random:
+                chances["random_arm"].append(chance)
+    return {name: (sum(values) / len(values) if values else None) for name, values in chances.items()}
 
 
 def run_round(api, app, market, people, args, round_number, rng) -> dict:
@@ -212,7 +236,8 @@ def run_round(api, app, market, people, args, round_number, rng) -> dict:
               f"({len(visits) / elapsed:.0f} panels/s), load {load_average()}, errors {dict(errors)}", flush=True)
     for experiment_id in experiments.values():
         api.call("POST", f"/experiments/{experiment_id}/stop")
-    return {"experiments": experiments, "looks": looks, "truth": truth, "errors": dict(errors)}
+    return {"experiments": experiments, "looks": looks, "truth": truth, "errors": dict(errors),
+            "shadow_truth": shadow_truth(app, market, experiments[ENGINES_PAGE])}
 
 
 def judged(results: dict | None, variant: str) -> dict:
@@ -259,6 +284,23 @@ def main() -> None:
     report(rounds, args)
 
 
+def print_shadow(rows: dict, truth: dict) -> None:
+    """The shadow's off-policy estimate beside the truth and the control it copies."""
+    shadow, control = rows[SHADOW], rows["popularity"]
+    estimate = shadow.get("off_policy") or {}
+    ctr = estimate.get("ctr") or {}
+
+    def figure(value):
+        return "-" if value is None else f"{value:.4f}"
+
+    print(f"  shadow {SHADOW}: off-policy clicks per panel {figure(ctr.get('value'))} "
+          f"[{figure(ctr.get('low'))}, {figure(ctr.get('high'))}] from {estimate.get('panels', 0)} Random panels "
+          f"(weight check {figure(estimate.get('weight_check'))}); true {figure(truth['random_arm'])} on those "
+          f"panels, {figure(truth['all'])} on all its panels; replay {figure(shadow['ctr']['value'])}; "
+          f"the control (the same engine, shown) measured {figure(control['ctr']['value'])} "
+          f"[{figure(control['ctr']['low'])}, {figure(control['ctr']['high'])}]")
+
+
 def report(rounds: list[dict], args) -> None:
     known, aa = defaultdict(list), []
     for played in rounds:
@@ -268,7 +310,8 @@ def report(rounds: list[dict], args) -> None:
             tested = "random" if page == ENGINES_PAGE else "b"
             verdicts = [judged(look, tested).get("verdict") for look in looks]
             if page in (ENGINES_PAGE, EFFECT_PAGE):
-                known[page].append({"true_rates": truth, "verdicts": verdicts, "final": looks[-1]})
+                known[page].append({"true_rates": truth, "verdicts": verdicts, "final": looks[-1],
+                                    **({"shadow_truth": played["shadow_truth"]} if page == ENGINES_PAGE else {})})
             else:
                 aa.append({"declared": any(v in ("better", "worse") for v in verdicts), "verdicts": verdicts,
                            "p_value": judged(looks[-1], "b").get("p_value"),
@@ -284,6 +327,8 @@ def report(rounds: list[dict], args) -> None:
                                              f"({rows[name]['units']} people)" for name in rows))
             print(f"  verdict at each daily look: {run['verdicts']}")
             print(f"  {run['final']['verdict']}")
+            if "shadow_truth" in run:
+                print_shadow(rows, run["shadow_truth"])
     declared = sum(run["declared"] for run in aa)
     units = sorted(u for run in aa for u in run["units"])
     print(f"\nA/A (Popularity against Popularity): {declared} of {len(aa)} declared different at some daily look; "

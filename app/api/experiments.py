@@ -22,6 +22,16 @@ against_control = ns.model("AgainstControl", {
     "p_value": NullableFloat(description="always-valid: safe to read at every look"),
     "verdict": fields.String(enum=["better", "worse", "no difference yet", "too few visitors"]),
 })
+off_policy = ns.model("OffPolicyEstimate", {
+    "units": fields.Integer(description="people with at least one such panel"),
+    "panels": fields.Integer(description="panels whose served engine drew at random and logged each shown "
+                                         "service's chance"),
+    "ctr": fields.Nested(interval, description="estimated clicks per panel had the shadow been shown: its "
+                                               "agreed clicks, each weighted by 1 / the chance of that service"),
+    "orders_per_panel": fields.Nested(interval, description="the same for the orders that followed"),
+    "weight_check": NullableFloat(description="Σ 1/chance over the shown services the shadow would show, over "
+                                              "the services it would show: near 1 when the estimate is sound"),
+})
 variant_results = ns.model("VariantResults", {
     "name": fields.String(), "control": fields.Boolean(), "shadow": fields.Boolean(),
     "units": fields.Integer(description="people who saw at least one of its panels"),
@@ -38,6 +48,10 @@ variant_results = ns.model("VariantResults", {
     "visitor_order_rate": fields.Nested(interval, description="share of people who ordered after a panel click"),
     "against_control": NullableNested(against_control, allow_null=True,
                                       description="null for the control and for shadows"),
+    "off_policy": NullableNested(off_policy, allow_null=True,
+                                 description="a shadow's inverse-propensity estimates, from the panels whose "
+                                             "served engine drew at random; null for shown variants and "
+                                             "when no such panel was served"),
 })
 results = ns.model("ExperimentResults", {
     "updated_at": fields.DateTime(), "through": NullableDateTime(description="panels served before this "

@@ -40,11 +40,20 @@ def report_lines(experiment: dict) -> list[str]:
         lines.append(f"{row['name'] + role:<24}{row['units']:>8}{row['panels']:>8}{row['clicks']:>8}"
                      f"{row['orders']:>8}  {_percent(row['visitor_click_rate']):<26}{_percent(row['ctr']):<26}"
                      f"{against}")
+    lines += [_off_policy_line(row) for row in results["variants"] if row.get("off_policy")]
     lines.append(results["verdict"])
     if results.get("bypassed"):
         lines.append(f"{results['bypassed']} requests in its scope named their engine_version and were served as "
                      "asked, outside the experiment")
     return lines
+
+
+def _off_policy_line(row: dict) -> str:
+    estimate = row["off_policy"]
+    check = estimate.get("weight_check")
+    return (f"{row['name']} had it been shown, estimated from {estimate['panels']} panels served at random: "
+            f"{_percent(estimate['ctr'])} clicks per panel, {_percent(estimate['orders_per_panel'])} orders per "
+            f"panel (weight check {'-' if check is None else f'{check:.2f}'}, near 1 when sound)")
 
 
 @experiments_cli.command("list")

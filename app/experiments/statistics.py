@@ -8,6 +8,18 @@ martingale, so by Ville's inequality it ever reaches 1/alpha with probability at
 a p-value kept as the running minimum of 1/Λ over looks, and a confidence interval kept as
 the running intersection of the mixture intervals, may be read every day (or every minute)
 and acted on at any time without inflating the error rate. See docs/experiments.md.
+
+A shadow is never tested: it was not shown, so its own clicks are unknown. Two figures stand
+for it. Its replay (clicks on services it would have shown too) is a floor. Its off-policy
+estimate reweights those agreed clicks by 1 / the chance the served engine had of showing
+the service; on the panels whose served engine drew at random, every candidate had a chance,
+and when a visitor's click on a service depends on that service being shown (not on its
+neighbours or its position), E[Σ clicked, shown, shadow's / chance] = the shadow's expected
+clicks per panel (item-level inverse propensity scoring). A shadow that itself draws at random
+is covered by the same sum: its one logged draw is an unbiased stand-in for its chances.
+`weight_check` (Σ 1/chance over agreed services / services the shadow would show) has
+expectation 1; far from 1, the served engine gave the shadow's services too little chance
+for the estimate to mean much.
 """
 from __future__ import annotations
 
@@ -126,6 +138,7 @@ def summarize(totals: dict[str, VariantTotals], control: str, *, previous: dict 
             **_rates(counts),
             "against_control": _against_control(totals[control], counts, earlier.get(name), mixing_sd, alpha,
                                                 min_units) if tested else None,
+            "off_policy": off_policy(counts) if name in shadows and name != control else None,
         })
     return {"control": control, "alpha": alpha, "mixing_sd": mixing_sd, "min_units": min_units,
             "primary_metric": PRIMARY_METRIC, "variants": variants,
@@ -144,6 +157,22 @@ def _rates(c: VariantTotals) -> dict[str, dict]:
                                         *wilson_interval(c.clicked_units, c.units)),
         "visitor_order_rate": _interval(c.ordering_units / c.units if c.units else None,
                                         *wilson_interval(c.ordering_units, c.units)),
+    }
+
+
+def off_policy(c: VariantTotals) -> dict | None:
+    """A shadow's inverse-propensity estimates of clicks and orders per panel, with 95% intervals
+    over people, from the panels served with logged chances; None without any."""
+    if c.logged_panels == 0:
+        return None
+    return {
+        "units": c.logged_units, "panels": c.logged_panels,
+        "ctr": _interval(*ratio_interval(c.logged_units, c.logged_panels, c.weighted_clicks, c.logged_panels_sq,
+                                         c.weighted_clicks_sq, c.logged_panels_weighted_clicks)),
+        "orders_per_panel": _interval(*ratio_interval(c.logged_units, c.logged_panels, c.weighted_orders,
+                                                      c.logged_panels_sq, c.weighted_orders_sq,
+                                                      c.logged_panels_weighted_orders)),
+        "weight_check": _rounded(c.weighted_shown / c.shadow_shown) if c.shadow_shown else None,
     }
 
 

@@ -18,7 +18,9 @@ figures of a slice do not change after it is counted. For each slice:
 2. per hour and engine: panels, clicks, page clicks, orders (app/storage/served_outcomes.py);
 3. per experiment, variant and person: the same (UnitOutcomes), and for each shadow variant
    the clicks and orders on services it would have shown too (a replay: what a shadow would
-   have earned is unknowable, what it agrees with is not);
+   have earned is unknowable, what it agrees with is not), and where the served engine drew
+   at random, the same clicks and orders weighted by 1 / the chance it had of showing each
+   service (the off-policy estimate, app/experiments/statistics.py);
 then every experiment that got new counts is summarised (app/experiments/statistics.py),
 its always-valid p-values carried from its previous summary.
 """
@@ -50,7 +52,7 @@ FIRST_LOOKBACK = timedelta(days=2)
 ACTION_FIELDS = {"source.visit_id": 1, "source.root": 1, "target.visit_id": 1, "action.order": 1,
                  "received_at": 1}
 SERVED_FIELDS = {"engine": 1, "visit_id": 1, "panel_id": 1, "created_at": 1, "experiment": 1, "variant": 1,
-                 "unit": 1, "experiment_bypassed": 1}
+                 "unit": 1, "experiment_bypassed": 1, "service_ids": 1, "probabilities": 1}
 
 
 @dataclass
@@ -61,6 +63,10 @@ class Outcome:
     clicks: int = 0
     clicked: list[int] = field(default_factory=list)  # services clicked in the panel
     ordered_after: Counter = field(default_factory=Counter)  # clicked service → orders that followed
+    # Shown service → its logged chance of being shown, when the served engine drew at random
+    # (some chance below 1); None when the panel was certain, which gives a shadow's services
+    # that it did not show no chance at all.
+    chances: dict[int, float] | None = None
 
     @property
     def orders(self) -> int:
@@ -121,7 +127,7 @@ def _outcomes(served: list[dict], window: timedelta) -> dict[str, Outcome]:
     outcomes, journeys = {}, []  # journeys: (outcome, clicked service, deadline, visit the click led to)
     for record in linked:
         deadline = record["created_at"] + window
-        outcome = outcomes[record["_id"]] = Outcome()
+        outcome = outcomes[record["_id"]] = Outcome(chances=_chances(record))
         for action in from_pages.get(record["visit_id"], ()):
             if action["received_at"] > deadline:
                 continue
@@ -136,6 +142,13 @@ def _outcomes(served: list[dict], window: timedelta) -> dict[str, Outcome]:
                 journeys.append((outcome, service, deadline, action["target"]["visit_id"]))
     _follow_orders(journeys)
     return outcomes
+
+
+def _chances(record: dict) -> dict[int, float] | None:
+    probabilities = record.get("probabilities") or ()
+    if not probabilities or min(probabilities) >= 1.0 or len(probabilities) != len(record.get("service_ids") or ()):
+        return None
+    return {service: p for service, p in zip(record["service_ids"], probabilities) if p > 0}
 
 
 def _same_panel(clicked_panel: str | None, record: dict) -> bool:
@@ -229,8 +242,20 @@ def _count_shadows(start: datetime, shadows: list[dict], window: timedelta, outc
         row["page_clicks"] += outcome.page_clicks
         row["clicks"] += sum(service in would_show for service in outcome.clicked)
         row["orders"] += sum(n for service, n in outcome.ordered_after.items() if service in would_show)
+        if outcome.chances:
+            _weigh(row, outcome, {s: p for s, p in outcome.chances.items() if s in would_show}, len(would_show))
     _store_units(start, totals)
     return {experiment for experiment, _, _ in totals}
+
+
+def _weigh(row: dict, outcome: Outcome, agreed: dict[int, float], would_show: int) -> None:
+    """The off-policy sums of one shadow panel; `agreed`: the shown services the shadow would
+    show too, with their chances."""
+    row["logged_panels"] += 1
+    row["shadow_shown"] += would_show
+    row["weighted_shown"] += sum(1.0 / p for p in agreed.values())
+    row["weighted_clicks"] += sum(1.0 / agreed[s] for s in outcome.clicked if s in agreed)
+    row["weighted_orders"] += sum(n / agreed[s] for s, n in outcome.ordered_after.items() if s in agreed)
 
 
 def variant_totals(experiment_id: str) -> dict[str, VariantTotals]:
@@ -249,6 +274,14 @@ def variant_totals(experiment_id: str) -> dict[str, VariantTotals]:
             "panels_clicks": {"$sum": product("panels", "clicks")},
             "panels_orders": {"$sum": product("panels", "orders")},
             "page_clicks_clicks": {"$sum": product("page_clicks", "clicks")},
+            **{name: {"$sum": f"${name}"} for name in ("logged_panels", "weighted_clicks", "weighted_orders",
+                                                       "weighted_shown", "shadow_shown")},
+            "logged_units": {"$sum": {"$cond": [{"$gt": ["$logged_panels", 0]}, 1, 0]}},
+            "logged_panels_sq": {"$sum": square("logged_panels")},
+            "weighted_clicks_sq": {"$sum": square("weighted_clicks")},
+            "logged_panels_weighted_clicks": {"$sum": product("logged_panels", "weighted_clicks")},
+            "weighted_orders_sq": {"$sum": square("weighted_orders")},
+            "logged_panels_weighted_orders": {"$sum": product("logged_panels", "weighted_orders")},
         }},
     ]
     return {row.pop("_id"): VariantTotals.from_dict(row) for row in UnitOutcomes._get_collection().aggregate(pipeline)}

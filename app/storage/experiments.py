@@ -67,7 +67,7 @@ class ExperimentsState(Document):
 
 class UnitOutcomes(Document):
     """One person's panels and what followed them in one experiment and variant, folded
-    slice by slice (app/pipelines/experiment_results.py): `last_slice` is the start of
+    slice by slice (app/pipelines/served_outcomes.py): `last_slice` is the start of
     the last slice counted, so a slice folded again is not counted twice."""
 
     id = StringField(primary_key=True)  # "<experiment id>|<variant>|<unit>"
@@ -78,6 +78,12 @@ class UnitOutcomes(Document):
     clicks = IntField(default=0)
     page_clicks = IntField(default=0)
     orders = IntField(default=0)
+    # A shadow's off-policy sums (app/experiments/totals.py); absent elsewhere.
+    logged_panels = IntField()
+    weighted_clicks = FloatField()
+    weighted_orders = FloatField()
+    weighted_shown = FloatField()
+    shadow_shown = IntField()
     last_slice = DateTimeField(required=True)
 
     meta = {"collection": "experiment_units", "indexes": ["experiment", "unit"], "strict": False}

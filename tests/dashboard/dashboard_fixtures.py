@@ -47,9 +47,10 @@ def dashboard_data(app) -> dict:
     return {"dump": dump, "active": first["Popularity"], "retired": str(older.id)}
 
 
-def store_results(experiment_id: str, people: int = 600, seed: int = 3) -> str:
+def store_results(experiment_id: str, people: int = 600, seed: int = 3, shadow: str | None = None) -> str:
     """Per-person counts of an A/B experiment as the served-outcomes fold leaves them (B's people
-    click more often than the control A's), summarised by the fold's own function."""
+    click more often than the control A's), summarised by the fold's own function; with
+    `shadow`, that variant's replay and off-policy sums behind panels served at random too."""
     import numpy as np
 
     from app.pipelines.served_outcomes import summarise
@@ -65,6 +66,13 @@ def store_results(experiment_id: str, people: int = 600, seed: int = 3) -> str:
             UnitOutcomes(id=f"{experiment_id}|{variant}|{unit}", experiment=experiment_id, variant=variant,
                          unit=unit, panels=panels, clicks=clicks, page_clicks=clicks + int(rng.poisson(1)),
                          orders=orders, last_slice=utcnow()).save(force_insert=True)
+            if shadow:  # every panel drew 3 of 30 services, each with chance 0.1; a tenth of clicks agreed
+                agreed = int(rng.binomial(clicks, 0.1))
+                UnitOutcomes(id=f"{experiment_id}|{shadow}|{unit}", experiment=experiment_id, variant=shadow,
+                             unit=unit, panels=panels, clicks=agreed, page_clicks=clicks, orders=0,
+                             logged_panels=panels, weighted_clicks=agreed / 0.1, weighted_orders=0.0,
+                             weighted_shown=3.0 * panels, shadow_shown=3 * panels,
+                             last_slice=utcnow()).save(force_insert=True)
     summarise(experiment_id)
     return experiment_id
 

@@ -66,3 +66,12 @@ def test_results_are_drawn_with_the_verdict(client, db):
     assert "visitor_click_rate per variant, with its 95% interval" in page
     assert "difference from the control (A)" in page
     assert f'id="experiment-{experiment_id}"' in page
+
+
+def test_a_shadow_shows_its_off_policy_estimate(client, db):
+    with_shadow = {**FORM, "variants.2.name": "S", "variants.2.engine": "Random", "variants.2.shadow": "on"}
+    assert post(client, with_shadow).status_code == 302
+    experiment_id = store_results(experiment_registry.list_experiments()[0]["id"], shadow="S")
+    page = client.get("/dashboard/experiments").text
+    assert f'id="experiment-{experiment_id}"' in page
+    assert "Had <strong>S</strong> been shown: about" in page and "weight check 1.00" in page

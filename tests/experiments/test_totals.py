@@ -25,6 +25,21 @@ def test_per_person_counts_are_summed_and_people_without_a_panel_are_not_units()
 def test_arrays_of_different_lengths_are_refused():
     with pytest.raises(ValueError):
         VariantTotals.from_units(PANELS, CLICKS[:3], ORDERS, PAGE_CLICKS)
+    with pytest.raises(ValueError):
+        VariantTotals().with_off_policy(PANELS, CLICKS[:3], ORDERS, 0, 0)
+
+
+def test_off_policy_sums_are_summed_over_people_with_a_logged_panel():
+    # The first three people had 2, 0 and 1 panels served at random; their weighted clicks and orders.
+    totals = VariantTotals.from_units(PANELS, CLICKS, ORDERS, PAGE_CLICKS).with_off_policy(
+        np.array([2, 0, 1, 0]), np.array([10.0, 0.0, 2.5, 0.0]), np.array([10.0, 0.0, 0.0, 0.0]),
+        weighted_shown=41.0, shadow_shown=9)
+    assert (totals.units, totals.panels) == (3, 9)  # the on-policy counts are untouched
+    assert (totals.logged_units, totals.logged_panels, totals.weighted_clicks, totals.weighted_orders,
+            totals.weighted_shown, totals.shadow_shown) == (2, 3, 12.5, 10.0, 41.0, 9)
+    assert (totals.logged_panels_sq, totals.weighted_clicks_sq, totals.logged_panels_weighted_clicks,
+            totals.weighted_orders_sq, totals.logged_panels_weighted_orders) == (5, 106.25, 22.5, 100.0, 20.0)
+    assert VariantTotals.from_dict(json.loads(json.dumps(totals.to_dict()))) == totals
 
 
 def test_totals_go_through_json_unchanged():

@@ -116,6 +116,32 @@ def test_a_shadow_counts_the_clicks_on_services_it_would_have_shown(app, client,
     assert shadow["panels"] == len(would_show) and shadow["clicks"] == agreed
 
 
+def test_a_shadow_behind_panels_served_at_random_gets_an_off_policy_estimate(app, client, db, served):
+    with app.app_context():
+        fold_served_outcomes(now=LATER)
+    would_show = {s["recommendation_id"]: set(s["service_ids"]) for s in db["shadow_recommendations"].find()}
+    chances = {r["_id"]: dict(zip(r["service_ids"], r["probabilities"])) for r in db["recommendations"].find()}
+    panels = weighted_clicks = weighted_shown = shadow_shown = 0
+    for panel in served["panels"]:
+        rid = panel["body"]["recommendation_id"]
+        if rid not in would_show or min(chances[rid].values()) >= 1:  # certain panels give no chance to others
+            continue
+        agreed = {s: p for s, p in chances[rid].items() if s in would_show[rid]}
+        panels += 1
+        weighted_clicks += sum(1 / agreed[s] for s in panel["clicked"] if s in agreed)
+        weighted_shown += sum(1 / p for p in agreed.values())
+        shadow_shown += len(would_show[rid])
+    random_panels = sum(p["body"]["variant"] == "random" and p["body"]["recommendation_id"] in would_show
+                        for p in served["panels"])
+    assert panels == random_panels > 0  # Random logs k / candidates; Popularity is certain
+    estimate = results_of(client, served["experiment"])["session"]["off_policy"]
+    assert estimate["panels"] == panels
+    assert estimate["ctr"]["value"] == pytest.approx(weighted_clicks / panels, rel=1e-5)
+    assert estimate["weight_check"] == pytest.approx(weighted_shown / shadow_shown, rel=1e-5)
+    assert {row["name"]: row["off_policy"] for row in results_of(client, served["experiment"]).values()
+            if not row["shadow"]} == {"popular": None, "random": None}
+
+
 def test_traffic_per_engine_and_hour(app, served):
     with app.app_context():
         fold_served_outcomes(now=LATER)
@@ -139,8 +165,8 @@ def test_a_slice_folded_again_is_counted_once(app, client, db, served):
         assert fold_served_outcomes(now=LATER)["panels"] == 0  # nothing new
     again = results_of(client, served["experiment"])
     for name in first:
-        assert {k: again[name][k] for k in ("units", "panels", "clicks", "orders")} == {
-            k: first[name][k] for k in ("units", "panels", "clicks", "orders")}
+        assert {k: again[name][k] for k in ("units", "panels", "clicks", "orders", "off_policy")} == {
+            k: first[name][k] for k in ("units", "panels", "clicks", "orders", "off_policy")}
     assert list(db["traffic_hours"].find({}, {"last_slice": 0})) == hours
 
 
@@ -202,6 +228,7 @@ def test_flask_experiments_report(app, db, served):
     assert after.exit_code == 0, after.output
     assert "popular (control)" in after.output and "session (shadow)" in after.output
     assert "too few visitors" in after.output
+    assert "session had it been shown, estimated from" in after.output  # behind the Random panels
     listed = runner.invoke(args=["experiments", "list"])
     assert served["experiment"]["id"] in listed.output and "running" in listed.output
     missing = runner.invoke(args=["experiments", "report", "0123456789abcdef01234567"])
