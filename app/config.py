@@ -90,6 +90,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "WORKER_METRICS_PORT": int(env("WORKER_METRICS_PORT", "0")),
         "EXPERIMENT_ATTRIBUTION_SECONDS": int(env("EXPERIMENT_ATTRIBUTION_SECONDS", "1800")),
         "SERVED_OUTCOMES_FOLD_SECONDS": int(env("SERVED_OUTCOMES_FOLD_SECONDS", "60")),
+        # `rotation` counts the showings to a person in the served log this far back.
+        "ROTATION_WINDOW_SECONDS": int(env("ROTATION_WINDOW_SECONDS", str(7 * 24 * 3600))),
         "SWAGGER_UI": _bool(env("SWAGGER_UI"), True),
     }
 

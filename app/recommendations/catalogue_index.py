@@ -32,6 +32,7 @@ class CatalogueIndex:
     ids: np.ndarray  # (n,) int64 service ids of the recommendable services, sorted
     names: dict[int, str]
     categories: dict[int, tuple[int, ...]]  # service id → its categories
+    providers: dict[int, tuple[int, ...]]  # service id → its providers
     text: list[str]  # lower-cased name, tagline and description per row
     postings: dict[str, dict[object, np.ndarray]] = field(default_factory=dict)  # facet → value → rows
 
@@ -51,6 +52,7 @@ class CatalogueIndex:
             ids=ids,
             names={int(s["marketplace_id"]): s.get("name") or "" for s in rows},
             categories={int(s["marketplace_id"]): tuple(s.get("categories") or ()) for s in rows},
+            providers={int(s["marketplace_id"]): tuple(s.get("providers") or ()) for s in rows},
             text=[" ".join(filter(None, (s.get("name"), s.get("tagline"), s.get("description")))).lower()
                   for s in rows],
             postings={f: {v: np.array(r, dtype=np.int64) for v, r in vals.items()} for f, vals in postings.items()},

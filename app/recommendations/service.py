@@ -7,12 +7,14 @@ an engine returns something), explanations, and the served-recommendation log.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
 
 from app.engines import EngineNotReady, Interactions, RecommendationContext, Recommendations, explain_all
+from app.engines.reranking import Shaping, pool_size, rerank
 from app.errors import InvalidInput
 from app.marketplace import recent_history
 from app.marketplace.catalogue import user_by_aai_uid
@@ -20,6 +22,7 @@ from app.recommendation_log import log_served, log_shadow
 from app.recommendations.choice import is_ranking, serving_chain
 from app.recommendations.experiment_arms import Placement, place
 from app.recommendations.serving_state import ServingState, serving_state
+from app.recommendations.showings import unclicked_showings
 
 PANEL_SIZES = {"v1": 3, "v2": 2}
 HISTORY_LIMIT = recent_history.KEPT
@@ -124,6 +127,7 @@ def recommend(payload: dict) -> dict:
     candidates = state.catalogue.eligible(payload.get("candidates"), payload.get("search_data"),
                                         set(payload.get("exclude") or ()) | asker.ordered)
     ranking = is_ranking(payload.get("engine_version"))
+    shaping = shaping_of(payload, ranking)
     placement = place(state.experiments, payload, panel, asker.user_id)
     arm = placement.arm if placement else None
     engines = state.engines_of(arm.model_version if arm else None)
@@ -131,11 +135,14 @@ def recommend(payload: dict) -> dict:
     ready = None if engines is state.engines else {name for name, engine in engines.items() if engine.ready}
     chain = engines_to_try({**payload, "engine_version": arm.engine} if arm else payload, asker, state, ready)
     context = RecommendationContext(
-        candidates=candidates, k=len(candidates) if ranking else k, now=time.time(), user_id=asker.user_id,
+        candidates=candidates, k=len(candidates) if ranking else pool_size(k) if shaping.active else k,
+        now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
         user_features=asker.features,
     )
     answered = _walk_chain(chain, engines, context, ranking)
+    shape = _shaper(k, shaping, state, asker)
+    answered = shape(answered)
     ids, scores, sources = answered["ids"], answered["scores"], answered["sources"]
     served = sources[0] if sources else chain[0]
     long, short = explain_all(answered["evidence"],
@@ -145,7 +152,7 @@ def recommend(payload: dict) -> dict:
                                    probabilities=answered["probabilities"],
                                    experiment=placement.log_fields() if placement else None)
     if arm is not None:
-        _run_shadows(placement, state, context, recommendation_id)
+        _run_shadows(placement, state, context, recommendation_id, shape)
     return {
         "panel_id": panel, "recommendations": ids, "scores": [round(float(s), 6) for s in scores],
         "explanations": long, "explanations_short": short, "engine_version": served,
@@ -154,19 +161,56 @@ def recommend(payload: dict) -> dict:
     }
 
 
+def shaping_of(payload: dict, ranking: bool) -> Shaping:
+    """The request's diversity, rotation and max_per_provider (validated by the schema)."""
+    shaping = Shaping(diversity=float(payload.get("diversity") or 0.0), rotation=float(payload.get("rotation") or 0.0),
+                      max_per_provider=payload.get("max_per_provider"))
+    if ranking and shaping.active:
+        field = next(f for f in ("diversity", "rotation", "max_per_provider") if payload.get(f))
+        raise InvalidInput("a ranking is not shaped", {field: "shapes a panel; a ranking returns every candidate "
+                                                              "in the engine's order"})
+    return shaping
+
+
+def _shaper(k: int, shaping: Shaping, state: ServingState, asker: Asker):
+    """What makes a panel of `k` of an engine's pool: the pool as it is without shaping, else
+    re-ranked (app/engines/reranking.py), the served log read once for rotation."""
+    if not shaping.active:
+        return lambda pool: pool
+    shown = (unclicked_showings(asker.user_id, asker.unique_id, [asker.history, asker.session])
+             if shaping.rotation > 0 else None)
+    return lambda pool: _shaped(pool, k, shaping, state, shown)
+
+
+def _shaped(answered: dict, k: int, shaping: Shaping, state: ServingState, shown: Counter | None) -> dict:
+    ids = answered["ids"]
+    shows = np.array([shown.get(service, 0) for service in ids]) if shown is not None else None
+    places = rerank(k, [state.catalogue.categories.get(s, ()) for s in ids],
+                    [state.catalogue.providers.get(s, ()) for s in ids], shaping, shows)
+    panel = {key: [values[p] for p in places] for key, values in answered.items()}
+    if any(p < 1 for p in answered["probabilities"]):
+        # A random engine's chances were those of its pool; the re-ranked panel's are unknown.
+        panel["probabilities"] = None
+    return panel
+
+
 def _run_shadows(placement: Placement, state: ServingState, context: RecommendationContext,
-                 recommendation_id: str) -> None:
-    """Answer the request with each shadow variant too and log what it would have shown.
-    A shadow answers only from its own engine (no fallback): a shadow that is not ready logs nothing."""
+                 recommendation_id: str, shape) -> None:
+    """Answer the request with each shadow variant too and log what it would have shown, shaped
+    by `shape` like the served panel. A shadow answers only from its own engine (no fallback):
+    a shadow that is not ready logs nothing."""
     for shadow in placement.experiment.shadows:
         engines = state.engines_of(shadow.model_version)
         answer = _answer(shadow.engine, engines, context)
         if len(answer) == 0:
             continue
+        certain = answer.probabilities is None
+        panel = shape({"ids": answer.ids.tolist(), "scores": answer.scores.tolist(),
+                       "probabilities": [1.0] * len(answer) if certain else answer.probabilities.tolist()})
         log_shadow(recommendation_id, {"experiment": placement.experiment.id, "variant": shadow.name,
                                        "unit": placement.unit},
-                   answer.ids, answer.scores, shadow.engine, state.version_of(shadow.engine, shadow.model_version),
-                   answer.probabilities)
+                   panel["ids"], panel["scores"], shadow.engine, state.version_of(shadow.engine, shadow.model_version),
+                   None if certain else panel["probabilities"])
 
 
 def score(payload: dict) -> dict:

@@ -146,7 +146,9 @@ class ServedRecommendation(Document):
     meta = {
         "collection": "recommendations",
         "strict": False,
-        "indexes": ["visit_id", "user_id", "unique_id", "created_at"],
+        # A person's panels by time (`rotation`, app/recommendations/showings.py); the same
+        # prefixes serve deletion by user and lookups by visitor.
+        "indexes": ["visit_id", ("user_id", "created_at"), ("unique_id", "created_at"), "created_at"],
     }
 
 

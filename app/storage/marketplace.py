@@ -26,6 +26,7 @@ from mongoengine import (
 
 from app.dump_contract import RECOMMENDABLE_STATUSES
 from app.storage import pacing
+from app.storage.connection import database
 
 WRITE_BATCH = 5000  # dump items per insert_many / key values per ranged delete
 PROJECTS_PER_DOCUMENT = 1000  # ~70 KB of BSON per group: far below the 16 MB limit
@@ -289,6 +290,8 @@ _RANGE_FIELD = {key: ("aai_uid", str) if key == "users" else ("marketplace_id", 
 # Indexes earlier versions declared and these classes no longer do: each one only
 # slows every insert.
 RETIRED_INDEXES = {"users": "snapshot_id_1_marketplace_id_1"}
+# The same for other collections, by name: the served log's person indexes now end in created_at.
+RETIRED_COLLECTION_INDEXES = {"recommendations": ("user_id_1", "unique_id_1")}
 
 
 def drop_retired_indexes() -> None:
@@ -297,6 +300,10 @@ def drop_retired_indexes() -> None:
     for key, name in RETIRED_INDEXES.items():
         collection = collection_of(key)
         if name in collection.index_information():
+            collection.drop_index(name)
+    for collection_name, names in RETIRED_COLLECTION_INDEXES.items():
+        collection = database()[collection_name]
+        for name in set(names) & set(collection.index_information()):
             collection.drop_index(name)
 
 

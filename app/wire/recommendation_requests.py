@@ -11,7 +11,7 @@ from flask_restx import Model, fields
 
 from app.engines.registry import engine_names
 from app.wire.checked_model import CheckedModel
-from app.wire.fields import INT64_MAX, NullableString, NullableUuid, Uuid, nullable_id
+from app.wire.fields import INT64_MAX, NullableFloat, NullableInteger, NullableString, NullableUuid, Uuid, nullable_id
 
 ENGINES = list(engine_names())
 
@@ -59,6 +59,13 @@ RECOMMENDATION_REQUEST = CheckedModel("RecommendationRequest", {
     "search_data": fields.Nested(SEARCH_DATA, required=True, description="filters; may be {}"),
     "k": fields.Integer(min=1, max=100, description="extension: number of items, overrides panel_id"),
     "exclude": ids("extension: never return these", max_items=10000),
+    # Extensions that shape a panel (app/engines/reranking.py); absent or null keeps the engine's order.
+    "diversity": NullableFloat(min=0, max=1, description="extension: 0 (the engine's order) to 1 (variety of "
+                                                         "categories and providers first)"),
+    "max_per_provider": NullableInteger(min=1, max=100, description="extension: at most this many services of "
+                                                                    "one provider in the panel"),
+    "rotation": NullableFloat(min=0, max=1, description="extension: 0 to 1, how far services shown to this "
+                                                        "person before without a click move down"),
 })
 SCORE_REQUEST = CheckedModel("ScoreRequest", {
     **_COMMON,

@@ -5,6 +5,7 @@ import pytest
 
 from app.marketplace import catalogue, dumps, ingestion
 from app.storage import pacing
+from app.storage.interactions import ServedRecommendation
 from app.storage.marketplace import (
     DUMP_COLLECTIONS,
     PROJECTS_PER_DOCUMENT,
@@ -102,6 +103,17 @@ def test_a_retired_index_left_by_an_earlier_version_is_dropped(ctx):
     snapshot = dumps.store_dump(dump)
     assert ingestion.ingest_snapshot(snapshot.id)["status"] == "active"
     assert RETIRED_INDEXES["users"] not in ctx.users.index_information()
+
+
+def test_the_served_logs_single_field_person_indexes_are_dropped_for_their_compound_ones(ctx):
+    served = ctx.users.database["recommendations"]
+    served.create_index("user_id")
+    served.create_index("unique_id")
+    ServedRecommendation.ensure_indexes()
+    drop_retired_indexes()
+    names = set(served.index_information())
+    assert not names & {"user_id_1", "unique_id_1"}
+    assert {"user_id_1_created_at_1", "unique_id_1_created_at_1"} <= names
 
 
 def test_deletion_goes_range_by_range_and_spares_other_snapshots(ctx):

@@ -353,3 +353,25 @@ def test_experiments_serving_and_the_served_outcomes_fold_read_through_indexes(a
     by_time = [command["filter"]["created_at"] for c, command in reads
                if c in ("recommendations", "shadow_recommendations") and "created_at" in command.get("filter", {})]
     assert by_time and all(set(window) == {"$gte", "$lt"} for window in by_time), by_time
+
+
+def test_rotation_reads_a_persons_panels_through_their_own_index(app, client, recorder, traffic):
+    # Panels of many people first, so that the time index alone would be a poor choice.
+    for number in range(60):
+        client.post("/recommendations", json={**PANEL, "visit_id": new_visit(), "unique_id": traffic["visitors"][
+            number % 30], "user_id": traffic["users"][number % 20] if number % 2 else None})
+    flush_served()
+    with recorder.record() as reads:
+        for payload in ({"user_id": traffic["users"][9], "unique_id": traffic["visitors"][9]},
+                        {"user_id": None, "unique_id": traffic["visitors"][10]}):
+            response = client.post("/recommendations", json={**PANEL, "visit_id": new_visit(), "rotation": 0.5,
+                                                             **payload})
+            assert response.status_code == 200, response.json
+    showings = [(collection, command) for collection, command in reads if collection == "recommendations"]
+    assert {tuple(sorted(command["filter"])) for _, command in showings} == {("created_at", "user_id"),
+                                                                            ("created_at", "unique_id")}
+    check_plans(showings)
+    for _, command in showings:
+        person = next(field for field in command["filter"] if field != "created_at")
+        scanned = [stage["keyPattern"] for stage in stages(winning_plan(command)) if stage["stage"] == "IXSCAN"]
+        assert scanned == [{person: 1, "created_at": 1}], scanned
