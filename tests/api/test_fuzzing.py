@@ -17,6 +17,7 @@ import json
 import random
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -63,7 +64,12 @@ def fuzzed_server(app, db, settings, redis_url):
 
 def fuzz(url: str, seed: int, workdir: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
     report = workdir / "events.ndjson"
-    command = [str(ST), "--config-file", str(CONFIG), "run", f"{url}/swagger.json", "--checks", "all",
+    # The schema is read here, with time to spare: schemathesis gives its own read of it 10 s,
+    # which a busy 2-core machine's first request after start has exceeded.
+    schema = workdir / "swagger.json"
+    with urllib.request.urlopen(f"{url}/swagger.json", timeout=120) as response:
+        schema.write_bytes(response.read())
+    command = [str(ST), "--config-file", str(CONFIG), "run", str(schema), "--url", url, "--checks", "all",
                "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(EXAMPLES_PER_OPERATION),
                "--seed", str(seed), "--header", f"Authorization: Bearer {TOKEN}", "--workers", "1",
                "--generation-database", "none", "--no-color", "--request-timeout", "30",

@@ -191,8 +191,9 @@ def test_an_array_with_one_bad_item_stores_nothing(client, db):
     assert stored(db) == []
 
 
-def test_a_date_python_cannot_hold_is_a_400(client, db):
-    response = client.post("/user_actions", json=[example(), example(timestamp="9999-12-31T23:59:59-01:00")])
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_a_date_python_cannot_hold_is_a_400(client, db, moment):
+    response = client.post("/user_actions", json=[example(), example(timestamp=moment)])
     assert response.status_code == 400
     assert list(response.get_json()["errors"]) == ["1.timestamp"]
     assert stored(db) == []
