@@ -283,7 +283,7 @@ def print_rows(market: Marketplace, rows: list[Row]) -> dict[str, dict[str, floa
     columns = ("hr@10", "ild", "coverage", *(("top10%", "gini") if exposure else ()))
     header = f"| {'engine, shaping':<44} | " + " | ".join(f"{c:>8}" for c in columns) + " | short pools |"
     print(header)
-    print("|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|")
+    print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
     figures = {}
     for row in rows:
         figures[row.label] = summary(row, market)
