@@ -520,23 +520,26 @@ def insert_served_log(mongodb_uri: str, batches, minutes: float) -> int:
 
 
 def explain_showings(people: ServedLog) -> None:
-    """The showings query's winning plan, for a heavy user and a heavy visitor (as the API sends it)."""
-    from app.recommendations.showings import SHOWINGS_READ, showings_query
+    """The showings reads' winning plans, one per widening step, for a heavy user and a heavy
+    visitor (as the API sends them)."""
+    from app.recommendations.showings import SHOWINGS_READ, showings_windows
     from app.storage import database
 
     now = datetime.now(timezone.utc)
     for user_id, unique_id in ((people.heavy_users[0], None), (None, people.heavy_visitors[0])):
-        query = showings_query(user_id, unique_id, now)
-        command = {"find": "recommendations", "filter": query, "projection": {"service_ids": 1, "created_at": 1},
-                   "sort": {"created_at": -1}, "limit": SHOWINGS_READ}
-        explained = database().command({"explain": command, "verbosity": "executionStats"})
-        plan = explained.get("queryPlanner", {}).get("winningPlan", {})
-        stats = explained.get("executionStats", {})
-        print(f"\nexplain of the showings query for {'a user' if user_id else 'a visitor'} "
-              f"({sorted(query)}): winning plan {json.dumps(plan, default=str)}")
-        if stats:
-            print(f"  returned {stats.get('nReturned')}, keys examined {stats.get('totalKeysExamined')}, "
-                  f"documents examined {stats.get('totalDocsExamined')}, {stats.get('executionTimeMillis')} ms")
+        person = {"user_id": user_id} if user_id is not None else {"unique_id": unique_id}
+        for since, until in showings_windows(now):
+            query = {**person, "created_at": {"$gte": since, "$lt": until}}
+            command = {"find": "recommendations", "filter": query, "projection": {"service_ids": 1, "created_at": 1},
+                       "sort": {"created_at": -1}, "limit": SHOWINGS_READ}
+            explained = database().command({"explain": command, "verbosity": "executionStats"})
+            plan = explained.get("queryPlanner", {}).get("winningPlan", {})
+            stats = explained.get("executionStats", {})
+            print(f"\nexplain of a showings read for {'a user' if user_id else 'a visitor'}, "
+                  f"{(now - since).total_seconds():.0f} s back: winning plan {json.dumps(plan, default=str)}")
+            if stats:
+                print(f"  returned {stats.get('nReturned')}, keys examined {stats.get('totalKeysExamined')}, "
+                      f"documents examined {stats.get('totalDocsExamined')}, {stats.get('executionTimeMillis')} ms")
 
 
 class PairedRequests:
