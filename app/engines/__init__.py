@@ -13,6 +13,7 @@ from app.engines.base import (
     Recommendations,
 )
 from app.engines.catalogue import ServiceCategories
+from app.engines.content import ServiceContent
 from app.engines.explanations import explain, explain_all
 from app.engines.fitted import FittedEngine, FittedModel
 from app.engines.interactions import (
@@ -32,11 +33,13 @@ from app.engines.popularity import (
 from app.engines.random import Random, RandomRanking
 from app.engines.rl import RL, RLModel, RLParams
 from app.engines.session import Session, SessionModel, SessionParams, fit_session
+from app.engines.similar import SimilarParams, SimilarServices
 
 __all__ = [
     "DEFAULT_TYPE_WEIGHTS", "NCF", "Engine", "EngineNotReady", "Evidence", "EvidenceKind", "FittedEngine",
     "FittedModel", "InteractionType", "Interactions", "NCFModel", "NCFParams", "NCFRanking", "Popularity",
     "PopularityModel", "PopularityParams", "RL", "RLModel", "RLParams", "Random", "RandomRanking",
-    "RecommendationContext", "Recommendations", "ServiceCategories", "Session", "SessionModel", "SessionParams",
-    "encode_types", "explain", "explain_all", "fit_popularity", "fit_session", "seconds_since_epoch",
+    "RecommendationContext", "Recommendations", "ServiceCategories", "ServiceContent", "Session", "SessionModel",
+    "SessionParams", "SimilarParams", "SimilarServices", "encode_types", "explain", "explain_all", "fit_popularity",
+    "fit_session", "seconds_since_epoch",
 ]

@@ -40,6 +40,7 @@ class RecommendationContext:
     taken: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     user_features: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # e.g. "categories": (3, 7)
     seed: int | None = None  # makes random engines deterministic
+    context_service_id: int | None = None  # the service whose page shows the panel ("services like this one")
 
     def __post_init__(self):
         candidates = np.asarray(self.candidates, dtype=np.int64).reshape(-1)
@@ -72,6 +73,11 @@ class EvidenceKind(StrEnum):
     POPULAR = "popular"
     RANDOM = "random"
     PERSONAL = "personal"  # a model of this user's tastes
+    # Like `service_id`, the service the visitor is looking at:
+    SAME_CATEGORY = "same_category"  # both are in `category_id`
+    SAME_PROVIDER = "same_provider"
+    SAME_SCIENTIFIC_DOMAIN = "same_scientific_domain"
+    SIMILAR_DESCRIPTION = "similar_description"  # name, tagline and description use the same rare words
 
 
 @dataclass(frozen=True)

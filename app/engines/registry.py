@@ -6,6 +6,10 @@ fallback chain (app/recommendations/choice.py), the model kinds of the registry
 (app/storage/models.py), how the serving state builds engines from the active
 versions (app/recommendations/serving_state.py) and the training jobs
 (POST /training, app/tasks.py). A new engine is a row here and its code.
+
+An engine whose `model` is CATALOGUE has no model versions of its own: the serving
+state builds it for each snapshot from the snapshot's catalogue and the models the
+other engines were built from (`CatalogueInputs`).
 """
 from __future__ import annotations
 
@@ -14,17 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engines.base import Engine
+from app.engines.content import ServiceContent
+from app.engines.covisitation import SessionModel
 from app.engines.ncf import NCF, NCFModel, NCFRanking
 from app.engines.popularity import Popularity, PopularityModel
 from app.engines.random import Random, RandomRanking
 from app.engines.rl import RL, RLModel
 from app.engines.score_cache import ScoreCache
-from app.engines.session import Session, SessionModel
+from app.engines.session import Session
+from app.engines.similar import SimilarServices
 
 # When an engine stands in for one that is not ready (choice.fallback_chain).
 FOR_LOGGED_IN = "logged in"  # the asker is a known user
 FOR_VISITORS_WITH_EVENTS = "has events"  # the asker did something already
 ALWAYS = "always"
+CATALOGUE = "catalogue"  # the `model` of an engine built from the snapshot's catalogue, not from a version
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,15 @@ class EngineEntry:
     fallback: str | None = None
 
 
+@dataclass(frozen=True)
+class CatalogueInputs:
+    """What a CATALOGUE engine is built from: the snapshot's service content, and the active
+    Session model's co-visited neighbours (None before Session is first trained)."""
+
+    content: ServiceContent
+    neighbours: SessionModel | None = None
+
+
 def _score_cache(settings: Mapping, shared: dict) -> ScoreCache:
     if "score_cache" not in shared:  # one model, one user's scores, for both NCF engines
         shared["score_cache"] = ScoreCache(int(settings["NCF_SCORE_CACHE_MB"] * 2**20))
@@ -72,6 +89,9 @@ ENGINES: tuple[EngineEntry, ...] = (
     EngineEntry("NCF", lambda model, settings, shared: NCF(model, _score_cache(settings, shared)),
                 model="NCF", fallback=FOR_LOGGED_IN),
     EngineEntry("RL", lambda model, settings, shared: RL(model, settings["RL_EXPLORATION_EPSILON"]), model="RL"),
+    # Answers a request with a context service (a service's own page) before the chain; never stands in.
+    EngineEntry("Similar", lambda inputs, settings, shared: SimilarServices(inputs.content, inputs.neighbours),
+                model=CATALOGUE),
     EngineEntry("Session", lambda model, settings, shared: Session(model), model="Session",
                 fallback=FOR_VISITORS_WITH_EVENTS),
     EngineEntry("Popularity", lambda model, settings, shared: Popularity(model), model="Popularity",
@@ -97,7 +117,7 @@ def model_kind_names() -> tuple[str, ...]:
 
 def model_of_engine() -> dict[str, str]:
     """Engine name → the model kind it is built from, for the engines that need one."""
-    return {entry.name: entry.model for entry in ENGINES if entry.model}
+    return {entry.name: entry.model for entry in ENGINES if entry.model in model_kind_names()}
 
 
 def training_jobs() -> tuple[str, ...]:
@@ -106,6 +126,7 @@ def training_jobs() -> tuple[str, ...]:
 
 
 def build_engines(kind: str | None, model: Any, settings: Mapping) -> dict[str, Engine]:
-    """The engines built from one model (of `kind`; None: the engines that need no model)."""
+    """The engines built from one model (of `kind`; None: the engines that need no model;
+    CATALOGUE: from a CatalogueInputs)."""
     shared: dict = {}
     return {entry.name: entry.build(model, settings, shared) for entry in ENGINES if entry.model == kind}

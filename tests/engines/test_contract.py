@@ -19,7 +19,9 @@ from app.engines import (
     RandomRanking,
     RecommendationContext,
     Recommendations,
+    ServiceContent,
     Session,
+    SimilarServices,
     explain,
     fit_popularity,
     fit_session,
@@ -27,6 +29,7 @@ from app.engines import (
 from tests.engines.test_ncf import toy_ncf_model
 from tests.engines.test_rl import toy_rl_model
 from tests.engines.toy_marketplace import (
+    SERVICES_OF_CATEGORY,
     UNSEEN_SERVICES,
     service_names,
     toy_marketplace,
@@ -43,7 +46,18 @@ ENGINES = {
     "NCFRanking": lambda toy: NCFRanking(toy_ncf_model(toy)),
     "RL": lambda toy: RL(toy_rl_model(toy)),
     "RL exploring": lambda toy: RL(toy_rl_model(toy), exploration_epsilon=0.5),
+    "Similar": lambda toy: SimilarServices(_toy_content(),
+                                           fit_session(toy.user_ids, toy.service_ids, toy.types, toy.timestamps)),
 }
+
+
+def _toy_content() -> ServiceContent:
+    """The toy catalogue's categories and names (the unseen services are in the first category)."""
+    category_of = {s: c for c, ids in SERVICES_OF_CATEGORY.items() for s in ids} | dict.fromkeys(UNSEEN_SERVICES, 1)
+    ids = sorted(category_of)
+    names = service_names()["services"]
+    return ServiceContent.build(ids, {"categories": [[category_of[s]] for s in ids], "providers": [[1]] * len(ids)},
+                                [names.get(s, f"New service {s}") for s in ids])
 # Ranking engines that answer nothing for a visitor they cannot model (no trained row, no known
 # features), so that the caller falls back, rather than a ranking that means nothing.
 ABSTAINING_RANKERS = {"NCFRanking"}
@@ -68,6 +82,8 @@ def _contexts(toy) -> dict[str, RecommendationContext]:
                                                session=session),
         "seeded": RecommendationContext(candidates=everything, k=3, now=toy.now, seed=42, history=toy.history_of(2)),
         "k of zero": RecommendationContext(candidates=everything, k=0, now=toy.now, session=session),
+        "on a service's page": RecommendationContext(candidates=everything, k=3, now=toy.now, session=session,
+                                                     context_service_id=101),
     }
 
 

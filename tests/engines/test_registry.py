@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.engines import Engine, Evidence, EvidenceKind, registry
+from app.engines import Engine, Evidence, EvidenceKind, ServiceContent, registry
 from app.engines.registry import FOR_LOGGED_IN, EngineEntry
 from app.recommendations import choice
 from app.storage.models import ENGINE_OF_MODEL, MODEL_KINDS
@@ -35,7 +35,8 @@ def with_toy(monkeypatch):
 
 
 def test_the_table_gives_today_s_engines_chain_and_models():
-    assert registry.engine_names() == ("NCF", "RL", "Session", "Popularity", "Random", "NCFRanking", "RandomRanking")
+    assert registry.engine_names() == ("NCF", "RL", "Similar", "Session", "Popularity", "Random", "NCFRanking",
+                                       "RandomRanking")
     assert registry.ranking_engines() == ("NCFRanking", "RandomRanking")
     assert MODEL_KINDS == ("Popularity", "Session", "NCF", "RL")
     assert ENGINE_OF_MODEL == {"NCF": "NCF", "RL": "RL", "Session": "Session", "Popularity": "Popularity",
@@ -55,6 +56,13 @@ def test_engines_of_one_model_version_share_what_they_share():
     assert set(built) == {"NCF", "NCFRanking"}
     assert built["NCF"].cache is built["NCFRanking"].cache
     assert set(registry.build_engines(None, None, {})) == {"Random", "RandomRanking"}
+
+
+def test_similar_is_built_from_the_catalogue_and_stands_in_for_nothing():
+    built = registry.build_engines(registry.CATALOGUE, registry.CatalogueInputs(ServiceContent.empty()), {})
+    assert set(built) == {"Similar"} and built["Similar"].ready
+    assert "Similar" not in ENGINE_OF_MODEL  # no model versions of its own to pin
+    assert "Similar" not in choice.fallback_chain(None, None, logged_in=True, has_events=True)
 
 
 def test_a_toy_engine_in_the_table_can_be_asked_for_and_stands_in_where_its_row_says(with_toy, monkeypatch):
