@@ -44,6 +44,14 @@ class JobNotFound(NotFound):
         super().__init__(f"no job with id {job_id}", {"job_id": "unknown job"})
 
 
+class ServiceNotFound(NotFound):
+    """No recommendable service with this id in the snapshot served."""
+
+    def __init__(self, service_id: int):
+        super().__init__(f"no recommendable service {service_id} in the catalogue served",
+                         {"service_id": "unknown service"})
+
+
 class ServiceUnavailable(MarketrecError):
     """A dependency (database, broker) does not answer; the client may retry."""
 
@@ -59,3 +67,11 @@ class Conflict(MarketrecError):
     """The request is valid but clashes with the service's state (e.g. a scope already tested)."""
 
     status = 409
+
+
+class NothingServed(ServiceUnavailable):
+    """No dataset snapshot is served yet (before the first dump is ingested): retry later."""
+
+    def __init__(self):
+        super().__init__("no catalogue is served yet, retry once a dump is ingested",
+                         {"snapshot": "no dataset snapshot is active"})

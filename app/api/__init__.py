@@ -19,6 +19,7 @@ from app.api import (
     metrics,
     models,
     recommendations,
+    services,
     stats,
     training,
     update,
@@ -31,7 +32,7 @@ from app.api.errors import error_response
 from app.api.json_bodies import OrjsonBodies
 
 NAMESPACES = (
-    recommendations.ns, recommendations.scores_ns, update.ns, user_actions.ns, events.ns,
+    recommendations.ns, recommendations.scores_ns, services.ns, update.ns, user_actions.ns, events.ns,
     datasets.ns, training.ns, models.ns, experiments.ns, users.ns, jobs.ns, stats.ns, health.ns, metrics.ns,
 )
 # Endpoints that take whole marketplace dumps get the large body limit.

@@ -10,7 +10,7 @@ from flask_restx import Namespace, Resource, fields
 from app.api.auth import token_scope
 from app.recommendations import service
 from app.wire.checked_model import register
-from app.wire.fields import NullableString
+from app.wire.fields import NullableInteger, NullableString
 from app.wire.recommendation_requests import RECOMMENDATION_REQUEST, SCORE_REQUEST
 
 ns = Namespace("recommendations", path="/recommendations", description="Ranked services for a page")
@@ -33,6 +33,9 @@ recommendation_response = ns.model("RecommendationResponse", {
     "experiment": NullableString(description="extension: the running experiment that served this request "
                                              "(null: none, or the request named its engine)"),
     "variant": NullableString(description="extension: its variant this person sees (always the same one)"),
+    "context_service_id": NullableInteger(description="extension: the service the panel is shown beside (from "
+                                                      "context_service_id or the page_id's slug), never returned; "
+                                                      "null on other pages"),
 })
 score_response = scores_ns.model("ScoreResponse", {
     "engine_version": fields.String(required=True, description="the engine that scored"),

@@ -1,7 +1,9 @@
 """An in-memory index of one snapshot's services, for filtering candidates fast.
 
 Built once per snapshot in each API process (a few ms per 10k services); every
-request then filters with numpy masks instead of querying MongoDB.
+request then filters with numpy masks instead of querying MongoDB. It also holds
+what "services like this one" needs: each service's content features (app/engines/content.py)
+and the service of each page slug.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from functools import cached_property
 
 import numpy as np
 
+from app.dump_contract import service_slug
 from app.engines.catalogue import IdIndex
+from app.engines.content import ServiceContent
 
 # search_data key → the service field it filters on.
 FACETS = {
@@ -35,6 +39,8 @@ class CatalogueIndex:
     providers: dict[int, tuple[int, ...]]  # service id → its providers
     text: list[str]  # lower-cased name, tagline and description per row
     postings: dict[str, dict[object, np.ndarray]] = field(default_factory=dict)  # facet → value → rows
+    content: ServiceContent = field(default_factory=ServiceContent.empty)
+    service_of_slug: dict[str, int] = field(default_factory=dict)  # page slug → service id (the lowest id's)
 
     @classmethod
     def build(cls, snapshot_id: str | None, services: Iterable[Mapping]) -> CatalogueIndex:
@@ -47,15 +53,21 @@ class CatalogueIndex:
                 values = values if isinstance(values, list) else [values] if values is not None else []
                 for value in values:
                     postings.setdefault(facet_field, {}).setdefault(value, []).append(row)
+        text = [" ".join(filter(None, (s.get("name"), s.get("tagline"), s.get("description")))).lower() for s in rows]
+        service_of_slug: dict[str, int] = {}
+        for service in rows:  # in id order: two services of one slug, the older (lower id) has the page
+            service_of_slug.setdefault(service_slug(service.get("name") or ""), int(service["marketplace_id"]))
+        service_of_slug.pop("", None)
         return cls(
             snapshot_id=snapshot_id,
             ids=ids,
             names={int(s["marketplace_id"]): s.get("name") or "" for s in rows},
             categories={int(s["marketplace_id"]): tuple(s.get("categories") or ()) for s in rows},
             providers={int(s["marketplace_id"]): tuple(s.get("providers") or ()) for s in rows},
-            text=[" ".join(filter(None, (s.get("name"), s.get("tagline"), s.get("description")))).lower()
-                  for s in rows],
+            text=text,
             postings={f: {v: np.array(r, dtype=np.int64) for v, r in vals.items()} for f, vals in postings.items()},
+            content=ServiceContent.build(ids, _content_facets(rows), text),
+            service_of_slug=service_of_slug,
         )
 
     def __len__(self) -> int:
@@ -105,3 +117,14 @@ class CatalogueIndex:
         mask = np.zeros(len(self.ids), dtype=bool)
         mask[rows[known]] = True
         return mask
+
+
+def _content_facets(rows: list[Mapping]) -> dict[str, list[list[int]]]:
+    """Each service's categories, scientific domains and providers (its resource organisation among them)."""
+    return {
+        "categories": [s.get("categories") or [] for s in rows],
+        "scientific_domains": [s.get("scientific_domains") or [] for s in rows],
+        "providers": [[*(s.get("providers") or []), *([s["resource_organisation"]]
+                                                       if s.get("resource_organisation") is not None else [])]
+                      for s in rows],
+    }

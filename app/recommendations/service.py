@@ -23,6 +23,7 @@ from app.recommendations.choice import is_ranking, serving_chain
 from app.recommendations.experiment_arms import Placement, place
 from app.recommendations.serving_state import ServingState, serving_state
 from app.recommendations.showings import unclicked_showings
+from app.recommendations.similar_services import SIMILAR_ENGINE, context_service
 
 PANEL_SIZES = {"v1": 3, "v2": 2}
 HISTORY_LIMIT = recent_history.KEPT
@@ -115,7 +116,7 @@ def _with_candidates(context: RecommendationContext, candidates: np.ndarray, k: 
     return RecommendationContext(
         candidates=candidates, k=k, now=context.now, user_id=context.user_id, unique_id=context.unique_id,
         history=context.history, session=context.session, taken=context.taken, user_features=context.user_features,
-        seed=context.seed,
+        seed=context.seed, context_service_id=context.context_service_id,
     )
 
 
@@ -124,21 +125,27 @@ def recommend(payload: dict) -> dict:
     panel, k = panel_of(payload)
     state = serving_state()
     asker = identify(payload, state)
-    candidates = state.catalogue.eligible(payload.get("candidates"), payload.get("search_data"),
-                                        set(payload.get("exclude") or ()) | asker.ordered)
+    # On a service's own page: never that service, and Similar answers unless the request names
+    # an engine; like a request naming its engine, it bypasses experiments (docs/similar-services.md).
+    shown_beside = context_service(payload, state.catalogue)
+    routed, excluded = payload, set(payload.get("exclude") or ()) | asker.ordered
+    if shown_beside is not None:
+        routed = {**payload, "engine_version": payload.get("engine_version") or SIMILAR_ENGINE}
+        excluded.add(shown_beside)
+    candidates = state.catalogue.eligible(payload.get("candidates"), payload.get("search_data"), excluded)
     ranking = is_ranking(payload.get("engine_version"))
     shaping = shaping_of(payload, ranking)
-    placement = place(state.experiments, payload, panel, asker.user_id)
+    placement = place(state.experiments, routed, panel, asker.user_id)
     arm = placement.arm if placement else None
     engines = state.engines_of(arm.model_version if arm else None)
     # Only a variant with a pinned version serves from other engines than the state's own.
     ready = None if engines is state.engines else {name for name, engine in engines.items() if engine.ready}
-    chain = engines_to_try({**payload, "engine_version": arm.engine} if arm else payload, asker, state, ready)
+    chain = engines_to_try({**payload, "engine_version": arm.engine} if arm else routed, asker, state, ready)
     context = RecommendationContext(
         candidates=candidates, k=len(candidates) if ranking else pool_size(k) if shaping.active else k,
         now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
-        user_features=asker.features,
+        user_features=asker.features, context_service_id=shown_beside,
     )
     answered = _walk_chain(chain, engines, context, ranking)
     shape = _shaper(k, shaping, state, asker)
@@ -158,6 +165,7 @@ def recommend(payload: dict) -> dict:
         "explanations": long, "explanations_short": short, "engine_version": served,
         "recommendation_id": recommendation_id, "model_version": model_version, "served_by": sources,
         "experiment": placement.experiment.id if arm else None, "variant": arm.name if arm else None,
+        "context_service_id": shown_beside,
     }
 
 

@@ -202,10 +202,24 @@ def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingSt
             continue
         engines.update(built)
         versions.update({name: str(version.id) for name in built})
+    engines.update(_catalogue_engines(catalogue, engines, versions))
     experiments = live_experiments()
     pinned = _pinned_engines(pinned_versions(experiments) - set(versions.values()), previous)
     return ServingState(stamp, catalogue, names, engines, dump_users, versions, default_engine(), experiments,
                         pinned)
+
+
+def _catalogue_engines(catalogue: CatalogueIndex, engines: dict[str, Engine], versions: dict[str, str]
+                       ) -> dict[str, Engine]:
+    """The engines built from the snapshot's catalogue and the active Session model's neighbours (Similar).
+    They serve from that Session version, and say so in the log (`versions` gains them)."""
+    session = engines.get("Session")
+    neighbours = session.model if session is not None and session.ready else None
+    built = registry.build_engines(registry.CATALOGUE, registry.CatalogueInputs(catalogue.content, neighbours),
+                                   current_app.config)
+    if neighbours is not None and "Session" in versions:
+        versions.update(dict.fromkeys(built, versions["Session"]))
+    return built
 
 
 def _pinned_engines(version_ids: set[str], previous: ServingState | None) -> dict[str, dict[str, Engine]]:

@@ -66,6 +66,9 @@ RECOMMENDATION_REQUEST = CheckedModel("RecommendationRequest", {
                                                                     "one provider in the panel"),
     "rotation": NullableFloat(min=0, max=1, description="extension: 0 to 1, how far services shown to this "
                                                         "person before without a click move down"),
+    "context_service_id": nullable_id("extension: the service whose page shows the panel: similar services answer "
+                                      "(unless engine_version names another engine) and it is never returned; "
+                                      "a page_id /services/<slug> of a known service means the same"),
 })
 SCORE_REQUEST = CheckedModel("ScoreRequest", {
     **_COMMON,

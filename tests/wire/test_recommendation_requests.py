@@ -24,6 +24,8 @@ def test_a_request_that_is_a_float_where_an_integer_goes_is_still_accepted():
 @pytest.mark.parametrize("model, path, body, errors", [
     (RECOMMENDATION_REQUEST, "/recommendations", {**REQUEST, "k": 0, "candidates": [1, -2]},
      {"k": "0 is less than the minimum of 1", "candidates.1": "-2 is less than the minimum of 0"}),
+    (RECOMMENDATION_REQUEST, "/recommendations", {**REQUEST, "context_service_id": "egi-cloud-compute"},
+     {"context_service_id": "'egi-cloud-compute' is not of type 'integer', 'null'"}),
     (SCORE_REQUEST, "/scores", {**REQUEST, "service_ids": [], "session": [{"service_id": 1}]},
      {"service_ids": "[] should be non-empty", "session.0.type": "'type' is a required property",
       "session.0.timestamp": "'timestamp' is a required property"}),
