@@ -23,12 +23,15 @@ _LATIN_FOLDS = str.maketrans({"Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "ß"
                               "ł": "l", "Œ": "OE", "œ": "oe", "Þ": "TH", "þ": "th", "Ð": "D", "ð": "d"})
 _NOT_IN_SLUG = re.compile(r"[^a-z0-9_\-]+")
 _REPEATED_DASHES = re.compile(r"-{2,}")
+_COMBINING_MARKS = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def service_slug(name: str) -> str:
     """The slug of a service page for a service of this name ("EGI Cloud Compute" → "egi-cloud-compute")."""
-    decomposed = unicodedata.normalize("NFKD", (name or "").translate(_LATIN_FOLDS))
-    # Accents go (é → e); a letter with no ASCII form becomes a separator, as Rails' "?" does.
-    ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
-    ascii_only = "".join(c if c.isascii() else "-" for c in ascii_only).lower()
-    return _REPEATED_DASHES.sub("-", _NOT_IN_SLUG.sub("-", ascii_only)).strip("-")
+    text = name or ""
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text.translate(_LATIN_FOLDS))
+        # Accents go (é → e); a letter with no ASCII form becomes a separator, as Rails' "?" does.
+        text = _NOT_ASCII.sub("-", _COMBINING_MARKS.sub("", decomposed))
+    return _REPEATED_DASHES.sub("-", _NOT_IN_SLUG.sub("-", text.lower())).strip("-")

@@ -1,10 +1,12 @@
 """What services say about themselves, as sparse features: facets and TF-IDF text.
 
 Built once per snapshot from its catalogue (app/recommendations/catalogue_index.py),
-then asked "how much is every service like this one?" per request: one sparse
-row times a sparse matrix per feature, so nothing of size services × services is
-ever held (on 9,742 MovieLens latest-small services a call takes about a
-millisecond; see docs/benchmarks.md#similar-services).
+then asked "how much is every service like this one?" per request: the service's
+few values (facet ids, words) each add their column to every service's sum, so
+nothing of size services × services is ever held. Each feature is kept twice, by
+row and by column; the sums are plain numpy over the columns' entries, since scipy's
+sparse product spent four fifths of a call checking and converting its arguments
+(docs/benchmarks.md#similar-services).
 
 - Facets (categories, scientific domains, providers): Jaccard overlap of the two
   services' id sets, 0 when either has none.
@@ -24,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.engines.catalogue import IdIndex
+from app.engines.csr import gather_rows
 
 FACETS = ("categories", "scientific_domains", "providers")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -45,6 +48,7 @@ class ServiceContent:
     facets: dict[str, sp.csr_array]  # facet → (s, values) binary, columns are the facet's ids in `facet_ids`
     facet_ids: dict[str, np.ndarray]  # facet → (values,) int64 the id of each column
     text: sp.csr_array  # (s, vocabulary) float64 TF-IDF, each non-empty row of unit length
+    by_column: dict[str, sp.csc_array]  # the same matrices by column: facet names and "text"
 
     @classmethod
     def build(cls, service_ids: Sequence[int], facets: dict[str, Sequence[Iterable[int]]],
@@ -54,7 +58,9 @@ class ServiceContent:
         built, ids_of = {}, {}
         for name in FACETS:
             built[name], ids_of[name] = _binary_rows(facets.get(name) or [()] * service_ids.size)
-        return cls(service_ids, built, ids_of, _tf_idf(texts))
+        text = _tf_idf(texts)
+        by_column = {name: matrix.tocsc() for name, matrix in {**built, "text": text}.items()}
+        return cls(service_ids, built, ids_of, text, by_column)
 
     @classmethod
     def empty(cls) -> ServiceContent:
@@ -66,14 +72,14 @@ class ServiceContent:
     @property
     def nbytes(self) -> int:
         """Memory held by the arrays, in bytes."""
-        matrices = [*self.facets.values(), self.text]
+        matrices = [*self.facets.values(), self.text, *self.by_column.values()]
         return (self.service_ids.nbytes + sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in matrices)
                 + sum(ids.nbytes for ids in self.facet_ids.values()))
 
     def similarities(self, row: int) -> dict[str, np.ndarray]:
         """How much every service is like the one in `row`: facet → (s,) Jaccard, and "text" → (s,) cosine."""
-        found = {name: _jaccard(matrix, row) for name, matrix in self.facets.items()}
-        found["text"] = _dense(self.text @ self.text[[row]].T)
+        found = {name: _jaccard(matrix, self.by_column[name], row) for name, matrix in self.facets.items()}
+        found["text"] = _dot_with_every_row(self.text, self.by_column["text"], row)
         return found
 
     def shared(self, facet: str, row: int, other: int) -> np.ndarray:
@@ -99,17 +105,21 @@ def _binary_rows(rows: Sequence[Iterable[int]]) -> tuple[sp.csr_array, np.ndarra
     return sp.csr_array((np.ones(flat.size), columns.astype(np.int64), indptr), shape=(len(lists), ids.size)), ids
 
 
-def _jaccard(matrix: sp.csr_array, row: int) -> np.ndarray:
+def _jaccard(by_row: sp.csr_array, by_column: sp.csc_array, row: int) -> np.ndarray:
     """(s,) |A ∩ B| / |A ∪ B| of every row's set with row `row`'s; 0 where either is empty."""
-    sizes = np.diff(matrix.indptr).astype(np.float64)  # (s,)
-    overlap = _dense(matrix @ matrix[[row]].T)  # (s,)
+    sizes = np.diff(by_row.indptr).astype(np.float64)  # (s,)
+    overlap = _dot_with_every_row(by_row, by_column, row)  # (s,)
     union = sizes + sizes[row] - overlap
     return np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
 
 
-def _dense(column: sp.sparray) -> np.ndarray:
-    """An (s, 1) sparse product as an (s,) float64 array."""
-    return np.asarray(column.toarray(), dtype=np.float64).reshape(-1)
+def _dot_with_every_row(by_row: sp.csr_array, by_column: sp.csc_array, row: int) -> np.ndarray:
+    """(s,) the dot product of row `row` with every row: each of its columns adds its entries, weighted."""
+    start, end = by_row.indptr[row], by_row.indptr[row + 1]
+    columns, weights = by_row.indices[start:end], by_row.data[start:end]  # (t,)
+    entries, column_of_entry = gather_rows(by_column.indptr, columns)  # (e,)
+    return np.bincount(by_column.indices[entries], weights=by_column.data[entries] * weights[column_of_entry],
+                       minlength=by_row.shape[0]).astype(np.float64)
 
 
 def _tf_idf(texts: Sequence[str]) -> sp.csr_array:
