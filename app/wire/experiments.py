@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from flask_restx import Model, fields
 
-from app.engines.registry import ENGINES
+from app.engines.registry import CATALOGUE, ENGINES
 from app.wire.checked_model import CheckedModel
 from app.wire.fields import NullableString
 
-# A variant serves a panel: the engines that rank every candidate are asked for by name only.
-PANEL_ENGINES = [entry.name for entry in ENGINES if not entry.ranking]
+# A variant serves a panel: the engines that rank every candidate are asked for by name only, and
+# Similar answers only requests with a context service, which experiments do not take
+# (docs/similar-services.md#experiments).
+PANEL_ENGINES = [entry.name for entry in ENGINES if not entry.ranking and entry.model != CATALOGUE]
 PANELS = ["v1", "v2"]
 MAX_VARIANTS = 10
 

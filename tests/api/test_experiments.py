@@ -81,6 +81,8 @@ def test_an_experiment_is_created_listed_and_stopped(client, db):
     (with_variants({"name": "a", "engine": "NCFRanking", "share": 0.5, "control": True},
                    {"name": "b", "engine": "Random", "share": 0.5}), "variants.0.engine"),
     (with_variants({"name": "a", "engine": "Popularity", "share": 0.5, "control": True},
+                   {"name": "b", "engine": "Similar", "share": 0.5}), "variants.1.engine"),
+    (with_variants({"name": "a", "engine": "Popularity", "share": 0.5, "control": True},
                    {"name": "b", "engine": "Random", "share": 0.5, "model_version": "0" * 24}),
      "variants.1.model_version"),
     (with_variants({"name": "a", "engine": "Popularity", "share": 0.5, "control": True},
