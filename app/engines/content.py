@@ -5,7 +5,7 @@ then asked "how much is every service like this one?" per request: the service's
 few values (facet ids, words) each add their column to every service's sum, so
 nothing of size services × services is ever held. Each feature is kept twice, by
 row and by column; the sums are plain numpy over the columns' entries, since scipy's
-sparse product spent four fifths of a call checking and converting its arguments
+sparse product spent most of a call checking and converting its arguments
 (docs/benchmarks.md#similar-services).
 
 - Facets (categories, scientific domains, providers): Jaccard overlap of the two
