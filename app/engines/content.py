@@ -64,6 +64,7 @@ class ServiceContent:
 
     @classmethod
     def empty(cls) -> ServiceContent:
+        """No services (the catalogue before any snapshot)."""
         return cls.build([], {}, [])
 
     def __len__(self) -> int:
