@@ -3,10 +3,10 @@ GET /services/<id>/similar.
 
 A request's context service is its `context_service_id`, else the service whose page
 its `page_id` is (`/services/<slug>`, app/dump_contract.py). Both are looked up in the
-serving state's catalogue (memory only: no database query per request). An explicit id
-the catalogue lacks is a client error; a page that names no known service is an
-ordinary page (the marketplace has pages such as /services/new, or a service added
-since the last dump).
+serving state's catalogue (memory only: no database query per request). An id or a page
+the catalogue lacks gives an ordinary panel, as an unknown id in `candidates` is left
+out: a service added since the last dump has its page before the next dump brings it,
+and its panel should show. The response's `context_service_id` says which was used.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from app.dump_contract import SERVICES_PAGE_PREFIX
 from app.engines import RecommendationContext, explain_all
-from app.errors import InvalidInput, NothingServed, ServiceNotFound
+from app.errors import NothingServed, ServiceNotFound
 from app.recommendations.catalogue_index import CatalogueIndex
 from app.recommendations.serving_state import serving_state
 
@@ -28,10 +28,7 @@ def context_service(payload: dict, catalogue: CatalogueIndex) -> int | None:
     """The service the request's panel is shown beside, or None for an ordinary page."""
     explicit = payload.get("context_service_id")
     if explicit is not None:
-        if not _in_catalogue(catalogue, explicit):
-            raise InvalidInput("unknown context service", {
-                "context_service_id": f"no recommendable service {explicit} in the catalogue served"})
-        return int(explicit)
+        return int(explicit) if _in_catalogue(catalogue, explicit) else None
     return service_of_page(payload.get("page_id"), catalogue)
 
 
