@@ -44,8 +44,11 @@ def outage(settings, redis_url, tmp_path):
     name = f"dbkill-{uuid.uuid4().hex[:8]}"
     database = Database(tmp_path, name)
     cache = redis_url.rsplit("/", 1)[0] + "/7"  # broker and history cache of its own
+    # A 2 s server selection timeout (5 s by default): the 6 s outage then surely answers some
+    # request 503 before the database is back; with 5 s, a retried write's second wait could
+    # carry the only 503 past the restart.
     server_settings = {**settings, "MONGODB_URI": database.uri, "REDIS_URL": cache, "CELERY_BROKER_URL": cache,
-                       "CELERY_RESULT_BACKEND": cache, "LOG_LEVEL": "INFO"}
+                       "CELERY_RESULT_BACKEND": cache, "LOG_LEVEL": "INFO", "MONGODB_TIMEOUT_MS": "2000"}
     api, url = start_gunicorn(server_settings, f"gunicorn-{name}.log")
     yield database, url, LOGS / f"gunicorn-{name}.log"
     services.stop(api)
