@@ -124,6 +124,8 @@ def test_every_served_recommendation_is_logged(client, marketplace, db):
     ({"k": 0}, "k"),
     ({"search_data": None}, "search_data"),
     ({"session": [{"service_id": 1, "type": "view"}]}, "session.0.timestamp"),
+    ({"objective": "bookmark"}, "objective"),
+    ({"objective": 3}, "objective"),
 ])
 def test_bad_requests_are_400_naming_the_field(client, db, changes, field):
     response = post(client, **changes)
@@ -166,3 +168,10 @@ def test_an_extra_field_holding_an_integer_beyond_64_bits_is_served_and_logged(c
     assert flush_served()
     logged = db["recommendations"].find_one({"_id": body["recommendation_id"]})
     assert logged["request"]["extra"]["n"] == [str(2**70)]
+
+
+def test_the_answer_says_what_it_was_chosen_for(client, marketplace):
+    assert post(client).get_json()["objective"] == "order"  # panels always served the visitor's next order
+    for objective in ("click", "cart", "order"):
+        body = post(client, objective=objective, engine_version="Popularity").get_json()
+        assert body["objective"] == objective and len(body["recommendations"]) == 3
