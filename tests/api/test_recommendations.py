@@ -152,6 +152,22 @@ def test_scores_need_service_ids(client, db):
     assert response.status_code == 400 and "service_ids" in response.get_json()["errors"]
 
 
+def test_scores_follow_the_objective(client, marketplace):
+    ids = sorted(marketplace["recommendable"])[:20]
+    asked = {"unique_id": ANONYMOUS["unique_id"], "service_ids": ids, "engine_version": "Popularity"}
+    scores = {}
+    for objective in ("click", "cart", "order"):
+        response = client.post("/scores", json={**asked, "objective": objective})
+        assert response.status_code == 200, response.get_json()
+        scores[objective] = [item["score"] for item in response.get_json()["scores"]]
+    # The fixture's users browse (views) and took services (orders): the two objectives count them apart.
+    assert scores["click"] != scores["order"]
+    assert client.post("/scores", json=asked).get_json()["scores"] == [
+        {"service_id": s, "score": v} for s, v in zip(ids, scores["order"])]
+    refused = client.post("/scores", json={**asked, "objective": "view"})
+    assert refused.status_code == 400 and "objective" in refused.get_json()["errors"]
+
+
 @pytest.mark.parametrize("engine", ["Random", "Popularity", "NCF"])
 def test_every_answer_matches_the_documented_response(client, marketplace, engine):
     from jsonschema import Draft4Validator
