@@ -36,6 +36,8 @@ recommendation_response = ns.model("RecommendationResponse", {
     "context_service_id": NullableInteger(description="extension: the service the panel is shown beside (from "
                                                       "context_service_id or the page_id's slug), never returned; "
                                                       "null on other pages"),
+    "objective": fields.String(description="extension: what the services were chosen for: the next click, "
+                                           "cart or order"),
 })
 score_response = scores_ns.model("ScoreResponse", {
     "engine_version": fields.String(required=True, description="the engine that scored"),

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from app.engines.interactions import Interactions
+from app.engines.interactions import DEFAULT_OBJECTIVE, OBJECTIVES, Interactions
 
 
 class EngineNotReady(Exception):
@@ -41,6 +41,7 @@ class RecommendationContext:
     user_features: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # e.g. "categories": (3, 7)
     seed: int | None = None  # makes random engines deterministic
     context_service_id: int | None = None  # the service whose page shows the panel ("services like this one")
+    objective: str = DEFAULT_OBJECTIVE  # what the panel is for: the next "click", "cart" or "order"
 
     def __post_init__(self):
         candidates = np.asarray(self.candidates, dtype=np.int64).reshape(-1)
@@ -52,6 +53,8 @@ class RecommendationContext:
                 candidates = candidates[np.sort(first)]
         if self.k < 0:
             raise ValueError("k must not be negative")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
         features = {name: tuple(int(i) for i in ids) for name, ids in self.user_features.items()}
         object.__setattr__(self, "candidates", candidates)
         object.__setattr__(self, "taken", np.asarray(self.taken, dtype=np.int64).reshape(-1))

@@ -18,11 +18,14 @@ class FittedModel:
     """Mixin for a dataclass with `hyperparameters` (a dataclass), `reference_time` and array fields."""
 
     array_fields: ClassVar[tuple[str, ...]]  # names of the (…) np.ndarray fields
+    # Arrays added after versions were stored without them: None when a stored version lacks one.
+    optional_array_fields: ClassVar[tuple[str, ...]] = ()
     hyperparameters_class: ClassVar[type]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Every array of the model by name."""
-        return {name: getattr(self, name) for name in self.array_fields}
+        arrays = {name: getattr(self, name) for name in self.array_fields}
+        return {name: array for name, array in arrays.items() if array is not None}
 
     def params(self) -> dict:
         """The hyperparameters and the reference time, JSON-able."""
@@ -33,8 +36,11 @@ class FittedModel:
         """The model `to_arrays()` and `params()` describe."""
         params = dict(params)
         reference_time = float(params.pop("reference_time"))
+        missing = [name for name in cls.array_fields if name not in arrays and name not in cls.optional_array_fields]
+        if missing:
+            raise KeyError(f"{cls.__name__} needs the arrays {missing}")
         return cls(hyperparameters=cls.hyperparameters_class(**params), reference_time=reference_time,
-                   **{name: np.asarray(arrays[name]) for name in cls.array_fields})
+                   **{name: np.asarray(arrays[name]) if name in arrays else None for name in cls.array_fields})
 
 
 class FittedEngine(Engine):

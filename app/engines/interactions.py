@@ -26,6 +26,17 @@ class InteractionType(IntEnum):
 # Relative strength of each signal: an order says much more than a page view.
 DEFAULT_TYPE_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "cart": 4.0, "order": 8.0}
 
+# What a panel is for: the visitor's next click, cart or order. A service many people order
+# is not the one many people click (the OTTO competition's lesson), so each objective counts
+# the interactions of its own kind most. "order" is what panels have always optimised.
+OBJECTIVES = ("click", "cart", "order")
+DEFAULT_OBJECTIVE = "order"
+OBJECTIVE_TYPE_WEIGHTS: dict[str, dict[str, float]] = {
+    "click": {"view": 2.0, "click": 4.0, "cart": 1.0, "order": 1.0},
+    "cart": {"view": 1.0, "click": 2.0, "cart": 8.0, "order": 4.0},
+    "order": dict(DEFAULT_TYPE_WEIGHTS),
+}
+
 
 def encode_types(names: Sequence[str]) -> np.ndarray:
     """Type names ("view", "order", ...) to codes; a name we do not know counts as a view."""

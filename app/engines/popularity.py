@@ -6,6 +6,10 @@ For a visitor with categories (given as features, or read off the services
 in their history) part of the score is popularity *within* those categories,
 each normalised by its own best service, so a small category's leader can
 outrank a large category's runner-up.
+
+Each objective (app/engines/interactions.py: the next click, cart or order) weighs the
+interaction types its own way; the model keeps the decayed counts per type, and the
+engine derives each objective's popularity from them once, when it is built.
 """
 from __future__ import annotations
 
@@ -22,7 +26,14 @@ from app.engines.csr import (
     segment_max,
 )
 from app.engines.fitted import FittedEngine, FittedModel
-from app.engines.interactions import DEFAULT_TYPE_WEIGHTS, type_weight_table
+from app.engines.interactions import (
+    DEFAULT_OBJECTIVE,
+    DEFAULT_TYPE_WEIGHTS,
+    OBJECTIVE_TYPE_WEIGHTS,
+    OBJECTIVES,
+    InteractionType,
+    type_weight_table,
+)
 
 DAY = 86_400.0
 
@@ -32,8 +43,18 @@ class PopularityParams:
     """How interactions are counted and how much the visitor's categories weigh."""
 
     half_life_seconds: float = 30 * DAY
-    type_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
+    type_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))  # the order objective's
     category_weight: float = 0.7  # share of the score that popularity within the visitor's categories gets
+    # The other objectives' weights (a version stored before objectives existed gets these defaults).
+    objective_type_weights: dict[str, dict[str, float]] = field(default_factory=lambda: {
+        objective: dict(weights) for objective, weights in OBJECTIVE_TYPE_WEIGHTS.items()
+        if objective != DEFAULT_OBJECTIVE})
+
+    def weights_of(self, objective: str) -> dict[str, float]:
+        """The type weights that make `objective`'s popularity."""
+        if objective == DEFAULT_OBJECTIVE:
+            return self.type_weights
+        return self.objective_type_weights.get(objective, self.type_weights)
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,9 +69,13 @@ class PopularityModel(FittedModel):
     category_indptr: np.ndarray  # (s + 1,) int64: service i's entries are indptr[i]:indptr[i + 1]
     category_positions: np.ndarray  # (nnz,) int64 rows of category_ids
     popularity_in_category: np.ndarray  # (nnz,) float64 popularity / best popularity in that category
+    # (types, s) float64 decayed interaction counts per InteractionType; None in versions stored
+    # before objectives, whose every objective is `popularity`.
+    type_counts: np.ndarray | None = None
 
     array_fields = ("service_ids", "popularity", "category_ids", "category_indptr", "category_positions",
-                    "popularity_in_category")
+                    "popularity_in_category", "type_counts")
+    optional_array_fields = ("type_counts",)
     hyperparameters_class = PopularityParams
 
 
@@ -71,22 +96,51 @@ def fit_popularity(service_ids: np.ndarray, types: np.ndarray, timestamps: np.nd
         reference_time = float(timestamps.max()) if timestamps.size else 0.0
     age = np.maximum(reference_time - timestamps, 0.0)  # (n,)
     decay = 0.5 ** (age / params.half_life_seconds)
-    weights = type_weight_table(params.type_weights)[np.asarray(types, dtype=np.int64)] * decay
-    counts = np.bincount(index.positions(service_ids)[0], weights=weights, minlength=len(index))  # (s,)
-    popularity = counts / counts.max() if counts.size and counts.max() > 0 else counts
+    types = np.asarray(types, dtype=np.int64)
+    positions = index.positions(service_ids)[0]
+    weights = type_weight_table(params.type_weights)[types] * decay
+    counts = np.bincount(positions, weights=weights, minlength=len(index))  # (s,)
+    popularity = _normalised(counts)
+    type_counts = np.stack([np.bincount(positions[types == code], weights=decay[types == code], minlength=len(index))
+                            for code in range(len(InteractionType))])  # (types, s)
 
     # One entry per (service, category), ordered by the service's row in the index.
     category_ids = np.unique(categories.category_ids)
     rows = np.repeat(index.positions(categories.service_ids)[0], np.diff(categories.indptr))  # (nnz,)
     by_row = np.argsort(rows, kind="stable")
     rows, category_positions = rows[by_row], np.searchsorted(category_ids, categories.category_ids)[by_row]
-    best_in_category = np.zeros(category_ids.size)
-    np.maximum.at(best_in_category, category_positions, popularity[rows])
-    best = best_in_category[category_positions]
-    popularity_in_category = np.divide(popularity[rows], best, out=np.zeros(rows.size), where=best > 0)
     return PopularityModel(params, float(reference_time), index.ids, popularity, category_ids,
                            row_lengths_to_indptr(np.bincount(rows, minlength=len(index))), category_positions,
-                           popularity_in_category)
+                           _within_categories(popularity, rows, category_positions, category_ids.size), type_counts)
+
+
+def _normalised(counts: np.ndarray) -> np.ndarray:
+    """(s,) counts scaled so that the largest is 1."""
+    return counts / counts.max() if counts.size and counts.max() > 0 else counts
+
+
+def _within_categories(popularity: np.ndarray, rows: np.ndarray, category_positions: np.ndarray,
+                       categories: int) -> np.ndarray:
+    """(nnz,) each (service, category) entry's popularity over its category's best."""
+    best_in_category = np.zeros(categories)
+    np.maximum.at(best_in_category, category_positions, popularity[rows])
+    best = best_in_category[category_positions]
+    return np.divide(popularity[rows], best, out=np.zeros(rows.size), where=best > 0)
+
+
+def objective_popularity(model: PopularityModel) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Objective → (popularity (s,), popularity in category (nnz,)); a version stored before
+    objectives has one popularity for them all."""
+    by_objective = {DEFAULT_OBJECTIVE: (model.popularity, model.popularity_in_category)}
+    if model.type_counts is None:
+        return dict.fromkeys(OBJECTIVES, by_objective[DEFAULT_OBJECTIVE])
+    rows = np.repeat(np.arange(model.service_ids.size), np.diff(model.category_indptr))  # (nnz,)
+    for objective in OBJECTIVES:
+        if objective != DEFAULT_OBJECTIVE:
+            popularity = _normalised(type_weight_table(model.hyperparameters.weights_of(objective)) @ model.type_counts)
+            by_objective[objective] = (popularity, _within_categories(popularity, rows, model.category_positions,
+                                                                      model.category_ids.size))
+    return by_objective
 
 
 class Popularity(FittedEngine):
@@ -98,12 +152,13 @@ class Popularity(FittedEngine):
         super().__init__(model)
         self.category_index = IdIndex(model.category_ids if model else np.empty(0, np.int64))
         self.type_weights = type_weight_table(model.hyperparameters.type_weights if model else {})  # (types,)
+        self.by_objective = objective_popularity(model) if model else {}
 
     def _score(self, context: RecommendationContext, service_ids: np.ndarray) -> np.ndarray:
         positions, known = self.index.positions(service_ids)
         rows = positions[known]
         overall, in_category = np.zeros(service_ids.size), np.zeros(service_ids.size)  # (n,) each
-        overall[known] = self.model.popularity[rows]
+        overall[known] = self.by_objective[context.objective][0][rows]
         values, _, row_of_entry = self._category_entries(context, rows)
         in_category[known] = segment_max(values, np.bincount(row_of_entry, minlength=rows.size))
         weight = self.model.hyperparameters.category_weight
@@ -114,15 +169,16 @@ class Popularity(FittedEngine):
         values, entries, row_of_entry = self._category_entries(context, positions[known])
         best = np.full(ids.size, -1, dtype=np.int64)  # (n,) each id's best category entry
         best[known] = best_entry_per_group(values, row_of_entry, int(known.sum()))
+        popularity, in_category = self.by_objective[context.objective]
         evidence = []
         for i, entry in enumerate(best):
             if entry >= 0 and values[entry] > 0:
                 category = self.model.category_ids[self.model.category_positions[entries[entry]]]
-                strength = self.model.popularity_in_category[entries[entry]]
+                strength = in_category[entries[entry]]
                 evidence.append(Evidence(EvidenceKind.POPULAR_IN_CATEGORY, category_id=int(category),
                                          strength=float(strength)))
             else:
-                strength = self.model.popularity[positions[i]] if known[i] else 0.0
+                strength = popularity[positions[i]] if known[i] else 0.0
                 evidence.append(Evidence(EvidenceKind.POPULAR, strength=float(strength)))
         return evidence
 
@@ -131,7 +187,8 @@ class Popularity(FittedEngine):
         category times the visitor's interest in it: (values, entries, row_of_entry), each (e,)."""
         entries, row_of_entry = gather_rows(self.model.category_indptr, rows)
         interest = self._category_interest(context)  # (g,)
-        values = interest[self.model.category_positions[entries]] * self.model.popularity_in_category[entries]
+        in_category = self.by_objective[context.objective][1]
+        values = interest[self.model.category_positions[entries]] * in_category[entries]
         return values, entries, row_of_entry
 
     def _category_interest(self, context: RecommendationContext) -> np.ndarray:

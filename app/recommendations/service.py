@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from app.engines import EngineNotReady, Interactions, RecommendationContext, Recommendations, explain_all
+from app.engines.interactions import DEFAULT_OBJECTIVE
 from app.engines.reranking import Shaping, pool_size, rerank
 from app.errors import InvalidInput
 from app.marketplace import recent_history
@@ -116,7 +117,7 @@ def _with_candidates(context: RecommendationContext, candidates: np.ndarray, k: 
     return RecommendationContext(
         candidates=candidates, k=k, now=context.now, user_id=context.user_id, unique_id=context.unique_id,
         history=context.history, session=context.session, taken=context.taken, user_features=context.user_features,
-        seed=context.seed, context_service_id=context.context_service_id,
+        seed=context.seed, context_service_id=context.context_service_id, objective=context.objective,
     )
 
 
@@ -145,7 +146,7 @@ def recommend(payload: dict) -> dict:
         candidates=candidates, k=len(candidates) if ranking else pool_size(k) if shaping.active else k,
         now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
-        user_features=asker.features, context_service_id=shown_beside,
+        user_features=asker.features, context_service_id=shown_beside, objective=objective_of(payload),
     )
     answered = _walk_chain(chain, engines, context, ranking)
     shape = _shaper(k, shaping, state, asker)
@@ -165,8 +166,13 @@ def recommend(payload: dict) -> dict:
         "explanations": long, "explanations_short": short, "engine_version": served,
         "recommendation_id": recommendation_id, "model_version": model_version, "served_by": sources,
         "experiment": placement.experiment.id if arm else None, "variant": arm.name if arm else None,
-        "context_service_id": shown_beside,
+        "context_service_id": shown_beside, "objective": objective_of(payload),
     }
+
+
+def objective_of(payload: dict) -> str:
+    """What the panel is for (validated by the schema): the next click, cart or order."""
+    return payload.get("objective") or DEFAULT_OBJECTIVE
 
 
 def shaping_of(payload: dict, ranking: bool) -> Shaping:
@@ -230,7 +236,7 @@ def score(payload: dict) -> dict:
     context = RecommendationContext(
         candidates=service_ids, k=len(service_ids), now=time.time(), user_id=asker.user_id,
         unique_id=asker.unique_id, history=asker.history, session=asker.session, taken=asker.taken,
-        user_features=asker.features,
+        user_features=asker.features, objective=objective_of(payload),
         seed=0,
     )
     values = state.engines[engine_name].score(context, service_ids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask_restx import Model, fields
 
+from app.engines.interactions import DEFAULT_OBJECTIVE, OBJECTIVES
 from app.engines.registry import engine_names
 from app.wire.checked_model import CheckedModel
 from app.wire.fields import INT64_MAX, NullableFloat, NullableInteger, NullableString, NullableUuid, Uuid, nullable_id
@@ -47,6 +48,9 @@ _COMMON = {
     "session": fields.List(fields.Nested(SESSION_EVENT), max_items=200,
                            description="extension: the visitor's latest events, used at once"),
     "user_features": fields.Nested(USER_FEATURES, description="extension: features of a user not in the dump"),
+    "objective": NullableString(enum=[*OBJECTIVES, None], description="extension: what the services are for, the "
+                                                                      "visitor's next click, cart or order; null: "
+                                                                      f"{DEFAULT_OBJECTIVE}"),
 }
 RECOMMENDATION_REQUEST = CheckedModel("RecommendationRequest", {
     **_COMMON,

@@ -124,6 +124,8 @@ def test_every_served_recommendation_is_logged(client, marketplace, db):
     ({"k": 0}, "k"),
     ({"search_data": None}, "search_data"),
     ({"session": [{"service_id": 1, "type": "view"}]}, "session.0.timestamp"),
+    ({"objective": "bookmark"}, "objective"),
+    ({"objective": 3}, "objective"),
 ])
 def test_bad_requests_are_400_naming_the_field(client, db, changes, field):
     response = post(client, **changes)
@@ -150,6 +152,22 @@ def test_scores_need_service_ids(client, db):
     assert response.status_code == 400 and "service_ids" in response.get_json()["errors"]
 
 
+def test_scores_follow_the_objective(client, marketplace):
+    ids = sorted(marketplace["recommendable"])[:20]
+    asked = {"unique_id": ANONYMOUS["unique_id"], "service_ids": ids, "engine_version": "Popularity"}
+    scores = {}
+    for objective in ("click", "cart", "order"):
+        response = client.post("/scores", json={**asked, "objective": objective})
+        assert response.status_code == 200, response.get_json()
+        scores[objective] = [item["score"] for item in response.get_json()["scores"]]
+    # The fixture's users browse (views) and took services (orders): the two objectives count them apart.
+    assert scores["click"] != scores["order"]
+    assert client.post("/scores", json=asked).get_json()["scores"] == [
+        {"service_id": s, "score": v} for s, v in zip(ids, scores["order"])]
+    refused = client.post("/scores", json={**asked, "objective": "view"})
+    assert refused.status_code == 400 and "objective" in refused.get_json()["errors"]
+
+
 @pytest.mark.parametrize("engine", ["Random", "Popularity", "NCF"])
 def test_every_answer_matches_the_documented_response(client, marketplace, engine):
     from jsonschema import Draft4Validator
@@ -166,3 +184,10 @@ def test_an_extra_field_holding_an_integer_beyond_64_bits_is_served_and_logged(c
     assert flush_served()
     logged = db["recommendations"].find_one({"_id": body["recommendation_id"]})
     assert logged["request"]["extra"]["n"] == [str(2**70)]
+
+
+def test_the_answer_says_what_it_was_chosen_for(client, marketplace):
+    assert post(client).get_json()["objective"] == "order"  # panels always served the visitor's next order
+    for objective in ("click", "cart", "order"):
+        body = post(client, objective=objective, engine_version="Popularity").get_json()
+        assert body["objective"] == objective and len(body["recommendations"]) == 3

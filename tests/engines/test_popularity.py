@@ -112,3 +112,39 @@ def test_without_a_model_it_is_not_ready():
 def test_fitting_on_nothing_gives_a_model_that_recommends_nothing():
     model = fit_popularity(np.array([], np.int64), np.array([], np.int8), np.array([]))
     assert len(_top(Popularity(model), [1, 2], user_features={"categories": (1,)})) == 0
+
+
+# --- objectives -------------------------------------------------------------------------------
+
+CLICK, CART = InteractionType.CLICK, InteractionType.CART
+# Service 1 is clicked by many and ordered by none; 2 is ordered by a few; 3 is put in carts.
+BY_KIND = [(1, CLICK, 1)] * 12 + [(2, ORDER, 1)] * 3 + [(3, CART, 1)] * 4
+
+
+def test_each_objective_counts_its_own_kind_of_interaction():
+    engine = _fit(BY_KIND)
+    assert _top(engine, [1, 2, 3], k=1) == [2]  # the order objective, the default: what panels always did
+    assert _top(engine, [1, 2, 3], k=1, objective="order") == [2]
+    assert _top(engine, [1, 2, 3], k=1, objective="click") == [1]
+    assert _top(engine, [1, 2, 3], k=1, objective="cart") == [3]
+
+
+def test_an_objective_weighs_as_its_parameters_say():
+    engine = _fit(BY_KIND, objective_type_weights={"click": {"order": 1.0}, "cart": {"click": 1.0}})
+    assert _top(engine, [1, 2, 3], k=1, objective="click") == [2]
+    assert _top(engine, [1, 2, 3], k=1, objective="cart") == [1]
+
+
+def test_a_version_stored_before_objectives_serves_every_objective_as_it_served_panels():
+    model = _fit(BY_KIND).model
+    arrays = {name: array for name, array in model.to_arrays().items() if name != "type_counts"}
+    params = {key: value for key, value in model.params().items() if key != "objective_type_weights"}
+    old = Popularity(type(model).from_arrays(arrays, params))
+    assert old.model.type_counts is None
+    for objective in ("click", "cart", "order"):
+        assert _top(old, [1, 2, 3], objective=objective) == _top(old, [1, 2, 3])
+
+
+def test_an_unknown_objective_is_refused():
+    with pytest.raises(ValueError):
+        RecommendationContext(candidates=np.array([1]), k=1, now=NOW, objective="bookmark")

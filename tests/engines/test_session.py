@@ -119,3 +119,30 @@ def test_without_a_model_it_is_not_ready():
     assert not engine.ready
     with pytest.raises(EngineNotReady):
         engine.recommend(RecommendationContext(candidates=np.array([1]), k=1, now=NOW))
+
+
+# --- objectives -------------------------------------------------------------------------------
+
+CART = InteractionType.CART
+
+
+def test_each_objective_follows_its_own_kind_of_next_step():
+    # After 1, many click 2 and go no further; a few order 3; some put 4 in their cart.
+    engine = _fit([[(1, VIEW, 0), (2, CLICK, 0.1)]] * 8 + [[(1, VIEW, 0), (3, ORDER, 0.1)]] * 2
+                  + [[(1, VIEW, 0), (4, CART, 0.1)]] * 3)
+    seen = _visitor((1, VIEW))
+    assert _recommend(engine, [2, 3, 4], k=1, session=seen).ids.tolist() == [3]  # the default: the order objective
+    assert _recommend(engine, [2, 3, 4], k=1, session=seen, objective="click").ids.tolist() == [2]
+    assert _recommend(engine, [2, 3, 4], k=1, session=seen, objective="cart").ids.tolist() == [4]
+
+
+def test_a_version_stored_before_objectives_votes_with_its_order_neighbours_for_every_objective():
+    engine = _fit([[(1, VIEW, 0), (2, CLICK, 0.1)]] * 8 + [[(1, VIEW, 0), (3, ORDER, 0.1)]] * 2)
+    model = engine.model
+    arrays = {name: array for name, array in model.to_arrays().items()
+              if not name.startswith(("click_", "cart_"))}
+    params = {key: value for key, value in model.params().items() if key != "objective_type_weights"}
+    old = Session(type(model).from_arrays(arrays, params))
+    assert old.model.click_neighbour_indptr is None
+    for objective in ("click", "cart"):
+        assert _recommend(old, [2, 3], k=1, session=_visitor((1, VIEW)), objective=objective).ids.tolist() == [3]
