@@ -15,6 +15,7 @@ neighbours (what is clicked after A is not what is bought after A).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,9 +27,10 @@ from app.engines.fitted import FittedModel
 from app.engines.interactions import (
     DEFAULT_OBJECTIVE,
     DEFAULT_TYPE_WEIGHTS,
-    OBJECTIVE_TYPE_WEIGHTS,
     OBJECTIVES,
     InteractionType,
+    objective_weights,
+    other_objectives_weights,
     type_weight_table,
 )
 
@@ -49,15 +51,11 @@ class SessionParams:
     recent_half_life_events: float = 5.0  # an event this many places before the latest counts half
     # The other objectives' weights of a pair's second event (a version stored before objectives
     # existed gets these defaults, and serves every objective from its order neighbours).
-    objective_type_weights: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        objective: dict(weights) for objective, weights in OBJECTIVE_TYPE_WEIGHTS.items()
-        if objective != DEFAULT_OBJECTIVE})
+    objective_type_weights: dict[str, dict[str, float]] = field(default_factory=other_objectives_weights)
 
-    def weights_of(self, objective: str) -> dict[str, float]:
+    def weights_of(self, objective: str) -> Mapping[str, float]:
         """The type weights of a pair's second event for `objective`."""
-        if objective == DEFAULT_OBJECTIVE:
-            return self.type_weights
-        return self.objective_type_weights.get(objective, self.type_weights)
+        return objective_weights(objective, self.type_weights, self.objective_type_weights)
 
 
 NEIGHBOUR_FIELDS = ("neighbour_indptr", "neighbour_positions", "neighbour_weights", "co_ordered_share")

@@ -38,6 +38,22 @@ OBJECTIVE_TYPE_WEIGHTS: dict[str, dict[str, float]] = {
 }
 
 
+def other_objectives_weights() -> dict[str, dict[str, float]]:
+    """Copies of the weights of every objective but the default: what a model's parameters
+    hold beside their own `type_weights` (the default objective's)."""
+    return {objective: dict(weights) for objective, weights in OBJECTIVE_TYPE_WEIGHTS.items()
+            if objective != DEFAULT_OBJECTIVE}
+
+
+def objective_weights(objective: str, own: Mapping[str, float],
+                      others: Mapping[str, Mapping[str, float]]) -> Mapping[str, float]:
+    """The type weights of `objective` in a model's parameters: `own` for the default objective,
+    else its entry in `others`, else `own` (parameters stored before that objective existed)."""
+    if objective == DEFAULT_OBJECTIVE:
+        return own
+    return others.get(objective, own)
+
+
 def encode_types(names: Sequence[str]) -> np.ndarray:
     """Type names ("view", "order", ...) to codes; a name we do not know counts as a view."""
     codes = {member.name.lower(): member.value for member in InteractionType}

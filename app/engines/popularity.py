@@ -13,6 +13,7 @@ engine derives each objective's popularity from them once, when it is built.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,9 +30,10 @@ from app.engines.fitted import FittedEngine, FittedModel
 from app.engines.interactions import (
     DEFAULT_OBJECTIVE,
     DEFAULT_TYPE_WEIGHTS,
-    OBJECTIVE_TYPE_WEIGHTS,
     OBJECTIVES,
     InteractionType,
+    objective_weights,
+    other_objectives_weights,
     type_weight_table,
 )
 
@@ -46,15 +48,11 @@ class PopularityParams:
     type_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))  # the order objective's
     category_weight: float = 0.7  # share of the score that popularity within the visitor's categories gets
     # The other objectives' weights (a version stored before objectives existed gets these defaults).
-    objective_type_weights: dict[str, dict[str, float]] = field(default_factory=lambda: {
-        objective: dict(weights) for objective, weights in OBJECTIVE_TYPE_WEIGHTS.items()
-        if objective != DEFAULT_OBJECTIVE})
+    objective_type_weights: dict[str, dict[str, float]] = field(default_factory=other_objectives_weights)
 
-    def weights_of(self, objective: str) -> dict[str, float]:
+    def weights_of(self, objective: str) -> Mapping[str, float]:
         """The type weights that make `objective`'s popularity."""
-        if objective == DEFAULT_OBJECTIVE:
-            return self.type_weights
-        return self.objective_type_weights.get(objective, self.type_weights)
+        return objective_weights(objective, self.type_weights, self.objective_type_weights)
 
 
 @dataclass(frozen=True, eq=False)
