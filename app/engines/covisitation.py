@@ -121,13 +121,10 @@ def fit_session(sequence_keys: np.ndarray, service_ids: np.ndarray, types: np.nd
     order = _latest_distinct_events(keys, service_ids, types, timestamps)
     rows = index.positions(service_ids[order])[0]
     n = len(index)
-    # One pass over the pairs per objective: each costs what the one pass cost before objectives
-    # (1M interactions: about 0.6 s), and holds no more memory at once.
-    by_objective = {}
-    for objective in OBJECTIVES:
-        total, ordered = _pair_weights(keys[order], rows, types[order], timestamps[order], n, params,
-                                       reference_time, type_weight_table(params.weights_of(objective)))
-        by_objective[objective] = _strongest(total, ordered, n, params.top_neighbours)
+    tables = [type_weight_table(params.weights_of(objective)) for objective in OBJECTIVES]
+    sums = _pair_weights(keys[order], rows, types[order], timestamps[order], n, params, reference_time, tables)
+    by_objective = {objective: _strongest(total, ordered, n, params.top_neighbours)
+                    for objective, (total, ordered) in zip(OBJECTIVES, sums)}
     others = {f"{objective}_{name}": array for objective, found in by_objective.items()
               if objective != DEFAULT_OBJECTIVE for name, array in zip(NEIGHBOUR_FIELDS, found)}
     return SessionModel(params, float(reference_time), index.ids, *by_objective[DEFAULT_OBJECTIVE], **others)
@@ -165,12 +162,13 @@ def _latest_distinct_events(keys, service_ids, types, timestamps) -> np.ndarray:
 
 
 def _pair_weights(keys, rows, types, timestamps, n: int, params: SessionParams, reference_time: float,
-                  type_weights: np.ndarray) -> tuple[sp.csr_array, sp.csr_array]:
-    """Summed pair weights as two (s, s) CSR matrices: all pairs, and those of two orders; a
-    pair weighs its second event's type in `type_weights` (a type weight table)."""
+                  tables: list[np.ndarray]) -> list[tuple[sp.csr_array, sp.csr_array]]:
+    """Summed pair weights under each of `tables` (type weight tables: a pair weighs its second
+    event's type), as two (s, s) CSR matrices each: all pairs, and those of two orders. The
+    pairs of each offset are found once for every table; each table's sums are added in the
+    same order as with one table alone."""
     is_order = types == InteractionType.ORDER
-    total = sp.csr_array((n, n))
-    ordered = sp.csr_array((n, n))
+    sums = [(sp.csr_array((n, n)), sp.csr_array((n, n))) for _ in tables]
     passes = [(np.arange(keys.size), -np.inf, params.window_seconds),
               (np.flatnonzero(is_order), params.window_seconds, params.order_window_seconds)]
     for members, min_gap, max_gap in passes:
@@ -182,16 +180,20 @@ def _pair_weights(keys, rows, types, timestamps, n: int, params: SessionParams, 
             gap = t[second] - t[first]
             pair = (k[first] == k[second]) & (r[first] != r[second]) & (gap > min_gap) & (gap <= max_gap)
             first, second = first[pair], second[pair]
-            decay = 0.5 ** (np.maximum(reference_time - t[second], 0.0) / params.pair_half_life_seconds)
+            decay = np.tile(0.5 ** (np.maximum(reference_time - t[second], 0.0) / params.pair_half_life_seconds), 2)
             # Both directions: A→B weighs B's type, B→A weighs A's.
             sources = np.concatenate([r[first], r[second]])
             targets = np.concatenate([r[second], r[first]])
-            weights = np.concatenate([type_weights[ty[second]], type_weights[ty[first]]]) * np.tile(decay, 2)
+            second_types = np.concatenate([ty[second], ty[first]])
             both_orders = np.tile(is_order_here[first] & is_order_here[second], 2)
-            total = total + sp.csr_array((weights, (sources, targets)), shape=(n, n))
-            ordered = ordered + sp.csr_array((weights[both_orders], (sources[both_orders], targets[both_orders])),
-                                              shape=(n, n))
-    for matrix in (total, ordered):
-        matrix.eliminate_zeros()  # a pair so old its weight underflowed, or of a type weighted 0
-        matrix.sum_duplicates()  # also sorts each row's columns, which _strongest's alignment relies on
-    return total, ordered
+            for at, table in enumerate(tables):
+                weights = table[second_types] * decay
+                total, ordered = sums[at]
+                sums[at] = (total + sp.csr_array((weights, (sources, targets)), shape=(n, n)),
+                            ordered + sp.csr_array((weights[both_orders], (sources[both_orders],
+                                                                           targets[both_orders])), shape=(n, n)))
+    for total, ordered in sums:
+        for matrix in (total, ordered):
+            matrix.eliminate_zeros()  # a pair so old its weight underflowed, or of a type weighted 0
+            matrix.sum_duplicates()  # also sorts each row's columns, which _strongest's alignment relies on
+    return sums
