@@ -166,7 +166,7 @@ def recommend(payload: dict) -> dict:
         "explanations": long, "explanations_short": short, "engine_version": served,
         "recommendation_id": recommendation_id, "model_version": model_version, "served_by": sources,
         "experiment": placement.experiment.id if arm else None, "variant": arm.name if arm else None,
-        "context_service_id": shown_beside, "objective": objective_of(payload),
+        "context_service_id": shown_beside, "objective": context.objective,
     }
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from flask import current_app
 
-from app.engines import Interactions
+from app.engines import Interactions, seconds_since_epoch
 from app.storage import database
 
 SHOWINGS_READ = 50  # panels read at most, the newest: 150 showings of three-service panels
@@ -60,12 +60,8 @@ def unclicked_showings(user_id: int | None, unique_id: str | None, histories: li
         ).sort("created_at", -1).limit(SHOWINGS_READ - read)
         for panel in panels:
             read += 1
-            at = _seconds(panel["created_at"])
+            at = seconds_since_epoch(panel["created_at"])
             shown.update(s for s in panel.get("service_ids") or () if at > latest_interaction.get(s, -np.inf))
         if read >= SHOWINGS_READ:
             break
     return shown
-
-
-def _seconds(moment: datetime) -> float:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
