@@ -13,6 +13,12 @@ service once, at its latest taking; services without a trained row skipped):
 taken services, as in training, not views, which the model never learnt from.
 Models saved without the term have no such table and score as they always did.
 
+A model may have a service side of its own for the click and cart objectives
+(`objective_sides`; app/training/ncf_objectives.py): a request with such an
+objective scores services with that side and the same user vector; any other
+objective, and every objective of models saved before them, is served by the
+order model.
+
 Who can be scored: a user with a trained row (with the features they had at
 training time); else a visitor whose declared features (categories, scientific
 domains) the vocabulary knows, through the user autoencoder's encoder and the
@@ -23,7 +29,8 @@ another engine. Services without a trained row score 0.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -38,6 +45,8 @@ from app.engines.fitted import FittedEngine
 from app.engines.score_cache import ScoreCache
 
 _LAYERED = ("mlp_weight", "mlp_bias", "user_encoder_weight", "user_encoder_bias")  # saved as name_0, name_1, ...
+# What an objective other than orders has of its own; everything else is shared with the order model.
+OBJECTIVE_SIDE = ("service_gmf", "service_mlp", "head_weight", "head_bias")
 
 
 @dataclass(frozen=True)
@@ -72,16 +81,33 @@ class NCFModel:
     user_vocabulary_value: np.ndarray  # (v,) int64 e.g. a category id
     user_vocabulary_column: np.ndarray  # (v,) int64 column of the multi-hot input
     service_history_gmf: np.ndarray | None = None  # (s, g) history factors; None in models without the term
+    # Objectives other than orders with a service side of their own (app/training/ncf_objectives.py):
+    # {objective: {name: array}} for the names in OBJECTIVE_SIDE; none in models saved before them.
+    objective_sides: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Every array by name; layered ones as `mlp_weight_0`, `mlp_weight_1`, ..."""
+        """Every array by name; layered ones as `mlp_weight_0`, `mlp_weight_1`, ...; an objective's
+        side as `objective_click_service_gmf`, ..."""
         arrays = {}
         for name, value in vars(self).items():
             if name in _LAYERED:
                 arrays.update({f"{name}_{i}": layer for i, layer in enumerate(value)})
             elif isinstance(value, np.ndarray):
                 arrays[name] = value
+        for objective, side in self.objective_sides.items():
+            arrays.update({f"objective_{objective}_{name}": side[name] for name in OBJECTIVE_SIDE})
         return arrays
+
+    @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objectives served by a side of their own; any other is served by the order model."""
+        return tuple(self.objective_sides)
+
+    def for_objective(self, objective: str) -> NCFModel:
+        """The model that serves `objective`: this one with that objective's service side (the same
+        arrays, not copies), or this one itself when it has none."""
+        side = self.objective_sides.get(objective)
+        return self if side is None else replace(self, objective_sides={}, **side)
 
     def params(self) -> dict:
         """JSON-able parameters."""
@@ -93,8 +119,14 @@ class NCFModel:
         hyperparameters = NCFParams(**{**params, "user_feature_fields": tuple(params["user_feature_fields"])})
         layered = {name: tuple(np.asarray(arrays[key]) for key in _layer_keys(arrays, name)) for name in _LAYERED}
         layer_keys = {key for name in _LAYERED for key in _layer_keys(arrays, name)}
-        plain = {name: np.asarray(a) for name, a in arrays.items() if name not in layer_keys}
-        return cls(hyperparameters=hyperparameters, **plain, **layered)
+        sides: dict[str, dict[str, np.ndarray]] = {}
+        for key in arrays:
+            for name in OBJECTIVE_SIDE:
+                if key.startswith("objective_") and key.endswith(f"_{name}"):
+                    sides.setdefault(key[len("objective_"):-len(name) - 1], {})[name] = np.asarray(arrays[key])
+        side_keys = {f"objective_{objective}_{name}" for objective in sides for name in sides[objective]}
+        plain = {name: np.asarray(a) for name, a in arrays.items() if name not in layer_keys | side_keys}
+        return cls(hyperparameters=hyperparameters, **plain, **layered, objective_sides=sides)
 
 
 def _layer_keys(arrays: dict[str, np.ndarray], name: str) -> list[str]:
@@ -233,6 +265,9 @@ class NCF(FittedEngine):
         super().__init__(model)
         self.user_index = IdIndex(model.user_ids if model is not None else np.empty(0, np.int64))
         self.scorer = NCFScorer(model) if model is not None else None
+        # Objectives with a service side of their own score services with it; the user side is shared.
+        self.objective_scorers = {objective: NCFScorer(model.for_objective(objective))
+                                  for objective in (model.objectives if model is not None else ())}
         self.cache = cache if cache is not None else ScoreCache()
 
     def knows(self, context: RecommendationContext) -> bool:
@@ -266,13 +301,14 @@ class NCF(FittedEngine):
             return scores
         who = self._who(context)
         row, history = who
-        if row is not None:  # a trained user's scores depend on nothing else than their row and takings
-            key = (row, tuple(history.tolist()))
+        if row is not None:  # a trained user's scores depend on nothing else than their row, takings and objective
+            scorer = self._service_scorer(context)
+            key = (row, tuple(history.tolist())) + ((context.objective,) if scorer is not self.scorer else ())
             every = self.cache.get(key)  # (s,) float32 logits over the whole catalogue
             catalogue = self.model.service_ids.size
             if every is None and 2 * np.count_nonzero(known) >= catalogue:
                 user_gmf, user_first = self._user(context, who)
-                every = self.scorer.logits(user_gmf[None], user_first[None])[0]
+                every = scorer.logits(user_gmf[None], user_first[None])[0]
                 self.cache.put(key, every)
             if every is not None:
                 scores[known] = _sigmoid(every[rows[known]].astype(np.float64))
@@ -285,7 +321,13 @@ class NCF(FittedEngine):
         """(r,) scores of these service rows for the context's user, as `_who` found them (0 for a
         user the model cannot score)."""
         user = self._user(context, who)
-        return np.zeros(rows.size) if user is None else self.scorer.scores(user[0][None], user[1][None], rows)[0]
+        if user is None:
+            return np.zeros(rows.size)
+        return self._service_scorer(context).scores(user[0][None], user[1][None], rows)[0]
+
+    def _service_scorer(self, context: RecommendationContext) -> NCFScorer:
+        """What scores services for the context's objective: its own side, else the order model's."""
+        return self.objective_scorers.get(context.objective, self.scorer)
 
     def _evidence(self, context: RecommendationContext, ids: np.ndarray, scores: np.ndarray) -> list[Evidence]:
         """The history service most like each chosen one (cosine of their id factors), when alike enough."""

@@ -1,5 +1,7 @@
 """The NCF training pipeline, as one Celery job runs it: extract → validate data →
 prepare → train → evaluate (with baselines) → validate model → register → activate.
+Orders are the dump's takings; the stored clicks and carts of its users train the click
+and cart objectives' service sides (app/training/ncf_objectives.py).
 
 Each step's time and details are kept in the version's metrics; the job reports
 step, percent, epoch and loss while it runs. A version is registered only when
@@ -18,14 +20,17 @@ from gridfs.errors import NoFile
 from app import model_registry
 from app.engines import NCFModel
 from app.errors import DataRejected, NotFound
+from app.marketplace.history import all_interactions
 from app.pipelines.run import StepClock, plan_run
 from app.progress import Progress, no_progress
+from app.recommendations.kept_interactions import interaction_arrays
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.baselines import fit_ease, fit_popularity_baseline, fit_session_baseline
 from app.training.dataset import InteractionData, interaction_data_from_dump
 from app.training.evaluation import Split, leave_last_out, ranking_metrics
 from app.training.gate import DEFAULT_METRIC, GATE_METRIC, best_engine, compare_on_candidate_split, declared_features
+from app.training.ncf_objectives import objective_positives
 from app.training.ncf_training import NCFTrainingConfig, NCFTrainingResult, train_ncf
 from app.training.plots import metrics_chart, training_curves
 
@@ -67,10 +72,13 @@ def run_ncf_pipeline(snapshot_id: str | None = None, config: NCFTrainingConfig |
     if existing:
         return existing
     clock = StepClock(STEPS, progress)
-    dump = clock.run("extract", lambda: raw_dump(snapshot_id), snapshot_id=snapshot_id)
+    # The stored interactions: what the dump's users clicked and carted, for those objectives.
+    dump, stored = clock.run("extract", lambda: (raw_dump(snapshot_id), interaction_arrays(all_interactions())),
+                             snapshot_id=snapshot_id)
     data = clock.run("prepare", lambda: interaction_data_from_dump(dump))
+    objectives = objective_positives(data, stored)
     facts = clock.run("validate data", lambda: _validate_data(data))
-    result = clock.run("train", lambda: train_ncf(data, config, clock.training_progress))
+    result = clock.run("train", lambda: train_ncf(data, config, clock.training_progress, objectives))
     split = leave_last_out(data.user_rows, data.service_rows, data.order)  # the one train_ncf evaluated on
     baselines = clock.run("evaluate baselines", lambda: _baselines(data, split, config))
     metrics = {key: value for key, value in result.metrics.items() if key != "reports"}

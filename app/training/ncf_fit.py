@@ -22,11 +22,14 @@ class FitRun:
 
 
 def train_model(user_content, item_content, examples: TrainingExamples, config: NCFConfig, epochs: int,
-           validation: Validation | None, progress: Progress | None, rng) -> tuple[NCFNetwork, FitRun]:
-    """A fresh model trained for up to `epochs`; with `validation`, stopped early at its best epoch."""
+                validation: Validation | None, progress: Progress | None, rng, start: NCFNetwork | None = None,
+                step: str = "ncf") -> tuple[NCFNetwork, FitRun]:
+    """A fresh model (or `start` itself, training only its parameters that require a gradient)
+    trained for up to `epochs`; with `validation`, stopped early at its best epoch."""
     torch.manual_seed(config.seed)
-    model = NCFNetwork(user_content, item_content, config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    model = NCFNetwork(user_content, item_content, config) if start is None else start
+    trained = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.Adam(trained, lr=config.learning_rate, weight_decay=config.weight_decay)
     run, best_state = FitRun(0, 0, float("nan")), None
     for epoch in range(1, epochs + 1):
         model.train()
@@ -34,7 +37,7 @@ def train_model(user_content, item_content, examples: TrainingExamples, config: 
         run.epochs, run.train_loss = epoch, train_loss
         hr, ndcg = validation.evaluate(model) if validation is not None else (None, None)
         if progress:
-            progress("ncf", 100.0 * epoch / epochs, epoch=epoch, loss=train_loss,
+            progress(step, 100.0 * epoch / epochs, epoch=epoch, loss=train_loss,
                      validation_hr_at_10=hr, validation_ndcg_at_10=ndcg)
         if validation is None:
             run.best_epoch = epoch

@@ -14,18 +14,23 @@ serving engine scores a user with the services they took last.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from app.engines.ncf import NCFModel
 from app.progress import Progress
 from app.training.autoencoder import AutoencoderConfig, encode, fit_autoencoder
+from app.training.baselines import fit_popularity_baseline
 from app.training.dataset import InteractionData
 from app.training.evaluation import ScoreUsers, leave_last_out, ranking_metrics
 from app.training.ncf import fit_ncf
 from app.training.ncf_examples import latest_windows
 from app.training.ncf_export import export_ncf, ncf_score_users
 from app.training.ncf_fit import renamed
-from app.training.ncf_network import NCFConfig
+from app.training.ncf_network import NCFConfig, NCFNetwork
+from app.training.ncf_objectives import Positives, fit_objective_side, refit_objective_side, why_not_trained
 
 
 @dataclass
@@ -38,6 +43,10 @@ class NCFTrainingConfig:
     k: int = 10  # the cut-off of the reported metrics
     evaluation_seed: int = 0  # draws the 100 sampled negatives
     refit_on_all: bool = True  # serve a model fitted on every interaction, not the evaluated one
+    # Click and cart objectives (app/training/ncf_objectives.py): trained when they have this many
+    # positives beyond the orders, for at most this many epochs of their service side.
+    objective_min_positives: int = 500
+    objective_epochs: int = 20
 
 
 @dataclass
@@ -54,8 +63,11 @@ class NCFTrainingResult:
 
 
 def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
-              progress: Progress | None = None) -> NCFTrainingResult:
-    """Fit both autoencoders and NCF, evaluate on held-out latest interactions, export for serving."""
+              progress: Progress | None = None, objectives: Mapping[str, Positives] | None = None
+              ) -> NCFTrainingResult:
+    """Fit both autoencoders and NCF, evaluate on held-out latest interactions, export for serving;
+    with `objectives` (`objective_positives`), a service side for each objective whose data has
+    positives of its own, measured on its positives (metrics["objectives"])."""
     started = time.perf_counter()
     config = config or NCFTrainingConfig()
     user_autoencoder, user_report = fit_autoencoder(data.user_features, config.user_autoencoder,
@@ -75,15 +87,58 @@ def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
     metrics = ranking_metrics(held_out_scores, split, data.recommendable, config.k, seed=config.evaluation_seed)
     if progress:
         progress("evaluation", 100.0, **metrics)
-    served, refit_report = evaluated, None
+    refit_report = None
     if config.refit_on_all:
         model, refit_report = fit_ncf(data.user_rows, data.service_rows, data.order, user_content,
                                       service_content, data.recommendable, config.ncf,
                                       renamed(progress, "ncf_serving"), epochs=ncf_report.best_epoch)
-        served = export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
+
+    def exported(sides: Mapping[str, NCFNetwork] | None = None) -> NCFModel:
+        return export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder,
+                          objective_sides=sides)
+
+    sides, objective_metrics = _objective_sides(model, exported, data, objectives or {}, config, progress)
+    served = exported(sides)
     reports = {"user_autoencoder": asdict(user_report), "service_autoencoder": asdict(service_report),
                "ncf": asdict(ncf_report), "ncf_serving": asdict(refit_report) if refit_report else None}
     saved_config = {**asdict(config), "user_features": data.user_encoder.to_dict(),
                     "service_features": data.service_encoder.to_dict()}
+    if objectives is not None:
+        metrics["objectives"] = objective_metrics
     return NCFTrainingResult(served, saved_config, {**metrics, "reports": reports}, time.perf_counter() - started,
                              held_out_scores)
+
+
+def _objective_sides(network: NCFNetwork, exported: Callable[..., NCFModel], data: InteractionData,
+                     objectives: Mapping[str, Positives], config: NCFTrainingConfig,
+                     progress: Progress | None) -> tuple[dict[str, NCFNetwork], dict[str, dict]]:
+    """Each objective's service side trained from the served `network`, and what it measured on each
+    user's latest positive of the objective, beside the order model and the objective's popularity."""
+    rng = np.random.default_rng(config.ncf.seed)
+    length = config.ncf.history_length
+    windows = latest_windows(data.user_rows, data.service_rows, data.order, data.n_users, length, data.n_services)
+    served_history = np.where(windows == data.n_services, -1, windows)  # as ncf_score_users reads it
+    order_model = exported()
+    sides, measured = {}, {}
+    for objective, positives in objectives.items():
+        facts = {"positives": len(positives), "users": int(np.unique(positives.users).size)}
+        reason = why_not_trained(positives, data, config.objective_min_positives)
+        if reason:
+            measured[objective] = {**facts, "trained": False, "reason": reason}
+            continue
+        fit = fit_objective_side(network, positives, windows, data.recommendable, config.ncf,
+                                 config.objective_epochs, renamed(progress, f"ncf_{objective}"), rng)
+        split = fit.split
+        popularity = fit_popularity_baseline(split.train_users, split.train_items, data.n_users, data.n_services)
+        scorers = {"NCF": ncf_score_users(exported({objective: fit.validated}).for_objective(objective),
+                                          served_history),
+                   "NCF order model": ncf_score_users(order_model, served_history),
+                   "Popularity": popularity.score_users}
+        measured[objective] = {**facts, "trained": True, "best_epoch": fit.best_epoch,
+                               "seconds": round(fit.seconds, 2),
+                               **{name: ranking_metrics(score, split, data.recommendable, config.k,
+                                                        seed=config.evaluation_seed)
+                                  for name, score in scorers.items()}}
+        sides[objective] = refit_objective_side(network, positives, windows, data.recommendable, config.ncf,
+                                                fit.best_epoch, renamed(progress, f"ncf_{objective}_serving"), rng)
+    return sides, measured

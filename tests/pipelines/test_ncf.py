@@ -1,18 +1,23 @@
 """The NCF pipeline end to end: snapshot → registered, gated, served version."""
+import random
 import time
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from app import model_registry
 from app.errors import DataRejected
 from app.marketplace import dumps, ingestion
+from app.marketplace.events import store_events
 from app.pipelines.ncf import run_ncf_pipeline
 from app.storage.models import ModelVersion
 from app.training.autoencoder import AutoencoderConfig
 from app.training.ncf_network import NCFConfig
 from app.training.ncf_training import NCFTrainingConfig
 from tests.fixtures.dumps import make_dump
-from tests.recommendations.serving_fixtures import serve_marketplace
+from tests.fixtures.journeys import wire_time
+from tests.recommendations.serving_fixtures import NOW, serve_marketplace
 
 SMALL = NCFTrainingConfig(user_autoencoder=AutoencoderConfig(embedding_dim=8, hidden_dim=16, epochs=3),
                           service_autoencoder=AutoencoderConfig(embedding_dim=8, hidden_dim=16, epochs=3),
@@ -56,6 +61,35 @@ def test_a_trained_version_has_metrics_lineage_plots_and_serves(app, client, mar
         "engine_version": "NCF"}).get_json()
     assert body["engine_version"] == "NCF" and body["model_version"] == str(version.id)
     assert len(body["recommendations"]) == 3
+    assert version.metrics["objectives"]["click"] == {  # the fixture's clicks are visitors'
+        "positives": 0, "users": 0, "trained": False, "reason": "0 positives, fewer than 500"}
+
+
+def test_stored_clicks_of_the_dumps_users_train_the_click_side_that_serves_click_panels(app, client, marketplace):
+    rng = random.Random(3)
+    services = [s["id"] for s in marketplace["services"] if s["status"] == "published"]
+    users = [u for u in marketplace["users"] if u["accessed_services"]][:40]
+    clicks = [{"user_id": user["id"], "service_id": service, "type": "click",
+               "timestamp": wire_time(NOW - timedelta(minutes=minute))}
+              for user in users for minute, service in enumerate(rng.sample(services, 5))]
+    with app.app_context():
+        store_events(clicks)
+        outcome = run_ncf_pipeline(config=replace(SMALL, objective_min_positives=100, objective_epochs=2))
+        version = model_registry.get_version(outcome["model_id"])
+    click = version.metrics["objectives"]["click"]
+    assert click["trained"] and click["users"] == 40 and click["positives"] >= 190  # a pair taken twice counts once
+    assert {"NCF", "NCF order model", "Popularity"} <= set(click) and click["NCF"]["test_users"] == 40
+    assert version.metrics["objectives"]["cart"]["trained"] is False
+    assert "objective_click_service_gmf" in model_registry.load_arrays(version)
+
+    app.extensions["serving_state"].rebuild_now()
+    request = {"user_id": users[0]["id"], "unique_id": "5642c351-80fe-44cf-b606-304f2f338122", "visit_id": None,
+               "timestamp": "2021-03-18T18:49:55.006Z", "page_id": "/services", "search_data": {},
+               "engine_version": "NCF"}
+    answers = {objective: client.post("/recommendations", json={**request, "objective": objective}).get_json()
+               for objective in ("click", "order")}
+    assert all(body["engine_version"] == "NCF" and len(body["recommendations"]) == 3 for body in answers.values())
+    assert answers["click"]["objective"] == "click"
 
 
 def test_the_same_snapshot_and_config_train_once(app, marketplace):
