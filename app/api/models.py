@@ -15,7 +15,11 @@ version = ns.model("ModelVersion", {
     "dataset_id": NullableString(description="the dataset snapshot it was trained on"),
     "config": fields.Raw(), "metrics": fields.Raw(description="its measurements; for NCF also `baselines`, "
                                                               "`default_engine` (which engine measured best on "
-                                                              "its split, and why) and `gate`"),
+                                                              "its split, and why), `gate` and `objectives` "
+                                                              "(per objective: its positives, whether it has a "
+                                                              "service side of its own, and HR@k, NDCG@k, ... on "
+                                                              "each user's latest positive of it for `NCF`, "
+                                                              "`NCF order model` and `Popularity`)"),
     "code_version": NullableString(), "job_id": NullableString(), "training_seconds": NullableFloat(),
     "weights_bytes": NullableInteger(),
     "stale": fields.Boolean(description="data it learnt from was deleted since"), "stale_reason": NullableString(),

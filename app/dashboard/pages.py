@@ -111,6 +111,21 @@ def scalar_metrics(metrics: dict) -> dict:
             if isinstance(value, int | float) and not isinstance(value, bool)}
 
 
+def objective_lines(metrics: dict) -> list[str]:
+    """One line per objective of an NCF version: the full-catalogue hit rate of its own side, the
+    order model's and its popularity on each user's latest positive of it, or why it has no side."""
+    lines = []
+    for objective, measured in (metrics.get("objectives") or {}).items():
+        if not measured.get("trained"):
+            lines.append(f"{objective}: served by the order model ({measured.get('reason')})")
+            continue
+        hit_rate = next((key for key in measured["NCF"] if key.startswith("hr@") and key.endswith("_full")), None)
+        figures = " · ".join(f"{name} {measured[name][hit_rate]:.3f}" for name in ("NCF", "NCF order model",
+                                                                                  "Popularity"))
+        lines.append(f"{objective} ({hit_rate}, {measured['positives']:,} positives): {figures}")
+    return lines
+
+
 @bp.route("/models")
 def models():
     described = marked_defaults([registry.describe(v) for v in registry.list_versions(limit=100)])
@@ -119,6 +134,7 @@ def models():
         versions = [v for v in described if v["engine"] == engine]
         for version in versions:
             version["scalars"] = scalar_metrics(version["metrics"])
+            version["objective_lines"] = objective_lines(version["metrics"])
             version["gate_reason"] = (version["metrics"].get("gate") or {}).get("reason")
         engines.append({"name": engine, "versions": versions, "chart": headline(versions, engine),
                         "active": next((v for v in versions if v["status"] == "active"), None)})

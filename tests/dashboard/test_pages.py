@@ -7,6 +7,7 @@ import re
 import pytest
 
 from app import model_registry as registry
+from app.dashboard.pages import objective_lines
 from app.storage.jobs import Job
 from tests.dashboard.dashboard_fixtures import SAME_ORIGIN, dashboard_data
 
@@ -93,3 +94,14 @@ def test_activating_an_unknown_version_is_a_404_page(client, db, model_id):
 def test_static_files_are_served(client, db):
     assert client.get("/dashboard/static/dashboard.css").status_code == 200
     assert client.get("/dashboard/static/jobs.js").status_code == 200
+
+
+def test_an_ncf_versions_objectives_read_as_one_line_each():
+    measured = {name: {"hr@10_full": value, "hr@10_sampled": 0.9} for name, value in
+                (("NCF", 0.31), ("NCF order model", 0.12), ("Popularity", 0.2))}
+    metrics = {"objectives": {"click": {"positives": 1200, "trained": True, **measured},
+                              "cart": {"positives": 3, "trained": False, "reason": "3 positives, fewer than 500"}}}
+    assert objective_lines(metrics) == [
+        "click (hr@10_full, 1,200 positives): NCF 0.310 · NCF order model 0.120 · Popularity 0.200",
+        "cart: served by the order model (3 positives, fewer than 500)"]
+    assert objective_lines({"hr@10_full": 0.3}) == []  # other engines, and NCF versions before objectives
