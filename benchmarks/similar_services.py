@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/similar_services.py [--data ml-100k|latest-small] [--dir var/data/ml-100k]
                                                     [--cut 0.8] [--calls 2000] [--http-calls 1000] [--no-http]
+    .venv/bin/python benchmarks/similar_services.py --url http://localhost:5000   # the endpoint of `make run`
 
 Protocol. The ratings are cut in time (the first `--cut` of them, as benchmarks/replay.py
 cuts them). Before the cut is what the service knows: the Session model (co-visitation)
@@ -183,6 +184,22 @@ def http_timing(dump: dict, model: SessionModel, service_ids: list[int]) -> tupl
         return timed(get, service_ids)
 
 
+def url_timing(url: str, service_ids: list[int]) -> tuple[float, float, float, float]:
+    """First-request, p50, p99 and max ms of GET /services/<id>/similar on a running stack (`make run`),
+    one keep-alive connection, no warm-up: the first requests count as a new user's do."""
+    import requests
+
+    with requests.Session() as session:
+        took = []
+        for service_id in service_ids:
+            began = time.perf_counter()
+            response = session.get(f"{url}/services/{service_id}/similar", params={"k": K}, timeout=30)
+            took.append(1000 * (time.perf_counter() - began))
+            assert response.status_code in (200, 404), (response.status_code, response.text)
+    ordered = sorted(took)
+    return took[0], percentile(ordered, 0.5), percentile(ordered, 0.99), ordered[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", choices=("ml-100k", "latest-small"), default="ml-100k")
@@ -192,8 +209,17 @@ def main() -> None:
     parser.add_argument("--http-calls", type=int, default=1000)
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--url", help="time only the endpoint of this running stack (e.g. http://localhost:5000 "
+                                      "after `make run` loaded the demo), over --http-calls random MovieLens ids")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
+    if args.url:
+        asked = rng.integers(1, 1683, size=args.http_calls).tolist()  # MovieLens 100K's film ids
+        first, p50, p99, slowest = url_timing(args.url.rstrip("/"), asked)
+        print(f"GET {args.url}/services/<id>/similar?k={K}, {args.http_calls} requests, one connection, "
+              f"no warm-up (load {load_average()}): first {first:.1f} ms, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+              f"max {slowest:.1f} ms")
+        return
 
     data = load(args.data, args.dir)
     cut = split(data.ratings, args.cut, None)

@@ -123,7 +123,7 @@ def test_drop_marketplace_empties_marketplace_data_and_keeps_jobs(app, db):
     Job(id="kept-job", name="marketrec.selfcheck", state="SUCCESS").save()
     db.recommendations.insert_one({"_id": "served", "engine": "Random", "service_ids": [1, 2, 3]})
     db.model_versions.insert_one({"engine": "NCF", "status": "active"})
-    models = db.model_versions.count_documents({})  # with the Popularity and Session fitted by the seed
+    models = set(db.model_versions.distinct("_id"))  # with the Popularity and Session fitted by the seed
     assert db["dumps.files"].count_documents({}) == 1
     declined = app.test_cli_runner().invoke(args=["db", "drop-marketplace"], input="n\n")
     assert declined.exit_code == 1 and db.services.count_documents({}) == 30
@@ -134,7 +134,8 @@ def test_drop_marketplace_empties_marketplace_data_and_keeps_jobs(app, db):
                  "user_actions", "events", "recommendations", "dumps.files", "dumps.chunks"):
         assert db[name].count_documents({}) == 0, name
     assert active_snapshot_id() is None
-    assert db.jobs.count_documents({}) == 1 and db.model_versions.count_documents({}) == models
+    # Kept: a refit queued by an earlier test may still register a version meanwhile, never delete one.
+    assert db.jobs.count_documents({}) == 1 and models <= set(db.model_versions.distinct("_id"))
     stats = json.loads(invoke(app, ["db", "stats"]).output)
     assert stats["jobs"] == 1 and stats.get("services", 0) == 0
     # Indexes are back for the processes still running.
