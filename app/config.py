@@ -7,7 +7,9 @@ its result with the mapping a caller passes (tests, notebooks), then
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -55,6 +57,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "MAX_REQUEST_BYTES": int(env("MAX_REQUEST_BYTES", str(1024 * 1024))),
         "MAX_DUMP_BYTES": int(env("MAX_DUMP_BYTES", str(512 * 1024 * 1024))),
         "DATASET_SNAPSHOTS_KEPT": int(env("DATASET_SNAPSHOTS_KEPT", "2")),  # with documents: active + previous
+        # Where every process of this host keeps model weights as files it maps, shared instead of
+        # copied (app/storage/weights_files.py); empty: each process decodes its own copy.
+        "WEIGHTS_CACHE_DIR": env("WEIGHTS_CACHE_DIR", str(Path(tempfile.gettempdir()) / "marketrec-weights")),
+        "WEIGHTS_CACHE_KEEP_SECONDS": int(env("WEIGHTS_CACHE_KEEP_SECONDS", str(7 * 24 * 3600))),
         "LOG_LEVEL": env("LOG_LEVEL", "INFO"),
         "LOG_FORMAT": env("LOG_FORMAT", "json"),
         "SENTRY_DSN": env("SENTRY_DSN", ""),

@@ -33,7 +33,7 @@ from app.offload import cpu_bound
 from app.recommendations.catalogue_index import CatalogueIndex
 from app.recommendations.default_engine import default_engine
 from app.recommendations.experiment_arms import LiveExperiment, live_experiments, pinned_versions
-from app.storage import database
+from app.storage import database, weights_files
 from app.storage.experiments import experiments_stamp
 from app.storage.snapshots import active_snapshot_id
 
@@ -165,17 +165,30 @@ def _parts_of_catalogue(raw: bytes, snapshot_id: str) -> tuple[CatalogueIndex, d
             DumpUsers.from_columns(catalogue["users"]))
 
 
-def _built(kind: registry.ModelKind, version, blob: bytes) -> dict[str, Engine]:
-    """The engines of a version from its stored bytes: digest, safetensors and engine set-up
-    are CPU only (0.2 s for an NCF of 10k services and 100k users), so they run off a
-    gevent worker's event loop (app.offload)."""
+def _built(kind: registry.ModelKind, version) -> dict[str, Engine]:
+    """The engines of a version: its arrays (`serving_arrays`) and the engine set-up, which is
+    CPU only (0.2 s for an NCF of 10k services and 100k users), so it runs off a gevent
+    worker's event loop (app.offload)."""
     settings = current_app.config
+    arrays = serving_arrays(version)
+    return cpu_bound(lambda: registry.build_engines(kind.name, kind.load(arrays, version.params), settings))
 
-    def build() -> dict[str, Engine]:
-        return registry.build_engines(kind.name, kind.load(model_registry.arrays_of(version, blob), version.params),
-                                      settings)
 
-    return cpu_bound(build)
+def serving_arrays(version) -> dict[str, np.ndarray]:
+    """A version's arrays, checked against its digest: mapped from the host's weights files, shared
+    by every worker (app/storage/weights_files.py; GridFS is read when this host has no file for
+    it yet), or, with WEIGHTS_CACHE_DIR empty, decoded into this process's own memory. Reads from
+    the database stay on the event loop; hashing and decoding run off it."""
+    directory = current_app.config["WEIGHTS_CACHE_DIR"]
+    if not directory:
+        blob = model_registry.weights_blob(version)
+        return cpu_bound(model_registry.arrays_of, version, blob)
+    arrays = cpu_bound(weights_files.cached_arrays, directory, version.weights_sha256)
+    if arrays is None:
+        blob = model_registry.weights_blob(version)
+        arrays = cpu_bound(weights_files.stored_arrays, directory, version.weights_sha256, blob,
+                           current_app.config["WEIGHTS_CACHE_KEEP_SECONDS"])
+    return arrays
 
 
 def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingState:
@@ -196,7 +209,7 @@ def build_state(stamp: tuple, previous: ServingState | None = None) -> ServingSt
         reused = {name: previous.engines[name] for name, vid in (previous.model_versions if previous else {}).items()
                   if vid == str(version.id) and name in previous.engines}
         try:
-            built = reused or _built(kind, version, model_registry.weights_blob(version))
+            built = reused or _built(kind, version)
         except Exception:  # a broken version must not take serving down
             log.exception("could not load model version", extra={"model_version": str(version.id)})
             continue
@@ -233,8 +246,7 @@ def _pinned_engines(version_ids: set[str], previous: ServingState | None) -> dic
         try:
             version = model_registry.get_version(version_id)
             kind = next(k for k in registry.MODEL_KINDS if k.name == version.engine)
-            pinned[version_id] = _built(kind, version,
-                                        model_registry.weights_blob(version))
+            pinned[version_id] = _built(kind, version)
         except Exception:  # a pinned version that cannot load leaves its variant to the fallback chain
             log.exception("could not load a pinned model version", extra={"model_version": version_id})
     return pinned

@@ -126,3 +126,28 @@ def test_with_a_refresher_a_request_waits_for_the_first_snapshot_being_built(app
         assert holder.current().catalogue.snapshot_id == snapshot.id  # waited for the build, not served empty
     finally:
         holder.stop_refresher()
+
+
+def test_weights_are_mapped_from_the_hosts_file_written_once_from_gridfs(settings, app, db, tmp_path):
+    from app import create_app
+    from app.recommendations.serving_state import serving_arrays
+
+    mapping = create_app(settings | {"WEIGHTS_CACHE_DIR": str(tmp_path / "weights")})
+    copying = create_app(settings | {"WEIGHTS_CACHE_DIR": ""})
+    with mapping.app_context():
+        model = only_popular(7)
+        version = model_registry.register("Popularity", model.to_arrays(), model.params(), dataset_id=None)
+        mapped = serving_arrays(version)
+        written = tmp_path / "weights" / f"{version.weights_sha256}.safetensors"
+        assert written.is_file() and not any(array.flags.writeable for array in mapped.values())
+        model_registry._files().delete(version.weights_file_id)  # GridFS is not read again on this host
+        again = serving_arrays(version)
+    assert set(again) == set(model.to_arrays())
+    for name, array in model.to_arrays().items():
+        np.testing.assert_array_equal(again[name], array)
+    with copying.app_context():
+        other = only_popular(8)
+        version = model_registry.register("Popularity", other.to_arrays(), other.params(), dataset_id=None)
+        assert all(array.flags.writeable for array in serving_arrays(version).values())  # its own copy
+    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == [written.name]
+    app.extensions["celery"].set_default()  # the suite's app's again
