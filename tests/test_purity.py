@@ -58,3 +58,13 @@ def test_pure_modules_import_nothing_else_from_the_app(package, allowed):
 def test_the_probe_finds_the_modules_and_what_an_impure_package_loads():
     assert {"app.engines.base", "app.engines.session"} <= set(_import_every_module("app.engines")["modules"])
     assert "flask" in _import_every_module("app.pipelines")["loaded"]
+
+
+def test_the_api_loads_no_torch():
+    # Serving is numpy; torch would add about 200 MiB to every API worker (benchmarks/worker_memory.py).
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); from app import create_app; "
+             "create_app({'APP_ENV': 'testing', 'MONGODB_URI': 'mongodb://127.0.0.1:9/none', 'API_TOKENS': [], "
+             "'RECOMMENDATION_TOKENS': []}); print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, str(ROOT)], capture_output=True, text=True, check=True,
+                          timeout=120)
+    assert done.stdout.strip() == "False", done.stderr

@@ -18,7 +18,7 @@ from app.errors import InvalidInput
 from app.jobs import recent_jobs
 from app.marketplace import catalogue
 from app.recommendations.default_engine import marked_defaults
-from app.rl.evaluation import GATE_METRIC as RL_GATE_METRIC
+from app.rl.judging import GATE_METRIC as RL_GATE_METRIC
 from app.storage.models import MODEL_KINDS
 from app.storage.snapshots import active_snapshot_id
 from app.training.gate import GATE_METRIC as NCF_GATE_METRIC

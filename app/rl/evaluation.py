@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from app.engines.rl import RL, RLModel, StateEncoder
+from app.rl.judging import BASELINES, GATE_METRIC
 from app.rl.ope import Estimate, ips, mean_estimate, paired_difference, snips
 from app.rl.policies import engine_policy, greedy_panel, uniform_policy
 from app.rl.rewards import load_reward_table
@@ -19,9 +20,6 @@ from app.rl.selector import select_ids
 from app.rl.simulator import simulate_panels
 from app.rl.snapshot_marketplace import user_split, visible_popularity
 from app.rl.training import RLTrainingConfig, fresh_marketplace
-
-GATE_METRIC = "simulated_reward"
-BASELINES = ("Random", "Popularity")  # what an RL version must beat beyond the interval to be activated
 
 
 def finite(value) -> float | None:
