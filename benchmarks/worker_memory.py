@@ -5,7 +5,8 @@
 Starts SecantusDB and Redis (benchmarks/harness.py), registers and activates an NCF version
 with random weights of the real layout (benchmarks/serving.py `random_ncf`: one trained row
 per user), then, for each worker count and each way of holding weights, starts the API
-under gunicorn, waits until every worker has built its serving state, and reads each
+under gunicorn, waits until every worker has logged its serving state warm with the NCF
+version loaded, and reads each
 process's /proc/<pid>/smaps_rollup:
 - RSS, what `ps` shows: it counts a shared page in every process that maps it;
 - USS (private pages): what the process alone holds, i.e. what one more worker costs;
@@ -21,6 +22,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -47,17 +49,22 @@ def rollup(pid: int) -> dict[str, int]:
             "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
 
 
-def settled_workers(api, workers: int, timeout: float = 900) -> list[int]:
-    """The workers' pids once there are `workers` of them and their summed RSS has stayed within 1%
-    for three seconds: each has warmed its serving state (gunicorn.conf.py post_worker_init)."""
-    deadline, sizes = time.monotonic() + timeout, []
+def warmed_workers(api, log: Path, workers: int, timeout: float = 900) -> list[int]:
+    """The workers' pids once each has logged that its serving state is warm (gunicorn.conf.py
+    post_worker_init), with the NCF version loaded."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = harness.worker_pids(api.pid)
-        sizes.append(sum(rollup(pid)["rss"] for pid in pids) if len(pids) == workers else 0)
-        if len(sizes) >= 4 and sizes[-4] and max(sizes[-4:]) <= 1.01 * min(sizes[-4:]):
-            return pids
-        time.sleep(1)
-    raise TimeoutError("the workers' memory did not settle")
+        lines = log.read_text().splitlines() if log.exists() else []
+        warmed = [json.loads(line) for line in lines if '"serving state warmed"' in line]
+        if len(warmed) >= workers:
+            if not all("NCF" in line.get("model_versions", {}) for line in warmed):
+                raise RuntimeError(f"a worker warmed without the NCF version: {warmed}")
+            time.sleep(2)  # what the build left behind is freed
+            return harness.worker_pids(api.pid)
+        if api.poll() is not None:
+            raise RuntimeError(f"the API exited with {api.returncode}")
+        time.sleep(0.5)
+    raise TimeoutError("the workers did not warm their serving state")
 
 
 def measure(settings: dict, workdir: Path, workers: int, weights_dir: str) -> list[dict[str, int]]:
@@ -66,7 +73,7 @@ def measure(settings: dict, workdir: Path, workers: int, weights_dir: str) -> li
     api = harness.start_api({**settings, "WEIGHTS_CACHE_DIR": weights_dir}, port, workers=workers, log_path=log,
                             timeout=900)
     try:
-        return [rollup(pid) for pid in settled_workers(api, workers)]
+        return [rollup(pid) for pid in warmed_workers(api, log, workers)]
     finally:
         services.stop(api)
 

@@ -298,7 +298,11 @@ class ServingStateHolder:
 
     def warm(self) -> None:
         """Build the state now (gunicorn calls this before a worker takes requests)."""
-        self.current()
+        began = time.perf_counter()
+        state = self.current()
+        log.info("serving state warmed", extra={"snapshot_id": state.catalogue.snapshot_id,
+                                                "model_versions": state.model_versions,
+                                                "build_ms": round(1000 * (time.perf_counter() - began), 1)})
 
     def rebuild_now(self) -> ServingState:
         """Build and swap synchronously (tests, CLI)."""
