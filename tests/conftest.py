@@ -40,8 +40,9 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def settings(mongo_uri, redis_url) -> dict:
+def settings(mongo_uri, redis_url, tmp_path_factory) -> dict:
     return {
+        "WEIGHTS_CACHE_DIR": str(tmp_path_factory.mktemp("weights")),  # not the host's shared one
         "APP_ENV": "testing",
         "MONGODB_URI": mongo_uri,
         "MONGODB_TIMEOUT_MS": 3000,
