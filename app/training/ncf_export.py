@@ -1,8 +1,6 @@
 """A trained NCF (torch) as the plain arrays the serving engine loads, and a scorer for evaluation."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 from torch import nn
 
@@ -19,13 +17,11 @@ def _numpy(tensor) -> np.ndarray:
 
 
 def export_ncf(model: NCFNetwork, user_ids: np.ndarray, service_ids: np.ndarray, user_autoencoder: FeatureAutoencoder,
-               user_features: MultiHotEncoder, similarity_threshold: float = 0.5,
-               objective_sides: Mapping[str, NCFNetwork] | None = None) -> NCFModel:
+               user_features: MultiHotEncoder, similarity_threshold: float = 0.5) -> NCFModel:
     """The serving model: (u,) sorted user ids and (s,) sorted service ids name the model's rows;
     the user autoencoder and encoder let the engine score visitors known only by their features.
     A model without a history term exports neither the history table nor a history length, as
-    models saved before the term have neither. `objective_sides`: networks trained from `model`
-    on another objective's positives, of which only the service side is kept."""
+    models saved before the term have neither. It has no objective sides (`service_side` gives one)."""
     if not (np.all(np.diff(user_ids) > 0) and np.all(np.diff(service_ids) > 0)):
         raise ValueError("user_ids and service_ids must be sorted and unique: they are the engine's index")
     linear = [layer for layer in model.mlp if isinstance(layer, nn.Linear)]
@@ -47,11 +43,11 @@ def export_ncf(model: NCFNetwork, user_ids: np.ndarray, service_ids: np.ndarray,
         user_vocabulary_field=vocabulary_field, user_vocabulary_value=vocabulary_value,
         user_vocabulary_column=vocabulary_column,
         service_history_gmf=_numpy(model.history_gmf.weight[:-1]) if history_length else None,
-        objective_sides={objective: _service_side(side) for objective, side in (objective_sides or {}).items()},
     )
 
 
-def _service_side(network: NCFNetwork) -> dict[str, np.ndarray]:
+def service_side(network: NCFNetwork) -> dict[str, np.ndarray]:
+    """The arrays an objective's side holds of its own (`NCFModel.objective_sides`)."""
     return {"service_gmf": _numpy(network.item_gmf.weight[:-1]), "service_mlp": _numpy(network.item_mlp.weight[:-1]),
             "head_weight": _numpy(network.head.weight[0]), "head_bias": _numpy(network.head.bias)}
 

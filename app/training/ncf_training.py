@@ -14,8 +14,8 @@ serving engine scores a user with the services they took last.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from app.training.dataset import InteractionData
 from app.training.evaluation import ScoreUsers, leave_last_out, ranking_metrics
 from app.training.ncf import fit_ncf
 from app.training.ncf_examples import latest_windows
-from app.training.ncf_export import export_ncf, ncf_score_users
+from app.training.ncf_export import export_ncf, ncf_score_users, service_side
 from app.training.ncf_fit import renamed
 from app.training.ncf_network import NCFConfig, NCFNetwork
 from app.training.ncf_objectives import Positives, fit_objective_side, refit_objective_side, why_not_trained
@@ -92,13 +92,10 @@ def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
         model, refit_report = fit_ncf(data.user_rows, data.service_rows, data.order, user_content,
                                       service_content, data.recommendable, config.ncf,
                                       renamed(progress, "ncf_serving"), epochs=ncf_report.best_epoch)
-
-    def exported(sides: Mapping[str, NCFNetwork] | None = None) -> NCFModel:
-        return export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder,
-                          objective_sides=sides)
-
-    sides, objective_metrics = _objective_sides(model, exported, data, objectives or {}, config, progress)
-    served = exported(sides)
+    order_model = (export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
+                   if config.refit_on_all else evaluated)
+    sides, objective_metrics = _objective_sides(model, order_model, data, objectives or {}, config, progress)
+    served = replace(order_model, objective_sides=sides)  # the same arrays, not copies
     reports = {"user_autoencoder": asdict(user_report), "service_autoencoder": asdict(service_report),
                "ncf": asdict(ncf_report), "ncf_serving": asdict(refit_report) if refit_report else None}
     saved_config = {**asdict(config), "user_features": data.user_encoder.to_dict(),
@@ -109,16 +106,16 @@ def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
                              held_out_scores)
 
 
-def _objective_sides(network: NCFNetwork, exported: Callable[..., NCFModel], data: InteractionData,
+def _objective_sides(network: NCFNetwork, order_model: NCFModel, data: InteractionData,
                      objectives: Mapping[str, Positives], config: NCFTrainingConfig,
-                     progress: Progress | None) -> tuple[dict[str, NCFNetwork], dict[str, dict]]:
-    """Each objective's service side trained from the served `network`, and what it measured on each
-    user's latest positive of the objective, beside the order model and the objective's popularity."""
+                     progress: Progress | None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict]]:
+    """Each objective's service side (its arrays) trained from the served `network` (exported as
+    `order_model`), and what it measured on each user's latest positive of the objective, beside
+    the order model and the objective's popularity."""
     rng = np.random.default_rng(config.ncf.seed)
     length = config.ncf.history_length
     windows = latest_windows(data.user_rows, data.service_rows, data.order, data.n_users, length, data.n_services)
     served_history = np.where(windows == data.n_services, -1, windows)  # as ncf_score_users reads it
-    order_model = exported()
     sides, measured = {}, {}
     for objective, positives in objectives.items():
         facts = {"positives": len(positives), "users": int(np.unique(positives.users).size)}
@@ -130,8 +127,8 @@ def _objective_sides(network: NCFNetwork, exported: Callable[..., NCFModel], dat
                                  config.objective_epochs, renamed(progress, f"ncf_{objective}"), rng)
         split = fit.split
         popularity = fit_popularity_baseline(split.train_users, split.train_items, data.n_users, data.n_services)
-        scorers = {"NCF": ncf_score_users(exported({objective: fit.validated}).for_objective(objective),
-                                          served_history),
+        validated = replace(order_model, objective_sides={objective: service_side(fit.validated)})
+        scorers = {"NCF": ncf_score_users(validated.for_objective(objective), served_history),
                    "NCF order model": ncf_score_users(order_model, served_history),
                    "Popularity": popularity.score_users}
         measured[objective] = {**facts, "trained": True, "best_epoch": fit.best_epoch,
@@ -139,6 +136,7 @@ def _objective_sides(network: NCFNetwork, exported: Callable[..., NCFModel], dat
                                **{name: ranking_metrics(score, split, data.recommendable, config.k,
                                                         seed=config.evaluation_seed)
                                   for name, score in scorers.items()}}
-        sides[objective] = refit_objective_side(network, positives, windows, data.recommendable, config.ncf,
-                                                fit.best_epoch, renamed(progress, f"ncf_{objective}_serving"), rng)
+        sides[objective] = service_side(refit_objective_side(
+            network, positives, windows, data.recommendable, config.ncf, fit.best_epoch,
+            renamed(progress, f"ncf_{objective}_serving"), rng))
     return sides, measured
