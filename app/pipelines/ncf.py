@@ -20,10 +20,9 @@ from gridfs.errors import NoFile
 from app import model_registry
 from app.engines import NCFModel
 from app.errors import DataRejected, NotFound
-from app.marketplace.history import all_interactions
+from app.pipelines.interaction_models import collect_interactions
 from app.pipelines.run import StepClock, plan_run
 from app.progress import Progress, no_progress
-from app.recommendations.kept_interactions import interaction_arrays
 from app.storage.models import ModelVersion
 from app.storage.raw_dumps import raw_dump
 from app.training.baselines import fit_ease, fit_popularity_baseline, fit_session_baseline
@@ -72,9 +71,10 @@ def run_ncf_pipeline(snapshot_id: str | None = None, config: NCFTrainingConfig |
     if existing:
         return existing
     clock = StepClock(STEPS, progress)
-    # The stored interactions: what the dump's users clicked and carted, for those objectives.
-    dump, stored = clock.run("extract", lambda: (raw_dump(snapshot_id), interaction_arrays(all_interactions())),
-                             snapshot_id=snapshot_id)
+    # What the dump's users clicked and carted, for those objectives: the interactions this trainer
+    # process keeps for the Popularity and Session refits, extended with what arrived since.
+    dump, (stored, _) = clock.run("extract", lambda: (raw_dump(snapshot_id), collect_interactions(snapshot_id)),
+                                  snapshot_id=snapshot_id)
     data = clock.run("prepare", lambda: interaction_data_from_dump(dump))
     objectives = objective_positives(data, stored)
     facts = clock.run("validate data", lambda: _validate_data(data))
