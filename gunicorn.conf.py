@@ -18,6 +18,9 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))  # gevent only
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # gthread only
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))  # a large dump upload takes a while
+# A request line longer than this (method, path, query) gets gunicorn's own 414 in
+# text/html before the app sees it. No operation needs a query near it.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "4094"))
 graceful_timeout = 20
 accesslog = None  # the app logs one structured line per request itself
 errorlog = "-"

@@ -29,6 +29,7 @@ from app.api import (
 from app.api.auth import require_token
 from app.api.documented_errors import with_error_responses
 from app.api.errors import error_response
+from app.api.integers import AsciiIntegerConverter
 from app.api.json_bodies import OrjsonBodies
 
 NAMESPACES = (
@@ -74,6 +75,7 @@ def init_api(app: Flask) -> MarketrecApi:
     # none of an answer's required fields, which no documented model could describe.
     app.config["RESTX_MASK_SWAGGER"] = False
     app.url_map.converters["job_id"] = jobs.JobIdConverter
+    app.url_map.converters["int"] = AsciiIntegerConverter
     blueprint = Blueprint("api", __name__)
     api = MarketrecApi(
         blueprint,

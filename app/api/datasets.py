@@ -1,5 +1,6 @@
-from flask_restx import Namespace, Resource, fields, inputs
+from flask_restx import Namespace, Resource, fields
 
+from app.api.integers import integer_in
 from app.marketplace import catalogue
 from app.wire.fields import NullableDateTime, NullableInteger, NullableRaw, NullableString
 
@@ -29,7 +30,7 @@ dataset_list = ns.model("DatasetList", {
     "datasets": fields.List(fields.Nested(dataset)),
 })
 listing = ns.parser()
-listing.add_argument("limit", type=inputs.int_range(1, 500), default=50, location="args",
+listing.add_argument("limit", type=integer_in(1, 500), default=50, location="args",
                      help="how many, latest received first")
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask import request
-from flask_restx import Namespace, Resource, fields, inputs
+from flask_restx import Namespace, Resource, fields
 
 from app.api.auth import token_scope
+from app.api.integers import integer_in
 from app.recommendations.similar_services import similar_to
 from app.wire.fields import NullableString
 
@@ -24,7 +25,7 @@ similar_services = ns.model("SimilarServices", {
                                                                "(null before Session is first trained)"),
 })
 query = ns.parser()
-query.add_argument("k", type=inputs.int_range(1, 100), default=10, location="args",
+query.add_argument("k", type=integer_in(1, 100), default=10, location="args",
                    help="how many services, 1 to 100")
 
 

@@ -1,7 +1,8 @@
 """GET /stats/hitrate: how often users click the panels they are shown."""
 from flask import request
-from flask_restx import Namespace, Resource, fields, inputs
+from flask_restx import Namespace, Resource, fields
 
+from app.api.integers import integer_in
 from app.recommendations.hit_rate import hit_rate
 from app.recommendations.traffic import traffic_series
 from app.wire.fields import NullableFloat
@@ -40,7 +41,7 @@ traffic_row = ns.model("TrafficHour", {
     "hit_rate": NullableFloat(description="panel_clicks / page_clicks; null before any click"),
 })
 traffic_query = ns.parser()
-traffic_query.add_argument("hours", type=inputs.int_range(1, 24 * 90), default=48, location="args",
+traffic_query.add_argument("hours", type=integer_in(1, 24 * 90), default=48, location="args",
                            help="how many hours back")
 
 

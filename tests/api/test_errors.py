@@ -54,3 +54,13 @@ def test_a_malformed_x_fields_mask_is_400_naming_the_header(client, db, mask):
 def test_a_valid_x_fields_mask_still_selects_fields(client, db):
     response = client.get("/datasets", headers={"X-Fields": "active_snapshot_id"})
     assert response.status_code == 200 and response.get_json() == {"active_snapshot_id": None}
+
+
+def test_a_request_line_over_the_servers_limit_is_its_414_and_one_under_it_reaches_the_api(live_server):
+    # gunicorn.conf.py: GUNICORN_LIMIT_REQUEST_LINE, 4,094 bytes by default; tests/api/fuzzing_hooks.py
+    # relies on this answer.
+    long_query = "&".join(["hours=1"] * 700)  # 4,899 bytes
+    assert requests.get(f"{live_server}/stats/traffic?{long_query}", timeout=10).status_code == 414
+    under = requests.get(f"{live_server}/stats/traffic?hours={'1' * 3000}", timeout=10)
+    assert under.status_code == 400
+    assert set(under.json()["errors"]) == {"hours"}

@@ -4,16 +4,19 @@ with no response 5xx, no response outside its documented status codes and models
 write accepted without a valid token.
 
 Each run fuzzes twice: with FIXED_SEED, and with a random seed printed for replay
-(`st run <url>/swagger.json --seed N ...`, the command the test prints). The API's data
+(`st run <url>/swagger.json --seed N ...`, the command the test prints; or the whole test
+again with `FUZZ_SEED=N`). The API's data
 is a served marketplace (a dump ingested, interactions stored, Popularity and Session
 fitted). Reads of recommendations need a token too (RECOMMENDATION_TOKENS), so that the
 tokens the document declares are checked on every operation. A worker of the stack's own,
 on a broker database of its own, runs the jobs the fuzzer starts, and is stopped with it.
-What schemathesis may not count as a failure is in tests/api/schemathesis.toml, with why.
+What schemathesis may not count as a failure is in tests/api/schemathesis.toml and
+tests/api/fuzzing_hooks.py, with why.
 """
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -34,6 +37,7 @@ EXAMPLES_PER_OPERATION = 70  # 19 operations: at least 1,000 cases a run with th
 MINIMUM_CASES = 1000
 ST = Path(sys.executable).parent / "st"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("fuzzing_hooks.py")
 
 
 def start_worker(settings: dict, log_name: str):
@@ -74,6 +78,7 @@ def fuzz(url: str, seed: int, workdir: Path) -> tuple[subprocess.CompletedProces
                "--seed", str(seed), "--header", f"Authorization: Bearer {TOKEN}", "--workers", "1",
                "--generation-database", "none", "--no-color", "--request-timeout", "30",
                "--report", "ndjson", "--report-ndjson-path", str(report)]
+    command = ["env", f"SCHEMATHESIS_HOOKS={HOOKS}", *command]
     print("replay with:", " ".join(command))
     return subprocess.run(command, capture_output=True, text=True, timeout=1200, cwd=workdir), command
 
@@ -89,7 +94,11 @@ def cases_sent(report: Path) -> int:
     return count
 
 
-@pytest.mark.parametrize("seed", [FIXED_SEED, random.SystemRandom().randrange(2**31)])
+# FUZZ_SEED=N replays the second run of a failed CI with its seed.
+SECOND_SEED = int(os.environ.get("FUZZ_SEED") or random.SystemRandom().randrange(2**31))
+
+
+@pytest.mark.parametrize("seed", [FIXED_SEED, SECOND_SEED])
 def test_fuzzing_finds_no_server_error_and_no_undocumented_answer(fuzzed_server, tmp_path, seed):
     url, logs = fuzzed_server
     outcome, command = fuzz(url, seed, tmp_path)
