@@ -88,6 +88,11 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "RL_SARS_SETTLE_SECONDS": int(env("RL_SARS_SETTLE_SECONDS", "3600")),
         "RL_EXPLORATION_EPSILON": float(env("RL_EXPLORATION_EPSILON", "0")),
         "NCF_SCORE_CACHE_MB": float(env("NCF_SCORE_CACHE_MB", "64")),
+        # A catalogue of at least this many eligible services is narrowed to NCF_RETRIEVAL_POOL
+        # by an inner-product index before NCF scores it (app/engines/ncf_retrieval.py); 0: never.
+        "NCF_RETRIEVAL_MIN_CANDIDATES": int(env("NCF_RETRIEVAL_MIN_CANDIDATES", "20000")),
+        "NCF_RETRIEVAL_POOL": int(env("NCF_RETRIEVAL_POOL", "500")),
+        "NCF_RETRIEVAL_INDEX": env("NCF_RETRIEVAL_INDEX", "flat"),
         "HISTORY_CACHE_REDIS_URL": env("HISTORY_CACHE_REDIS_URL", redis_url),
         "HISTORY_CACHE_TTL_SECONDS": int(env("HISTORY_CACHE_TTL_SECONDS", str(24 * 3600))),
         "RETRAIN_CHECK_SECONDS": int(env("RETRAIN_CHECK_SECONDS", "900")),
@@ -102,6 +107,16 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
     }
 
 
+def _check_retrieval(settings: Mapping) -> None:
+    if settings["NCF_RETRIEVAL_MIN_CANDIDATES"] < 0:
+        raise ConfigurationError("NCF_RETRIEVAL_MIN_CANDIDATES must not be negative, "
+                                 f"not {settings['NCF_RETRIEVAL_MIN_CANDIDATES']}")
+    if settings["NCF_RETRIEVAL_POOL"] < 1:
+        raise ConfigurationError(f"NCF_RETRIEVAL_POOL must be at least 1, not {settings['NCF_RETRIEVAL_POOL']}")
+    if settings["NCF_RETRIEVAL_INDEX"] not in ("flat", "hnsw"):
+        raise ConfigurationError(f"NCF_RETRIEVAL_INDEX must be flat or hnsw, not {settings['NCF_RETRIEVAL_INDEX']!r}")
+
+
 def check_settings(settings: Mapping) -> None:
     """Fail fast on settings that cannot work; production needs its secrets set."""
     if settings["APP_ENV"] not in ENVIRONMENTS:
@@ -113,6 +128,7 @@ def check_settings(settings: Mapping) -> None:
                                  f"not {settings['DEFAULT_RECOMMENDATION_ENGINE']!r}")
     if settings["NCF_SCORE_CACHE_MB"] < 0:
         raise ConfigurationError(f"NCF_SCORE_CACHE_MB must not be negative, not {settings['NCF_SCORE_CACHE_MB']}")
+    _check_retrieval(settings)
     if settings["APP_ENV"] != "production":
         return
     explicit = set(settings.get("EXPLICIT_SETTINGS", ()))

@@ -80,3 +80,10 @@ def test_dotenv_file_is_read_and_the_real_environment_wins(tmp_path, monkeypatch
     settings = load_settings()
     assert settings["DEFAULT_RECOMMENDATION_ENGINE"] == "Popularity"
     assert settings["LOG_LEVEL"] == "ERROR"
+
+
+@pytest.mark.parametrize(("name", "value"), [("NCF_RETRIEVAL_MIN_CANDIDATES", "-1"), ("NCF_RETRIEVAL_POOL", "0"),
+                                             ("NCF_RETRIEVAL_INDEX", "lsh")])
+def test_retrieval_settings_that_cannot_work_are_refused(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        check_settings(load_settings({name: value}))

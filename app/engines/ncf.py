@@ -19,6 +19,10 @@ objective scores services with that side and the same user vector; any other
 objective, and every objective of models saved before them, is served by the
 order model.
 
+In a large catalogue (`retrieval` settings, a model with retrieval arrays) the NCF engine
+first retrieves the few hundred services an inner-product approximation of NCF ranks best
+(app/engines/ncf_retrieval.py), and scores only those.
+
 Who can be scored: a user with a trained row (with the features they had at
 training time); else a visitor whose declared features (categories, scientific
 domains) the vocabulary knows, through the user autoencoder's encoder and the
@@ -42,6 +46,7 @@ from app.engines.base import (
 )
 from app.engines.catalogue import IdIndex
 from app.engines.fitted import FittedEngine
+from app.engines.ncf_retrieval import RETRIEVAL_ARRAYS, RetrievalSettings, Retriever, has_retrieval
 from app.engines.score_cache import ScoreCache
 
 _LAYERED = ("mlp_weight", "mlp_bias", "user_encoder_weight", "user_encoder_bias")  # saved as name_0, name_1, ...
@@ -81,8 +86,14 @@ class NCFModel:
     user_vocabulary_value: np.ndarray  # (v,) int64 e.g. a category id
     user_vocabulary_column: np.ndarray  # (v,) int64 column of the multi-hot input
     service_history_gmf: np.ndarray | None = None  # (s, g) history factors; None in models without the term
+    # The inner-product approximation that finds candidates in a large catalogue (app/engines/ncf_retrieval.py);
+    # None in models saved before it, which score every candidate.
+    retrieval_user_map: np.ndarray | None = None  # (h1 + 1, r)
+    retrieval_service: np.ndarray | None = None  # (s, r)
+    retrieval_service_prior: np.ndarray | None = None  # (s,)
     # Objectives other than orders with a service side of their own (app/training/ncf_objectives.py):
-    # {objective: {name: array}} for the names in OBJECTIVE_SIDE; none in models saved before them.
+    # {objective: {name: array}} for the names in OBJECTIVE_SIDE, and RETRIEVAL_ARRAYS when fitted;
+    # none in models saved before them.
     objective_sides: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -95,7 +106,7 @@ class NCFModel:
             elif isinstance(value, np.ndarray):
                 arrays[name] = value
         for objective, side in self.objective_sides.items():
-            arrays.update({f"objective_{objective}_{name}": side[name] for name in OBJECTIVE_SIDE})
+            arrays.update({f"objective_{objective}_{name}": array for name, array in side.items()})
         return arrays
 
     @property
@@ -107,7 +118,10 @@ class NCFModel:
         """The model that serves `objective`: this one with that objective's service side (the same
         arrays, not copies), or this one itself when it has none."""
         side = self.objective_sides.get(objective)
-        return self if side is None else replace(self, objective_sides={}, **side)
+        if side is None:
+            return self
+        retrieval = {name: side.get(name) for name in RETRIEVAL_ARRAYS}  # the order model's would mislead
+        return replace(self, objective_sides={}, **{**side, **retrieval})
 
     def params(self) -> dict:
         """JSON-able parameters."""
@@ -121,7 +135,7 @@ class NCFModel:
         layer_keys = {key for name in _LAYERED for key in _layer_keys(arrays, name)}
         sides: dict[str, dict[str, np.ndarray]] = {}
         for key in arrays:
-            for name in OBJECTIVE_SIDE:
+            for name in OBJECTIVE_SIDE + RETRIEVAL_ARRAYS:
                 if key.startswith("objective_") and key.endswith(f"_{name}"):
                     sides.setdefault(key[len("objective_"):-len(name) - 1], {})[name] = np.asarray(arrays[key])
         side_keys = {f"objective_{objective}_{name}" for objective in sides for name in sides[objective]}
@@ -238,6 +252,11 @@ class NCFScorer:
         # The whole catalogue is read where it lies: gathering it first cost two copies, of
         # (s, h1) and (s, g), a fifth of the time to score 10k services.
         service_gmf = self.service_gmf_weighted if rows is None else self.service_gmf_weighted[rows]  # (c, g)
+        return (np.einsum("ck,bk->bc", service_gmf, user_gmf)
+                + self.mlp_term(user_first, rows) + self.model.head_bias[0])  # (b, c)
+
+    def mlp_term(self, user_first: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(b, c) float32: the MLP tower's part of the logits (head's MLP weights included)."""
         if user_first.shape[0] == 1 and rows is not None:  # one user, as in serving: add in place
             hidden = np.take(self.service_first, rows, axis=0)  # (c, h1), a fresh array
             hidden += user_first[0]
@@ -250,8 +269,7 @@ class NCFScorer:
             hidden = hidden @ weight
             hidden += bias
             np.maximum(hidden, 0.0, out=hidden)  # (b, c, h)
-        return (np.einsum("ck,bk->bc", service_gmf, user_gmf)
-                + np.einsum("bch,h->bc", hidden, self.head_mlp) + self.model.head_bias[0])  # (b, c)
+        return np.einsum("bch,h->bc", hidden, self.head_mlp)
 
 
 class NCF(FittedEngine):
@@ -259,9 +277,12 @@ class NCF(FittedEngine):
 
     name = "NCF"
 
-    def __init__(self, model: NCFModel | None = None, cache: ScoreCache | None = None):
+    def __init__(self, model: NCFModel | None = None, cache: ScoreCache | None = None,
+                 retrieval: RetrievalSettings | None = None):
         """`cache`: where a trained user's scores over the whole catalogue are kept between requests
-        (engines of the same model may share one); by default one of its own."""
+        (engines of the same model may share one); by default one of its own. `retrieval`: how a
+        catalogue of at least `retrieval.min_candidates` services is narrowed before NCF scores it,
+        for models with retrieval arrays; None scores every candidate."""
         super().__init__(model)
         self.user_index = IdIndex(model.user_ids if model is not None else np.empty(0, np.int64))
         self.scorer = NCFScorer(model) if model is not None else None
@@ -269,6 +290,33 @@ class NCF(FittedEngine):
         self.objective_scorers = {objective: NCFScorer(model.for_objective(objective))
                                   for objective in (model.objectives if model is not None else ())}
         self.cache = cache if cache is not None else ScoreCache()
+        self.retrievers = {}  # id(scorer) → Retriever, for scorers whose catalogue is large enough
+        if retrieval is not None and not self.ranking and model is not None:
+            for scorer in (self.scorer, *self.objective_scorers.values()):
+                if has_retrieval(scorer.model) and scorer.model.service_ids.size >= retrieval.min_candidates:
+                    self.retrievers[id(scorer)] = Retriever(scorer, retrieval)
+
+    def recommend(self, context: RecommendationContext) -> Recommendations:
+        """With a retriever and enough candidates, NCF scores only the retrieved ones (the rest
+        would not make the top k but by the approximation's error: benchmarks/retrieval.py)."""
+        self._require_ready()
+        narrowed = self._retrieved(context)
+        return super().recommend(context if narrowed is None else replace(context, candidates=narrowed))
+
+    def _retrieved(self, context: RecommendationContext) -> np.ndarray | None:
+        """The candidates worth scoring, in the caller's order; None to score every one."""
+        retriever = self.retrievers.get(id(self._service_scorer(context)))
+        if retriever is None or context.candidates.size < retriever.settings.min_candidates:
+            return None
+        user = self._user(context)
+        if user is None:
+            return None  # nobody to retrieve for: every candidate scores 0 anyway
+        rows, known = self.index.positions(context.candidates)
+        allowed = np.zeros(self.model.service_ids.size, bool)
+        allowed[rows[known]] = True
+        chosen = np.zeros_like(allowed)
+        chosen[retriever.rows(user[0], user[1], allowed, context.k)] = True
+        return context.candidates[known & chosen[rows]]
 
     def knows(self, context: RecommendationContext) -> bool:
         """Whether the model can score this visitor (a trained row or known features)."""

@@ -21,6 +21,7 @@ from app.engines.base import Engine
 from app.engines.content import ServiceContent
 from app.engines.covisitation import SessionModel
 from app.engines.ncf import NCF, NCFModel, NCFRanking
+from app.engines.ncf_retrieval import RetrievalSettings
 from app.engines.popularity import Popularity, PopularityModel
 from app.engines.random import Random, RandomRanking
 from app.engines.rl import RL, RLModel
@@ -69,6 +70,13 @@ class CatalogueInputs:
     neighbours: SessionModel | None = None
 
 
+def _retrieval(settings: Mapping) -> RetrievalSettings | None:
+    if not settings["NCF_RETRIEVAL_MIN_CANDIDATES"]:
+        return None
+    return RetrievalSettings(settings["NCF_RETRIEVAL_MIN_CANDIDATES"], settings["NCF_RETRIEVAL_POOL"],
+                             settings["NCF_RETRIEVAL_INDEX"])
+
+
 def _score_cache(settings: Mapping, shared: dict) -> ScoreCache:
     if "score_cache" not in shared:  # one model, one user's scores, for both NCF engines
         shared["score_cache"] = ScoreCache(int(settings["NCF_SCORE_CACHE_MB"] * 2**20))
@@ -86,7 +94,7 @@ MODEL_KINDS: tuple[ModelKind, ...] = (
 
 # Top-k engines first, in the order the fallback chain tries them, then the ranking ones.
 ENGINES: tuple[EngineEntry, ...] = (
-    EngineEntry("NCF", lambda model, settings, shared: NCF(model, _score_cache(settings, shared)),
+    EngineEntry("NCF", lambda model, settings, shared: NCF(model, _score_cache(settings, shared), _retrieval(settings)),
                 model="NCF", fallback=FOR_LOGGED_IN),
     EngineEntry("RL", lambda model, settings, shared: RL(model, settings["RL_EXPLORATION_EPSILON"]), model="RL"),
     # Answers a request with a context service (a service's own page) before the chain; never stands in.
