@@ -17,8 +17,9 @@ function POST /user_actions calls, 2,000 actions a call; then `--events` events
 of the same users and visitors. Fits Popularity and Session on them, and
 registers an NCF version with random weights of the real layout (64-d id
 embeddings and user content, 128-d service content, MLP 64-32-16, a user
-encoder 90-256-64), one trained row per user: training one at this size
-would take far longer than the measurement.
+encoder 90-256-64), one trained row per user, and its retrieval arrays fitted
+as training fits them: training one at this size would take far longer than
+the measurement (benchmarks/retrieval.py measures retrieval on trained ones).
 
 Requests ask for the users and visitors who have user actions, so a request
 whose asker's history is not in the Redis copy yet reads a real history from
@@ -73,6 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app import create_app, model_registry  # noqa: E402
 from app.engines import NCF, NCFModel, NCFParams, RecommendationContext  # noqa: E402
+from app.engines.ncf_retrieval import RetrievalSettings  # noqa: E402
 from app.engines.score_cache import ScoreCache  # noqa: E402
 from app.marketplace import recent_history  # noqa: E402
 from app.marketplace.dumps import store_dump
@@ -131,7 +133,8 @@ def seed_marketplace(args, rng: random.Random, visitor_ids: list[str]) -> dict:
     row("events stored, Popularity + Session fitted", f"{args.events} events, {fitted.get('interactions')} "
                                                       f"interactions ({time.perf_counter() - started:.0f} s)")
     started = time.perf_counter()
-    model = random_ncf(np.array([u["id"] for u in dump["users"]]), np.array([s["id"] for s in dump["services"]]))
+    model = random_ncf(np.array([u["id"] for u in dump["users"]]),
+                       np.array([s["id"] for s in dump["services"]])).with_retrieval()
     version = model_registry.register("NCF", model.to_arrays(), model.params(), dataset_id=snapshot.id)
     model_registry.activate(version)
     row("NCF registered and active", f"{version.weights_bytes / 2**20:.0f} MiB of weights "
@@ -265,7 +268,12 @@ def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, 
         contexts.append(RecommendationContext(
             candidates=candidates, k=3, now=time.time(), user_id=asker.user_id, unique_id=asker.unique_id,
             history=asker.history, session=asker.session, taken=asker.taken, user_features=asker.features))
-    engine = NCF(state.engines["NCF"].model, ScoreCache(0))  # scoring itself: nothing kept between calls
+    model = state.engines["NCF"].model
+    engine = NCF(model, ScoreCache(0))  # scoring itself: nothing kept between calls, every candidate scored
+    settings = current_app.config
+    retrieving = NCF(model, ScoreCache(0), RetrievalSettings(
+        settings["NCF_RETRIEVAL_MIN_CANDIDATES"] or 10**12, settings["NCF_RETRIEVAL_POOL"],
+        settings["NCF_RETRIEVAL_INDEX"]))
     figures, timed = {}, {}
     for name, payloads in (("recommend(), the mix", mixed), ("recommend(), first views of sessions only", first_views),
                            ("recommend(), NCF panels of users", panels)):
@@ -274,6 +282,10 @@ def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, 
     scoring = time_calls(engine.recommend, contexts, budget)
     figures["NCF engine.recommend() alone"] = harness.median(scoring)
     timed["NCF engine.recommend() alone"] = (scoring, None)
+    if retrieving.retrievers:  # the catalogue is large enough for retrieval (NCF_RETRIEVAL_MIN_CANDIDATES)
+        retrieved = time_calls(retrieving.recommend, contexts, budget)
+        figures["NCF engine.recommend() with retrieval"] = harness.median(retrieved)
+        timed["NCF engine.recommend() with retrieval"] = (retrieved, None)
     flush_served()
     load = harness.load_average()
     for name, (every, missed) in timed.items():

@@ -46,7 +46,14 @@ from app.engines.base import (
 )
 from app.engines.catalogue import IdIndex
 from app.engines.fitted import FittedEngine
-from app.engines.ncf_retrieval import RETRIEVAL_ARRAYS, RetrievalSettings, Retriever, has_retrieval
+from app.engines.ncf_retrieval import (
+    RETRIEVAL_ARRAYS,
+    RetrievalFit,
+    RetrievalSettings,
+    Retriever,
+    fit_retrieval,
+    has_retrieval,
+)
 from app.engines.score_cache import ScoreCache
 
 _LAYERED = ("mlp_weight", "mlp_bias", "user_encoder_weight", "user_encoder_bias")  # saved as name_0, name_1, ...
@@ -122,6 +129,13 @@ class NCFModel:
             return self
         retrieval = {name: side.get(name) for name in RETRIEVAL_ARRAYS}  # the order model's would mislead
         return replace(self, objective_sides={}, **{**side, **retrieval})
+
+    def with_retrieval(self, fit: RetrievalFit | None = None) -> NCFModel:
+        """This model with the retrieval arrays of its order model and of each objective's side
+        (app/engines/ncf_retrieval.py), so that serving can narrow a large catalogue."""
+        sides = {objective: {**side, **fit_retrieval(NCFScorer(self.for_objective(objective)), fit)}
+                 for objective, side in self.objective_sides.items()}
+        return replace(self, objective_sides=sides, **fit_retrieval(NCFScorer(self), fit))
 
     def params(self) -> dict:
         """JSON-able parameters."""

@@ -1,13 +1,10 @@
 """A trained NCF (torch) as the plain arrays the serving engine loads, and a scorer for evaluation."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from torch import nn
 
 from app.engines.ncf import NCFModel, NCFParams, NCFScorer
-from app.engines.ncf_retrieval import RetrievalFit, fit_retrieval
 from app.training.autoencoder import FeatureAutoencoder, encoder_layers
 from app.training.evaluation import ScoreUsers
 from app.training.features import MultiHotEncoder
@@ -47,15 +44,6 @@ def export_ncf(model: NCFNetwork, user_ids: np.ndarray, service_ids: np.ndarray,
         user_vocabulary_column=vocabulary_column,
         service_history_gmf=_numpy(model.history_gmf.weight[:-1]) if history_length else None,
     )
-
-
-def with_retrieval(model: NCFModel, fit: RetrievalFit | None = None) -> NCFModel:
-    """The model with the retrieval arrays of its order model and of each objective's side
-    (app/engines/ncf_retrieval.py), so that serving can narrow a large catalogue."""
-    fit = fit or RetrievalFit()
-    sides = {objective: {**side, **fit_retrieval(NCFScorer(model.for_objective(objective)), fit)}
-             for objective, side in model.objective_sides.items()}
-    return replace(model, objective_sides=sides, **fit_retrieval(NCFScorer(model), fit))
 
 
 def service_side(network: NCFNetwork) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ from app.training.dataset import InteractionData
 from app.training.evaluation import ScoreUsers, leave_last_out, ranking_metrics
 from app.training.ncf import fit_ncf
 from app.training.ncf_examples import latest_windows
-from app.training.ncf_export import export_ncf, ncf_score_users, service_side, with_retrieval
+from app.training.ncf_export import export_ncf, ncf_score_users, service_side
 from app.training.ncf_fit import renamed
 from app.training.ncf_network import NCFConfig, NCFNetwork
 from app.training.ncf_objectives import Positives, fit_objective_side, refit_objective_side, why_not_trained
@@ -95,7 +95,7 @@ def train_ncf(data: InteractionData, config: NCFTrainingConfig | None = None,
     order_model = (export_ncf(model, data.users.ids, data.services.ids, user_autoencoder, data.user_encoder)
                    if config.refit_on_all else evaluated)
     sides, objective_metrics = _objective_sides(model, order_model, data, objectives or {}, config, progress)
-    served = with_retrieval(replace(order_model, objective_sides=sides))  # the same arrays, not copies
+    served = replace(order_model, objective_sides=sides).with_retrieval()  # the same arrays, not copies
     reports = {"user_autoencoder": asdict(user_report), "service_autoencoder": asdict(service_report),
                "ncf": asdict(ncf_report), "ncf_serving": asdict(refit_report) if refit_report else None}
     saved_config = {**asdict(config), "user_features": data.user_encoder.to_dict(),

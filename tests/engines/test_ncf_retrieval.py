@@ -8,7 +8,6 @@ from app.engines import RecommendationContext
 from app.engines.ncf import NCF, NCFModel, NCFParams, NCFRanking, NCFScorer
 from app.engines.ncf_retrieval import RETRIEVAL_ARRAYS, RetrievalFit, RetrievalSettings, fit_retrieval
 from app.engines.score_cache import ScoreCache
-from app.training.ncf_export import with_retrieval
 
 
 def random_ncf(users: int = 300, services: int = 3000, seed: int = 0) -> NCFModel:
@@ -35,7 +34,7 @@ def random_ncf(users: int = 300, services: int = 3000, seed: int = 0) -> NCFMode
 
 @pytest.fixture(scope="module")
 def model() -> NCFModel:
-    return with_retrieval(random_ncf())
+    return random_ncf().with_retrieval()
 
 
 def context(model: NCFModel, user_id: int | None, k: int = 20, candidates=None, **fields) -> RecommendationContext:
@@ -100,7 +99,7 @@ def test_few_candidates_a_ranking_or_a_model_without_retrieval_arrays_score_ever
 def test_retrieval_arrays_survive_saving_and_objective_sides_keep_their_own(model):
     side = {"service_gmf": model.service_gmf[::-1].copy(), "service_mlp": model.service_mlp[::-1].copy(),
             "head_weight": model.head_weight, "head_bias": model.head_bias}
-    with_side = with_retrieval(replace(model, objective_sides={"click": side}))
+    with_side = replace(model, objective_sides={"click": side}).with_retrieval()
     loaded = NCFModel.from_arrays(with_side.to_arrays(), with_side.params())
     assert np.array_equal(loaded.retrieval_service, with_side.retrieval_service)
     click = loaded.for_objective("click")

@@ -9,7 +9,6 @@ from app.engines import Engine, Evidence, EvidenceKind, ServiceContent, registry
 from app.engines.registry import FOR_LOGGED_IN, EngineEntry
 from app.recommendations import choice
 from app.storage.models import ENGINE_OF_MODEL, MODEL_KINDS
-from app.training.ncf_export import with_retrieval
 from tests.api.test_recommendations import ANONYMOUS
 from tests.engines.test_ncf import _random_model
 from tests.recommendations.serving_fixtures import serve_marketplace
@@ -55,7 +54,7 @@ def test_the_table_gives_today_s_engines_chain_and_models():
 def test_engines_of_one_model_version_share_what_they_share():
     settings = {"NCF_SCORE_CACHE_MB": 1, "NCF_RETRIEVAL_MIN_CANDIDATES": 10, "NCF_RETRIEVAL_POOL": 5,
                 "NCF_RETRIEVAL_INDEX": "flat"}
-    model = with_retrieval(_random_model(services=20))
+    model = _random_model(services=20).with_retrieval()
     built = registry.build_engines("NCF", model, settings)
     assert set(built) == {"NCF", "NCFRanking"}
     assert built["NCF"].cache is built["NCFRanking"].cache
