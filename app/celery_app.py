@@ -4,13 +4,14 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from celery import Celery, Task, signals
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
 from flask import Flask
 from kombu import Exchange, Queue
 
 from app import queues
 from app.observability import metrics
 from app.queues import DEFAULT_QUEUE, QUEUES, TRAINING_QUEUE
+from app.redis_clients import is_sentinel
 
 
 class TaskLimits:
@@ -42,8 +43,17 @@ class RedisResultsWithoutSubscribing(RedisBackend):
         pass
 
 
+class SentinelResultsWithoutSubscribing(SentinelBackend):
+    """The same, for a result backend found through Redis Sentinels (app/redis_clients.py)."""
+
+    def on_task_call(self, producer, task_id):
+        pass
+
+
 def result_backend(url: str) -> str:
     """Celery's result_backend setting: a Redis URL gets the backend above."""
+    if is_sentinel(url):
+        return f"{__name__}:{SentinelResultsWithoutSubscribing.__name__}+{url}"
     if urlparse(url).scheme in ("redis", "rediss"):
         return f"{__name__}:{RedisResultsWithoutSubscribing.__name__}+{url}"
     return url
@@ -72,8 +82,11 @@ def celery_settings(config) -> dict:
         "task_soft_time_limit": max(1, config["TASK_TIME_LIMIT_SECONDS"] - 30),
         # With acks_late a message is redelivered after the visibility timeout if not
         # acked; it must outlast the longest task or training would run twice.
-        "broker_transport_options": {"visibility_timeout": training_limit + 600},
-        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+        # master_name: the master the Sentinels of a sentinel:// URL watch (unused by redis:// ones).
+        "broker_transport_options": {"visibility_timeout": training_limit + 600,
+                                     "master_name": config["REDIS_SENTINEL_MASTER"]},
+        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0},
+                                             "master_name": config["REDIS_SENTINEL_MASTER"]},
         "broker_connection_retry_on_startup": True,
         # A worker waits out a broker outage of any length (Celery's default gives up after
         # 100 tries, and the worker exits).

@@ -49,6 +49,9 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         "MONGODB_TIMEOUT_MS": int(env("MONGODB_TIMEOUT_MS", "5000")),
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": env("CELERY_BROKER_URL", redis_url),
+        # The master that Redis Sentinels watch, for Redis URLs that name Sentinels
+        # (sentinel://host:26379/0;sentinel://host2:26379/0, app/redis_clients.py).
+        "REDIS_SENTINEL_MASTER": env("REDIS_SENTINEL_MASTER", "marketrec"),
         "CELERY_RESULT_BACKEND": env("CELERY_RESULT_BACKEND", redis_url),
         "API_TOKENS": _list(env("API_TOKENS")),
         "RECOMMENDATION_TOKENS": _list(env("RECOMMENDATION_TOKENS")),

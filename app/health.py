@@ -13,6 +13,7 @@ from flask import current_app
 
 from app.queues import QUEUES
 from app.recommendations.default_engine import default_engine
+from app.redis_clients import redis_client
 from app.storage import database
 from app.storage.models import MODEL_ENGINES, active_engines
 
@@ -30,7 +31,7 @@ def _broker(timeout: float) -> dict:
     url = current_app.config["CELERY_BROKER_URL"]
     client = _redis_clients.get(url)
     if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = redis_client(url, current_app.config["REDIS_SENTINEL_MASTER"], timeout)
         _redis_clients[url] = client
     client.ping()
     return {"status": "UP"}

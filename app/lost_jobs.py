@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from urllib.parse import urlparse
 
 import redis
 from flask import current_app
@@ -38,6 +37,7 @@ from flask import current_app
 from app.jobs import BROKER_ERRORS
 from app.observability import metrics
 from app.queues import QUEUES
+from app.redis_clients import is_redis, redis_client
 from app.storage.jobs import FINISHED_STATES, Job, utcnow
 from app.storage.snapshots import release_writer_lease_of_job
 
@@ -121,9 +121,9 @@ def messages_held(broker_url: str) -> list[str] | None:
 
 
 def _broker(broker_url: str) -> redis.Redis | None:
-    if urlparse(broker_url).scheme not in ("redis", "rediss"):
+    if not is_redis(broker_url):
         return None
-    return redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    return redis_client(broker_url, current_app.config["REDIS_SENTINEL_MASTER"], timeout=5)
 
 
 def _end(job: Job, why: str) -> str | None:

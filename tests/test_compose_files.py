@@ -53,7 +53,9 @@ def test_compose_runs_mongodb_as_a_replica_set_the_app_names():
     assert f"_id: '{replica_set}'" in health and "isWritablePrimary" in health
     for name in ("api", "worker", "trainer", "beat"):
         uri = compose["services"][name]["environment"]["MONGODB_URI"]
-        assert uri.endswith(f"?replicaSet={replica_set}"), (name, uri)
+        options = dict(pair.split("=") for pair in uri.split("?", 1)[1].split("&"))
+        # Acknowledged writes survive a failover; reads see only what a majority holds (docs/scaling.md).
+        assert options == {"replicaSet": replica_set, "w": "majority", "readConcernLevel": "majority"}, (name, uri)
 
 
 def test_development_override_mounts_the_source_and_adds_a_notebook():

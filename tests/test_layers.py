@@ -24,7 +24,7 @@ LAYERS = {
     "app.experiment_registry": 4,
     "app.jobs": 4,  # a job's record, and enqueueing a task by name (app/queues.py)
     "app.config": 4,
-    "app.storage": 3, "app.offload": 3,
+    "app.storage": 3, "app.offload": 3, "app.redis_clients": 3,
     "app.engines": 2, "app.rl": 2, "app.training": 2, "app.schema_check": 2, "app.wire": 2,
     "app.sample_data": 2, "app.experiments": 2,
     "app.observability": 2,

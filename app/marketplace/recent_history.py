@@ -40,6 +40,7 @@ from app.engines.interactions import seconds_since_epoch
 from app.errors import ServiceUnavailable
 from app.marketplace import history
 from app.observability.logs import OutageWarning
+from app.redis_clients import redis_client
 from app.storage import database
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def _client() -> redis.Redis | None:
         return None
     client = _clients.get(url)
     if client is None:
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = _clients[url] = redis_client(url, current_app.config["REDIS_SENTINEL_MASTER"], timeout=0.5)
     return client
 
 
