@@ -11,7 +11,7 @@ from kombu import Exchange, Queue
 from app import queues
 from app.observability import metrics
 from app.queues import DEFAULT_QUEUE, QUEUES, TRAINING_QUEUE
-from app.redis_clients import is_sentinel
+from app.redis_clients import is_redis, is_sentinel
 
 
 class TaskLimits:
@@ -59,11 +59,28 @@ def result_backend(url: str) -> str:
     return url
 
 
+# Only in Celery's own processes (worker.py): a task's state and result stored through a Redis
+# failover or an outage of seconds wait and are sent again, instead of a task that ran being
+# recorded as failed ("Exception raised outside body: ConnectionError"). Backoff from 0.1 s to 2 s
+# a try, 20 tries: up to about 30 s. The API reads live progress and falls back to the job record
+# at once (app/jobs.py), so it keeps Celery's default of not retrying.
+WORKER_SETTINGS = {
+    "result_backend_always_retry": True,
+    "result_backend_base_sleep_between_retries_ms": 100,
+    "result_backend_max_sleep_between_retries_ms": 2000,
+    "result_backend_max_retries": 20,
+}
+
+
 def celery_settings(config) -> dict:
     """Celery's configuration, derived from the app settings."""
     training_limit = config["TRAINING_TIME_LIMIT_SECONDS"]
+    broker = config["CELERY_BROKER_URL"]
     return {
-        "broker_url": config["CELERY_BROKER_URL"],
+        "broker_url": broker,
+        # kombu's Redis transports, with a fix for closing after a lost connection (app/broker_transport.py).
+        **({"broker_transport": f"app.broker_transport:{'SentinelTransport' if is_sentinel(broker) else 'Transport'}"}
+           if is_redis(broker) else {}),
         "result_backend": config["CELERY_RESULT_BACKEND"],
         "task_serializer": "json",
         "result_serializer": "json",

@@ -12,7 +12,9 @@ Two ways a job the API answered 202 for can be lost:
 
 Every RECOVER_JOBS_SECONDS (beat), `recover_lost_jobs` looks for both: PENDING records
 with no message in the broker (queued, or delivered to a worker and not yet
-acknowledged), and STARTED records whose heartbeat (app/job_signals.py, every
+acknowledged), or whose message was delivered but no live worker holds it (a worker's
+connection lost in a Redis failover before it could put the message back), and STARTED
+records whose heartbeat (app/job_signals.py, every
 JOB_HEARTBEAT_SECONDS while the task runs) is older than STALLED_AFTER_HEARTBEATS beats.
 A job seen so at two looks at least a confirmation period apart (a live heartbeat clears
 the mark in between) is enqueued again under the same id, at most MAX_REQUEUES times:
@@ -89,18 +91,41 @@ def _jobs_without_message(now) -> list[tuple[Job, str]]:
     held = messages_held(current_app.config["CELERY_BROKER_URL"])
     if held is None:
         return []
-    held = "\n".join(held)  # a job's id is a uuid: found in its message's headers
+    queued, delivered = ("\n".join(messages) for messages in held)  # a job's id is a uuid, in its message's headers
+    delivered_only = [job.id for job in waiting if job.id not in queued and job.id in delivered]
+    taken = _taken_by_live_workers() if delivered_only else set()
     lost = []
     for job in waiting:
-        if job.id not in held:
+        if job.id not in queued and job.id not in delivered:
             lost.append((job, "its queue message was lost by the broker"))
+        elif job.id in delivered_only and taken is not None and job.id not in taken:
+            lost.append((job, "its message was delivered to a worker that is gone"))
         elif job.missing_since:
             Job.objects(id=job.id).update(unset__missing_since=True)
     return lost
 
 
-def messages_held(broker_url: str) -> list[str] | None:
-    """Every message the broker holds for our queues, raw; None when it cannot be read."""
+def _taken_by_live_workers() -> set[str] | None:
+    """Ids of the tasks the live workers run or hold prefetched; None when no worker answers.
+
+    A PENDING job whose message is delivered (in the broker's unacknowledged hash) but held
+    by no live worker was delivered to a connection that is gone: a worker whose broker was
+    lost in a failover, before it could put the message back. The visibility timeout would
+    deliver it again only after 70 minutes."""
+    inspect = current_app.extensions["celery"].control.inspect(timeout=1.0)
+    try:
+        reserved, active = inspect.reserved(), inspect.active()
+    except BROKER_ERRORS as exc:
+        log.warning("the workers cannot be asked what they hold: %s", exc)
+        return None
+    if not reserved or active is None:
+        return None
+    return {task["id"] for replies in (reserved, active) for tasks in replies.values() for task in tasks}
+
+
+def messages_held(broker_url: str) -> tuple[list[str], list[str]] | None:
+    """Every message the broker holds for our queues, raw: (queued, delivered and not yet
+    acknowledged); None when they cannot be read."""
     client = _broker(broker_url)
     if client is None:
         return None
@@ -110,9 +135,8 @@ def messages_held(broker_url: str) -> list[str] | None:
         if sum(lengths) + client.hlen(_UNACKED) > MOST_MESSAGES_READ:
             log.warning("the broker holds more than %d messages: lost jobs are not looked for", MOST_MESSAGES_READ)
             return None
-        held = [m.decode(errors="replace") for key, n in zip(keys, lengths) if n for m in client.lrange(key, 0, -1)]
-        held += [m.decode(errors="replace") for m in client.hvals(_UNACKED)]
-        return held
+        queued = [m.decode(errors="replace") for key, n in zip(keys, lengths) if n for m in client.lrange(key, 0, -1)]
+        return queued, [m.decode(errors="replace") for m in client.hvals(_UNACKED)]
     except redis.RedisError as exc:
         log.warning("the broker's messages cannot be read: %s", exc)
         return None
@@ -158,8 +182,7 @@ def _end(job: Job, why: str) -> str | None:
     if not Job.objects(id=job.id, state=job.state, missing_since=job.missing_since).update(
             set__state="PENDING", inc__requeued=1, unset__missing_since=True):
         return None
-    if job.state == "STARTED":
-        _drop_unacknowledged(job.id)
+    _drop_unacknowledged(job.id)  # a killed run's, or one delivered to a worker that is gone
     current_app.extensions["celery"].tasks[job.name].apply_async(args=list(job.args), task_id=job.id)
     metrics.LOST_JOBS.labels(task=job.name, outcome="requeued").inc()
     log.warning("job %s enqueued again: %s", job.id, why,
@@ -168,7 +191,8 @@ def _end(job: Job, why: str) -> str | None:
 
 
 def _drop_unacknowledged(job_id: str) -> None:
-    """The killed run's message, which the visibility timeout would otherwise deliver again."""
+    """The job's message delivered before (to a killed run, or to a worker that is gone), which the
+    visibility timeout would otherwise deliver again."""
     client = _broker(current_app.config["CELERY_BROKER_URL"])
     if client is None:
         return

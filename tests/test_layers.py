@@ -17,7 +17,7 @@ APP = ROOT / "app"
 LAYERS = {
     "app": 8,
     "app.api": 7, "app.cli": 7, "app.dashboard": 7,
-    "app.celery_app": 6, "app.tasks": 6, "app.health": 6,
+    "app.celery_app": 6, "app.tasks": 6, "app.health": 6, "app.broker_transport": 6,
     "app.lost_jobs": 5, "app.job_signals": 5, "app.diagnostics": 5,
     "app.pipelines": 5,
     "app.marketplace": 4, "app.recommendations": 4, "app.model_registry": 4, "app.recommendation_log": 4,

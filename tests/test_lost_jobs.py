@@ -3,6 +3,7 @@
 job whose message is there, or whose heartbeat goes on, is left alone."""
 import base64
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import redis
 
 from app import create_app, jobs, lost_jobs, tasks
 from app.storage.jobs import Job, utcnow
+from devstack import services
 
 NOTHING = {"requeued": [], "failed": [], "ended": [], "missing": []}
 
@@ -153,3 +155,30 @@ def test_a_killed_job_s_writer_lease_is_released_for_its_next_run(broker):
     assert DatasetWriterLease.objects.count() == 1  # one look is not enough to call it dead
     assert lost_jobs.recover_lost_jobs(now + later())["requeued"] == ["killed-ingestion"]
     assert DatasetWriterLease.objects.count() == 0
+
+
+def test_a_job_delivered_to_a_worker_that_is_gone_is_enqueued_again(broker, settings):
+    """Its message sits in the `unacked` hash (its worker lost the broker in a failover before it
+    could put it back) and no live worker holds it: it runs again, not after the visibility timeout."""
+    from tests.api.test_fuzzing import start_worker
+
+    job = jobs.start_job(tasks.selfcheck)
+    Job.objects(id=job.id).update(created_at=utcnow() - timedelta(minutes=5))
+    message = broker.rpop("default")
+    broker.hset("unacked", "tag-gone", b'[' + message + b', "default", "default"]')
+    broker.zadd("unacked_index", {"tag-gone": utcnow().timestamp()})
+    url = broker.connection_pool.connection_kwargs
+    worker_url = f"redis://{url['host']}:{url['port']}/{url['db']}"
+    worker = start_worker({**settings, "CELERY_BROKER_URL": worker_url, "CELERY_RESULT_BACKEND": worker_url},
+                          "worker-lost-jobs-unacked.log")
+    try:
+        now = utcnow()
+        assert lost_jobs.recover_lost_jobs(now)["missing"] == [job.id]
+        assert lost_jobs.recover_lost_jobs(now + later())["requeued"] == [job.id]
+        assert broker.hget("unacked", "tag-gone") is None  # so the visibility timeout does not run it again
+        deadline = utcnow() + timedelta(seconds=60)
+        while Job.objects.get(id=job.id).state != "SUCCESS" and utcnow() < deadline:
+            time.sleep(0.5)
+        assert Job.objects.get(id=job.id).state == "SUCCESS"
+    finally:
+        services.stop(worker)
