@@ -7,7 +7,7 @@ closes the connection's channel. Closing restores the messages the worker had ta
 acknowledged, through a new connection pool whose parameters `_connparams` reads from
 `transport.client`: with kombu 5.7 that raised `AttributeError: 'NoneType' object has no
 attribute 'hostname'`, which Celery reports as an unrecoverable error, and the worker exited
-(tests/test_redis_sentinel.py saw it in 2 of 8 failovers, each time a task was running).
+(tests/test_redis_sentinel.py saw it in 5 of 11 failovers, each time a task was running).
 Here each channel keeps the connection it was opened for, and hands it back to its detached
 transport when it needs it again, so the messages are put back (on the promoted replica, after
 a failover) and the worker reconnects instead of exiting.

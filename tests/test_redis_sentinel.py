@@ -17,7 +17,7 @@ and quick jobs, the master is killed. The test asserts:
 - no process exits. They run supervised, as `make run` (devstack) and any production
   supervisor run them, so that a process that does exit is counted and started again
   instead of failing every later assertion. Before app/broker_transport.py, a worker
-  holding a task's message when the master died exited in 2 of 8 failovers (kombu could
+  holding a task's message when the master died exited in 5 of 11 failovers (kombu could
   not put the message back: `AttributeError: 'NoneType' object has no attribute 'hostname'`).
 """
 from __future__ import annotations
