@@ -1,8 +1,6 @@
 """Celery bound to the Flask app: every task runs inside `app.app_context()`."""
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from celery import Celery, Task, signals
 from celery.backends.redis import RedisBackend, SentinelBackend
 from flask import Flask
@@ -52,11 +50,10 @@ class SentinelResultsWithoutSubscribing(SentinelBackend):
 
 def result_backend(url: str) -> str:
     """Celery's result_backend setting: a Redis URL gets the backend above."""
-    if is_sentinel(url):
-        return f"{__name__}:{SentinelResultsWithoutSubscribing.__name__}+{url}"
-    if urlparse(url).scheme in ("redis", "rediss"):
-        return f"{__name__}:{RedisResultsWithoutSubscribing.__name__}+{url}"
-    return url
+    if not is_redis(url):
+        return url
+    backend = SentinelResultsWithoutSubscribing if is_sentinel(url) else RedisResultsWithoutSubscribing
+    return f"{__name__}:{backend.__name__}+{url}"
 
 
 # Only in Celery's own processes (worker.py): a task's state and result stored through a Redis
