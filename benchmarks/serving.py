@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/serving.py [--services 10000] [--users 100000] [--projects 10000]
         [--user-actions 1000000] [--events 20000] [--visitors 5000] [--seconds 10] [--connections 1 4 16]
         [--servers gevent gthread:8] [--calls 400] [--call-seconds 60]
+        [--keep-database DIR] [--profile N] [--no-http]
 
 Starts SecantusDB (on disk in a temporary directory, with a 2 GB cache: see
 DATABASE_FLAGS) and Redis on free ports, unless MONGODB_URI / REDIS_URL
@@ -20,6 +21,11 @@ embeddings and user content, 128-d service content, MLP 64-32-16, a user
 encoder 90-256-64), one trained row per user, and its retrieval arrays fitted
 as training fits them: training one at this size would take far longer than
 the measurement (benchmarks/retrieval.py measures retrieval on trained ones).
+
+`--keep-database DIR` keeps SecantusDB's files in DIR and, with them, what seeding
+stored: a later run with the same sizes and DIR skips seeding (at 1M users it takes
+most of an hour). `--profile N` runs N requests of the mix through the WSGI app
+under cProfile and prints where their time went; `--no-http` stops before gunicorn.
 
 Requests ask for the users and visitors who have user actions, so a request
 whose asker's history is not in the Redis copy yet reads a real history from
@@ -57,7 +63,10 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/torch load: see STYLE.md, torch threads
 
 import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import io  # noqa: E402
 import json  # noqa: E402
+import pstats  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -297,33 +306,32 @@ def in_process(mix: harness.RecommendationMix, cold: harness.RecommendationMix, 
     return figures
 
 
+def wsgi_call(body: bytes) -> None:
+    """POST /recommendations with this body through the current app's WSGI callable; it must answer 200."""
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/recommendations", "SERVER_NAME": "bench",
+               "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+               "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "CONTENT_TYPE": "application/json",
+               "CONTENT_LENGTH": str(len(body))}
+    statuses = []
+    app = current_app._get_current_object()
+    b"".join(app.wsgi_app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    assert statuses[0].startswith("200"), statuses
+
+
 def wsgi_cpu(mix: harness.RecommendationMix, misses: CopyMisses, calls: int, budget: float,
              database_pid: int | None) -> str:
     """CPU per request of the whole WSGI app (Flask, flask-restx, validation, serving, log) in this
     process, one request at a time and no HTTP server, and of the database meanwhile: the figure
     that changes least from run to run on a shared machine, to compare versions of the code."""
-    import io
-
-    app = current_app._get_current_object()
     payloads = [mix.payload()[1] for _ in range(calls)]
     bodies = [json.dumps(payload).encode() for payload in payloads]
-
-    def call(body: bytes) -> None:
-        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/recommendations", "SERVER_NAME": "bench",
-                   "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-                   "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "CONTENT_TYPE": "application/json",
-                   "CONTENT_LENGTH": str(len(body))}
-        statuses = []
-        b"".join(app.wsgi_app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
-        assert statuses[0].startswith("200"), statuses
-
     database_before = harness.cpu_seconds(database_pid) if database_pid else 0.0
     started, stop_at, done = time.process_time(), time.perf_counter() + budget, 0
     for payload, body in zip(payloads, bodies):
         if time.perf_counter() > stop_at:
             break
         misses.note(payload)
-        call(body)
+        wsgi_call(body)
         done += 1
     here = (time.process_time() - started) / done * 1000
     flush_served()
@@ -331,6 +339,30 @@ def wsgi_cpu(mix: harness.RecommendationMix, misses: CopyMisses, calls: int, bud
     if database_pid:
         text += f", database {(harness.cpu_seconds(database_pid) - database_before) / done * 1000:.2f} ms"
     return text + f" ({done} requests)"
+
+
+def profile(mix: harness.RecommendationMix, misses: CopyMisses, calls: int) -> None:
+    """Where the CPU of `calls` requests of the mix through the WSGI app goes: the functions with
+    the most time of their own, and the most time under them."""
+    bodies = []
+    for _ in range(calls + 20):
+        payload = mix.payload()[1]
+        misses.note(payload)
+        bodies.append(json.dumps(payload).encode())
+    for body in bodies[:20]:  # the serving state built, first calls' imports and caches
+        wsgi_call(body)
+    bodies = bodies[20:]
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    for body in bodies:
+        wsgi_call(body)
+    profiler.disable()
+    flush_served()
+    for order in ("tottime", "cumulative"):
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats(order).print_stats(30)
+        print(f"profile of {calls} requests of the mix, by {order} (CPU seconds):")
+        print("\n".join(text.getvalue().splitlines()[6:]), flush=True)
 
 
 def wait_until_serving(port: int, requests, api) -> None:
@@ -413,7 +445,7 @@ def start_database(directory: Path):
     """SecantusDB on a free port, as devstack starts it but with a larger cache (DATABASE_FLAGS);
     its URI is set in MONGODB_URI for `harness.stack`. Returns the process."""
     port = services.free_port()
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     command = [shutil.which("secantusd-py", path=str(harness.BIN)), "--host", "127.0.0.1", "--port", str(port),
                "--storage-path", str(directory / "mongo"), "--log-level", "WARNING", *DATABASE_FLAGS]
     proc = services.spawn(command, directory / "mongo.log")
@@ -441,22 +473,49 @@ def main() -> None:
                         help="at most this long per in-process figure (first views may be slow)")
     parser.add_argument("--views-per-session", type=float, default=5.0,
                         help="requests per browsing session on average (1: every request a new session)")
+    parser.add_argument("--keep-database", type=Path, metavar="DIR",
+                        help="keep SecantusDB's files here; a later run of the same sizes skips seeding")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile N requests of the mix through the WSGI app")
+    parser.add_argument("--no-http", action="store_true", help="stop before the API under gunicorn")
     args = parser.parse_args()
     os.chdir(ROOT)
     rng = random.Random(0)
     visitor_ids = harness.visitor_ids(args.visitors)
     row("load average at start (1, 5, 15 min)", harness.load_average())
     row("threads", f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} here and in every API worker")
-    database_directory = Path(tempfile.mkdtemp(prefix="marketrec-serving-bench-db-"))
+    kept = args.keep_database.resolve() if args.keep_database else None
+    database_directory = kept or Path(tempfile.mkdtemp(prefix="marketrec-serving-bench-db-"))
     database = None if "MONGODB_URI" in os.environ else start_database(database_directory / "db")
     try:
-        run(args, rng, visitor_ids, database)
+        run(args, rng, visitor_ids, database, kept)
     finally:
         services.stop(database)
-        shutil.rmtree(database_directory, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(database_directory, ignore_errors=True)
 
 
-def run(args, rng: random.Random, visitor_ids: list[str], database) -> None:
+SEEDED_SIZES = ("services", "users", "projects", "events", "visitors", "user_actions")
+
+
+def seeded(args, rng: random.Random, visitor_ids: list[str], kept: Path | None) -> dict:
+    """`seed_marketplace`, or what an earlier run of the same sizes stored in the kept database."""
+    record = kept / "seeded.json" if kept else None
+    sizes = {name: getattr(args, name) for name in SEEDED_SIZES}
+    if record and record.exists():
+        earlier = json.loads(record.read_text())
+        if earlier["sizes"] != sizes:
+            raise SystemExit(f"{kept} holds a run of other sizes: {earlier['sizes']}")
+        row("seeding skipped", f"the database in {kept} holds it")
+        recent_history.forget_all()  # the Redis copy starts empty, as after seeding
+        return earlier["ids"]
+    ids = seed_marketplace(args, rng, visitor_ids)
+    if record:
+        record.write_text(json.dumps({"sizes": sizes, "ids": ids}))
+    return ids
+
+
+def run(args, rng: random.Random, visitor_ids: list[str], database, kept: Path | None) -> None:
     with harness.stack("marketrec-serving-bench-") as (settings, procs, workdir):
         pids = {"client": os.getpid()}
         if database is not None:
@@ -464,13 +523,16 @@ def run(args, rng: random.Random, visitor_ids: list[str], database) -> None:
         if "REDIS_URL" not in os.environ:
             pids["redis"] = procs[0].pid
         with create_app(settings).app_context():
-            ids = seed_marketplace(args, rng, visitor_ids)
+            ids = seeded(args, rng, visitor_ids, kept)
             mix = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], ids["visitor_ids"], seed=1,
                                             views_per_session=args.views_per_session)
             cold = harness.RecommendationMix(ids["user_ids"], ids["service_ids"], ids["visitor_ids"], seed=2)
             misses = CopyMisses()
+            if args.profile:
+                profile(mix, misses, args.profile)
             reference = in_process(mix, cold, misses, args.calls, args.call_seconds, pids.get("database"))
-        serve_and_load(args, settings, workdir, mix, misses, reference, pids)
+        if not args.no_http:
+            serve_and_load(args, settings, workdir, mix, misses, reference, pids)
         row("load average at the end", harness.load_average())
 
 

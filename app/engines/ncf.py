@@ -308,7 +308,7 @@ class NCF(FittedEngine):
         if retrieval is not None and not self.ranking and model is not None:
             for scorer in (self.scorer, *self.objective_scorers.values()):
                 if has_retrieval(scorer.model) and scorer.model.service_ids.size >= retrieval.min_candidates:
-                    self.retrievers[id(scorer)] = Retriever(scorer, retrieval)
+                    self.retrievers[id(scorer)] = Retriever(scorer, retrieval, self.cache)
 
     def recommend(self, context: RecommendationContext) -> Recommendations:
         """With a retriever and enough candidates, NCF scores only the retrieved ones (the rest

@@ -112,20 +112,43 @@ class RetrievalSettings:
 
 
 class Retriever:
-    """An NCF scorer's catalogue as an inner-product index of its retrieval keys."""
+    """An NCF scorer's catalogue as an inner-product index of its retrieval keys.
 
-    def __init__(self, scorer, settings: RetrievalSettings):
+    A user asks for panel after panel with the same query vector, and their eligible services
+    differ little between panels (the same exclusions, most of the catalogue). So the search
+    runs once over every row for twice the pool (KEPT_POOLS), that list is kept in `cache`,
+    and each request takes the allowed rows of it in order: when at least a pool of them is
+    allowed they are exactly the best allowed rows, since every row left out of the list
+    ranks below all of it. Otherwise, and for masks refusing half the catalogue or more
+    (a filtered page), the allowed rows are searched."""
+
+    KEPT_POOLS = 2
+
+    def __init__(self, scorer, settings: RetrievalSettings, cache=None):
         from app.engines.ann import InnerProductIndex
 
         arrays = {name: getattr(scorer.model, name) for name in RETRIEVAL_ARRAYS}
         self.settings = settings
         self.user_map = arrays["retrieval_user_map"]
         self.index = InnerProductIndex(service_keys(scorer, arrays), settings.index)
+        self.cache = cache if cache is not None and cache.budget_bytes > 0 else None  # a ScoreCache
+        self._identity = object()  # this retriever's part of the cache
 
     def rows(self, user_gmf: np.ndarray, user_first: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         """The service rows NCF should score for this user, among the `allowed` ones, to find its best k."""
         pool = max(self.settings.pool, 4 * k)
-        return self.index.search(query_vector(user_gmf, user_first, self.user_map), pool, allowed)
+        query = query_vector(user_gmf, user_first, self.user_map)
+        if self.cache is None or 2 * np.count_nonzero(allowed) < allowed.size:
+            return self.index.search(query, pool, allowed)
+        key = (self._identity, pool, query.tobytes())
+        best = self.cache.get(key)
+        if best is None:
+            best = self.index.search(query, self.KEPT_POOLS * pool)
+            self.cache.put(key, best)
+        chosen = best[allowed[best]]
+        if chosen.size >= pool or best.size == self.index.size:
+            return chosen[:pool]
+        return self.index.search(query, pool, allowed)
 
 
 def has_retrieval(model) -> bool:

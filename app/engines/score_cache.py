@@ -1,4 +1,5 @@
-"""The latest users' scores (or logits) over a whole catalogue, kept by the engine that computed them.
+"""The latest users' scores (or logits) over a whole catalogue, kept by the engine that computed them,
+and the services retrieved for them in a large one (app/engines/ncf_retrieval.py).
 
 A browsing user asks for panels again and again (a page, the next page, a search
 result) while nothing that their scores depend on changes: the model, their
@@ -18,7 +19,7 @@ DEFAULT_BUDGET_BYTES = 64 * 2**20
 
 
 class ScoreCache:
-    """A thread-safe least-recently-used map from a key to a (s,) score vector, bounded in bytes."""
+    """A thread-safe least-recently-used map from a key to a vector (scores, rows), bounded in bytes."""
 
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES):
         self.budget_bytes = budget_bytes

@@ -83,6 +83,22 @@ def test_a_visitor_known_by_features_is_retrieved_for_too(model):
     assert overlap(exact.recommend(visitor).ids, fast.recommend(visitor).ids) >= 0.9
 
 
+def test_a_kept_retrieval_answers_exactly_as_a_fresh_search_whatever_is_eligible(model):
+    settings = RetrievalSettings(min_candidates=100, pool=100)
+    kept, fresh = NCF(model, ScoreCache(), settings), NCF(model, ScoreCache(0), settings)
+    rng = np.random.default_rng(1)
+    everything = model.service_ids
+    for user in (3, 4):
+        # The user's best 150 excluded: the kept list (the best 200) holds too few eligible ones.
+        best = NCF(model, ScoreCache(0), replace(settings, pool=150))._retrieved(context(model, user))
+        for eligible in (everything, everything[rng.random(everything.size) > 0.05],  # a few excluded
+                         everything[rng.random(everything.size) > 0.4], everything[~np.isin(everything, best)],
+                         everything[::3]):  # a filtered page: searched afresh
+            asked = context(model, user, candidates=eligible)
+            assert np.array_equal(kept._retrieved(asked), fresh._retrieved(asked))
+    assert kept.cache.hits >= 4 and len(kept.cache) == 2  # one list per user, then taken from it
+
+
 def test_few_candidates_a_ranking_or_a_model_without_retrieval_arrays_score_every_candidate(model):
     settings = RetrievalSettings(min_candidates=1000, pool=50)
     engine = NCF(model, ScoreCache(0), settings)
