@@ -29,15 +29,17 @@ from app.engines.catalogue import IdIndex
 from app.engines.csr import gather_rows
 
 FACETS = ("categories", "scientific_domains", "providers")
-_WORD = re.compile(r"[a-z0-9]+")
 MIN_WORD_LENGTH = 2  # single letters and digits carry no topic
+# Whole alphanumeric runs of that length or more: a greedy run never starts inside a longer one.
+# Filtering the runs in Python instead took twice as long (a 100k catalogue is ~8.5M words).
+_WORD = re.compile(rf"[a-z0-9]{{{MIN_WORD_LENGTH},}}")
 # Words in more than this share of services describe the marketplace, not a service.
 MAX_DOCUMENT_SHARE = 0.5
 
 
 def words(text: str) -> list[str]:
     """The words TF-IDF counts: lower-cased alphanumeric runs of at least MIN_WORD_LENGTH characters."""
-    return [w for w in _WORD.findall(text.lower()) if len(w) >= MIN_WORD_LENGTH]
+    return _WORD.findall(text.lower())
 
 
 @dataclass(frozen=True, eq=False)

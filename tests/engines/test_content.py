@@ -28,6 +28,7 @@ def test_text_rows_have_unit_length_and_rare_shared_words_count():
 
 def test_words_are_lower_cased_alphanumeric_runs():
     assert words("EGI Cloud-Compute: 2 VMs, x86_64") == ["egi", "cloud", "compute", "vms", "x86", "64"]
+    assert words("a b1 c22 ddd e ab_c é") == ["b1", "c22", "ddd", "ab"]  # runs of one character are no words
 
 
 def test_an_empty_catalogue_has_no_rows():
