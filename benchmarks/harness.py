@@ -197,6 +197,19 @@ class CpuUse:
                 + f"; whole machine {machine:.2f} of {os.cpu_count()}")
 
 
+def memory(pid: int) -> dict[str, int]:
+    """RSS, PSS and USS of a process in bytes, from /proc/<pid>/smaps_rollup:
+    - RSS, what `ps` shows: it counts a shared page in every process that maps it;
+    - USS (private pages): what the process alone holds, i.e. what one more such process costs;
+    - PSS: each shared page divided among the processes that map it (summed: the host's real total)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0]) * 1024
+    return {"rss": fields["Rss"], "pss": fields["Pss"],
+            "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
+
+
 def worker_pids(arbiter: int) -> list[int]:
     children = Path(f"/proc/{arbiter}/task/{arbiter}/children")
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []

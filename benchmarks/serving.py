@@ -405,6 +405,17 @@ def report_http(results: list, elapsed: float, reference: dict[str, float]) -> f
     return p50
 
 
+def worker_memory(pids) -> str:
+    """Each API worker's RSS and USS (what one more worker costs), and the workers' PSS together."""
+    figures = [harness.memory(pid) for pid in pids]
+
+    def each(field: str) -> str:
+        return "/".join(f"{figure[field] / 2**20:.0f}" for figure in figures)
+
+    return (f"memory of the workers (MiB): RSS {each('rss')}, USS {each('uss')}, "
+            f"PSS together {sum(figure['pss'] for figure in figures) / 2**20:.0f}")
+
+
 def cpu_per_request(cores: dict[str, float], per_second: float) -> str:
     """Milliseconds of CPU per answered request: the API workers together, and each other process."""
     workers = sum(value for name, value in cores.items() if name.startswith("worker"))
@@ -425,6 +436,7 @@ def serve_and_load(args, settings: dict, workdir: Path, mix, misses: CopyMisses,
             harness.run_load("127.0.0.1", port, requests, 4, 3.0)  # warm-up
             workers = {f"worker{n}": pid for n, pid in enumerate(harness.worker_pids(api.pid), start=1)}
             print(f"gunicorn: 2 {server} workers, OMP_NUM_THREADS=1", flush=True)
+            print("  " + worker_memory(workers.values()), flush=True)
             for connections in args.connections:
                 load = harness.load_average()
                 cpu = harness.CpuUse({**pids, **workers})

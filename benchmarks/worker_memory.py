@@ -39,16 +39,6 @@ from devstack import services  # noqa: E402
 MIB = 2**20
 
 
-def rollup(pid: int) -> dict[str, int]:
-    """RSS, PSS and USS of a process in bytes, from /proc/<pid>/smaps_rollup."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0]) * 1024
-    return {"rss": fields["Rss"], "pss": fields["Pss"],
-            "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
-
-
 def warmed_workers(api, log: Path, workers: int, timeout: float = 900) -> list[int]:
     """The workers' pids once each has logged that its serving state is warm (gunicorn.conf.py
     post_worker_init), with the NCF version loaded."""
@@ -73,7 +63,7 @@ def measure(settings: dict, workdir: Path, workers: int, weights_dir: str) -> li
     api = harness.start_api({**settings, "WEIGHTS_CACHE_DIR": weights_dir}, port, workers=workers, log_path=log,
                             timeout=900)
     try:
-        return [rollup(pid) for pid in warmed_workers(api, log, workers)]
+        return [harness.memory(pid) for pid in warmed_workers(api, log, workers)]
     finally:
         services.stop(api)
 
