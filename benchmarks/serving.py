@@ -119,7 +119,7 @@ def seed_marketplace(args, rng: random.Random, visitor_ids: list[str]) -> dict:
     visitors; Popularity and Session fitted. Returns the ids the request mix draws from: the users
     and visitors who have user actions, and the recommendable services."""
     started = time.perf_counter()
-    dump = make_dump(args.services, args.users, args.projects, seed=1)
+    dump = marketplace(args)
     snapshot = store_dump(dump)
     outcome = ingest_snapshot(snapshot.id)
     row("dump ingested", f"{args.services} services, {args.users} users, {args.projects} projects "
@@ -141,16 +141,24 @@ def seed_marketplace(args, rng: random.Random, visitor_ids: list[str]) -> dict:
     fitted = fit_interaction_models(snapshot.id)
     row("events stored, Popularity + Session fitted", f"{args.events} events, {fitted.get('interactions')} "
                                                       f"interactions ({time.perf_counter() - started:.0f} s)")
+    return {**active, "service_ids": published, "snapshot_id": snapshot.id}
+
+
+def register_ncf(dump: dict, snapshot_id: str) -> None:
+    """An NCF version of random weights for the dump's users and services, with its retrieval arrays,
+    registered and active. Done on every run, a kept database's too: the arrays follow the code."""
     started = time.perf_counter()
     model = random_ncf(np.array([u["id"] for u in dump["users"]]),
                        np.array([s["id"] for s in dump["services"]])).with_retrieval()
-    version = model_registry.register("NCF", model.to_arrays(), model.params(), dataset_id=snapshot.id)
+    version = model_registry.register("NCF", model.to_arrays(), model.params(), dataset_id=snapshot_id)
     model_registry.activate(version)
     row("NCF registered and active", f"{version.weights_bytes / 2**20:.0f} MiB of weights "
                                      f"({time.perf_counter() - started:.0f} s)")
-    # Seeding wrote no history copy, but a Redis named by REDIS_URL may hold an older run's.
-    recent_history.forget_all()
-    return {**active, "service_ids": published}
+
+
+def marketplace(args) -> dict:
+    """The dump of the run's sizes (the same on every run)."""
+    return make_dump(args.services, args.users, args.projects, seed=1)
 
 
 def seed_user_actions(sessions: Sessions, actions: int) -> dict:
@@ -515,15 +523,17 @@ def seeded(args, rng: random.Random, visitor_ids: list[str], kept: Path | None) 
     record = kept / "seeded.json" if kept else None
     sizes = {name: getattr(args, name) for name in SEEDED_SIZES}
     if record and record.exists():
-        earlier = json.loads(record.read_text())
-        if earlier["sizes"] != sizes:
-            raise SystemExit(f"{kept} holds a run of other sizes: {earlier['sizes']}")
+        ids = json.loads(record.read_text())
+        if ids.pop("sizes") != sizes:
+            raise SystemExit(f"{kept} holds a run of other sizes")
         row("seeding skipped", f"the database in {kept} holds it")
-        recent_history.forget_all()  # the Redis copy starts empty, as after seeding
-        return earlier["ids"]
-    ids = seed_marketplace(args, rng, visitor_ids)
-    if record:
-        record.write_text(json.dumps({"sizes": sizes, "ids": ids}))
+    else:
+        ids = seed_marketplace(args, rng, visitor_ids)
+        if record:
+            record.write_text(json.dumps({"sizes": sizes, **ids}))
+    register_ncf(marketplace(args), ids["snapshot_id"])
+    # Seeding wrote no history copy, but a Redis named by REDIS_URL may hold an older run's.
+    recent_history.forget_all()
     return ids
 
 
