@@ -94,7 +94,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: bool = True)
         # A catalogue of at least this many eligible services is narrowed to NCF_RETRIEVAL_POOL
         # by an inner-product index before NCF scores it (app/engines/ncf_retrieval.py); 0: never.
         "NCF_RETRIEVAL_MIN_CANDIDATES": int(env("NCF_RETRIEVAL_MIN_CANDIDATES", "20000")),
-        "NCF_RETRIEVAL_POOL": int(env("NCF_RETRIEVAL_POOL", "500")),
+        "NCF_RETRIEVAL_POOL": int(env("NCF_RETRIEVAL_POOL", "1000")),
         "NCF_RETRIEVAL_INDEX": env("NCF_RETRIEVAL_INDEX", "flat"),
         "HISTORY_CACHE_REDIS_URL": env("HISTORY_CACHE_REDIS_URL", redis_url),
         "HISTORY_CACHE_TTL_SECONDS": int(env("HISTORY_CACHE_TTL_SECONDS", str(24 * 3600))),

@@ -47,6 +47,7 @@ from app.engines.base import (
 from app.engines.catalogue import IdIndex
 from app.engines.fitted import FittedEngine
 from app.engines.ncf_retrieval import (
+    RETIRED_ARRAYS,
     RETRIEVAL_ARRAYS,
     RetrievalFit,
     RetrievalSettings,
@@ -95,9 +96,9 @@ class NCFModel:
     service_history_gmf: np.ndarray | None = None  # (s, g) history factors; None in models without the term
     # The inner-product approximation that finds candidates in a large catalogue (app/engines/ncf_retrieval.py);
     # None in models saved before it, which score every candidate.
-    retrieval_user_map: np.ndarray | None = None  # (h1 + 1, r)
     retrieval_service: np.ndarray | None = None  # (s, r)
     retrieval_service_prior: np.ndarray | None = None  # (s,)
+    retrieval_anchors: np.ndarray | None = None  # (a,) int64 service rows
     # Objectives other than orders with a service side of their own (app/training/ncf_objectives.py):
     # {objective: {name: array}} for the names in OBJECTIVE_SIDE, and RETRIEVAL_ARRAYS when fitted;
     # none in models saved before them.
@@ -147,6 +148,7 @@ class NCFModel:
         hyperparameters = NCFParams(**{**params, "user_feature_fields": tuple(params["user_feature_fields"])})
         layered = {name: tuple(np.asarray(arrays[key]) for key in _layer_keys(arrays, name)) for name in _LAYERED}
         layer_keys = {key for name in _LAYERED for key in _layer_keys(arrays, name)}
+        arrays = {key: array for key, array in arrays.items() if not key.endswith(RETIRED_ARRAYS)}
         sides: dict[str, dict[str, np.ndarray]] = {}
         for key in arrays:
             for name in OBJECTIVE_SIDE + RETRIEVAL_ARRAYS:

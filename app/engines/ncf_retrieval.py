@@ -1,30 +1,29 @@
 """NCF retrieval: the services worth scoring for a user, found without scoring the catalogue.
 
-An NCF logit is head_bias + GMF term + MLP term (app/engines/ncf.py). The GMF term is an
-inner product of a user vector and a service vector. The MLP term is not. Over users, though,
-its matrix is close to low rank: a per-service prior plus a few directions. So it is
-approximated by an inner product too:
+An NCF logit (app/engines/ncf.py) is a GMF term, an inner product, plus an MLP term, which
+is not. Over users, though, the matrix of logits is close to low rank: a per-service prior
+plus a few dozen directions. `fit_retrieval` measures it over a sample of users, each taken
+twice (once with their trained row, once as a visitor with only their content, as visitors
+are scored), removes the prior, and keeps the top `rank` directions (an SVD through the
+sample's Gram matrix) as `service`.
 
-    MLP term(u, s) ≈ prior[s] + ([first(u), 1] @ user_map) · service[s]
+A user's place along those directions is measured, not predicted: NCF scores a fixed set of
+`anchors` services for the user (1,000 of a 100k catalogue), and least squares on the
+directions at those rows gives the user's coordinates. The query [coordinates, 1] against
+the service keys [service, prior] then ranks the catalogue by the approximation; an
+inner-product index over the keys (app/engines/ann.py) finds its best few hundred, and NCF
+scores only those, exactly.
 
-where first(u) is the user's part of the first MLP layer, as the scorer computes it.
-`fit_retrieval` measures that matrix over a sample of users, each taken twice: once with
-their trained row and once as a visitor with only their content, as visitors are scored.
-It takes the top `rank` directions of the matrix with the prior removed (an SVD through the
-sample's Gram matrix) as `service`. A ridge regression from first(u) to the user's
-coordinates along them is `user_map`.
-
-A request's query vector [gmf(u), [first(u), 1] @ user_map, 1] against the service keys
-[GMF service factors × head weights, service, prior] ranks services by that
-approximation. An approximate nearest-neighbour index over the keys (app/engines/ann.py)
-finds its best few hundred, and NCF scores only those, exactly. benchmarks/retrieval.py
-measures recall@100 against exact NCF on trained models.
+Why measured: a ridge regression from the user's first MLP layer to the coordinates, the
+first design, found 46% of exact NCF's top 100 of a trained 100k-service model (pool 500)
+while the directions themselves, given each user's true coordinates, held 95%. The anchors
+get within a point of the true coordinates (benchmarks/retrieval.py, docs/benchmarks.md).
 
 Arrays, saved with the model (`NCFModel.retrieval_*`):
-- retrieval_user_map (h1 + 1, rank);
-- retrieval_service (s, rank);
-- retrieval_service_prior (s,).
-All are float32.
+- retrieval_service (s, rank) float32;
+- retrieval_service_prior (s,) float32;
+- retrieval_anchors (a,) int64 rows of the anchor services.
+Versions saved with the first design's arrays (`retrieval_user_map`) score every candidate.
 """
 from __future__ import annotations
 
@@ -32,19 +31,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RETRIEVAL_ARRAYS = ("retrieval_user_map", "retrieval_service", "retrieval_service_prior")
+RETRIEVAL_ARRAYS = ("retrieval_service", "retrieval_service_prior", "retrieval_anchors")
+RETIRED_ARRAYS = ("retrieval_user_map",)  # the first design's, ignored when a version is loaded
 
 
 @dataclass(frozen=True)
 class RetrievalFit:
-    """How the approximation is fitted; the defaults kept recall@100 ≥ 0.999 with a pool of 500
-    on MovieLens latest-small (benchmarks/retrieval.py)."""
+    """How the approximation is fitted. On a trained NCF of 100k services these defaults found
+    98% of exact NCF's top 100 with a pool of 1,000 (benchmarks/retrieval.py)."""
 
-    rank: int = 16  # directions of the MLP term beyond the prior
-    sample_users: int = 256  # users measured (each twice: trained row, and as a visitor)
-    ridge: float = 1e-3  # of the mean diagonal of the regression's Gram matrix
+    rank: int = 64  # directions beyond the prior
+    sample_users: int = 512  # users measured (each twice: trained row, and as a visitor)
+    anchors: int = 1000  # services NCF scores per request to place the user among the directions
     seed: int = 0
-    users_per_batch: int = 8  # the MLP's hidden layers are users × services × width
+    users_per_batch: int = 16  # the MLP's hidden layers are users × services × width
 
 
 def fit_retrieval(scorer, fit: RetrievalFit | None = None) -> dict[str, np.ndarray]:
@@ -57,49 +57,55 @@ def fit_retrieval(scorer, fit: RetrievalFit | None = None) -> dict[str, np.ndarr
         return {}
     rng = np.random.default_rng(fit.seed)
     rows = np.sort(rng.choice(n_users, size=min(n_users, fit.sample_users), replace=False))
-    firsts = np.concatenate([scorer.user_vector(rows)[1],
-                             scorer.user_vector(np.full(rows.size, -1), model.user_content[rows])[1]])
-    terms = np.concatenate([scorer.mlp_term(firsts[start:start + fit.users_per_batch])
-                            for start in range(0, len(firsts), fit.users_per_batch)])  # (n, s)
-    prior = terms.mean(axis=0)
-    terms -= prior
-    directions, coordinates = _top_directions(terms, min(fit.rank, terms.shape[0] - 1, n_services))
-    inputs = np.concatenate([firsts, np.ones((len(firsts), 1), np.float32)], axis=1)  # (n, h1 + 1)
-    gram = inputs.T.astype(np.float64) @ inputs
-    gram[np.diag_indices_from(gram)] += fit.ridge * max(np.trace(gram) / len(gram), 1e-12)
-    user_map = np.linalg.solve(gram, inputs.T.astype(np.float64) @ coordinates)  # (h1 + 1, rank)
-    return {"retrieval_user_map": user_map.astype(np.float32),
-            "retrieval_service": directions.astype(np.float32),
-            "retrieval_service_prior": prior.astype(np.float32)}
+    users = [scorer.user_vector(rows), scorer.user_vector(np.full(rows.size, -1), model.user_content[rows])]
+    logits = np.concatenate([scorer.logits(gmf[start:start + fit.users_per_batch],
+                                           first[start:start + fit.users_per_batch])
+                             for gmf, first in users
+                             for start in range(0, rows.size, fit.users_per_batch)])  # (n, s) float32
+    prior = logits.mean(axis=0)
+    logits -= prior
+    directions = _top_directions(logits, min(fit.rank, logits.shape[0] - 1, n_services))
+    anchors = np.sort(rng.choice(n_services, size=min(n_services, fit.anchors), replace=False))
+    return {"retrieval_service": directions.astype(np.float32),
+            "retrieval_service_prior": prior.astype(np.float32),
+            "retrieval_anchors": anchors.astype(np.int64)}
 
 
-def _top_directions(centred: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
-    """(s, rank) orthonormal service directions and (n, rank) user coordinates of the best
-    rank-`rank` approximation of (n, s) `centred`, through its (n, n) Gram matrix: n is a few
-    hundred, s may be a hundred thousand."""
+def _top_directions(centred: np.ndarray, rank: int) -> np.ndarray:
+    """(s, r ≤ rank) orthonormal service directions of the best rank-`rank` approximation of
+    (n, s) `centred`, through its (n, n) Gram matrix: n is a thousand, s may be a hundred
+    thousand (float32 products: the directions need no more)."""
     if rank <= 0:
-        return np.zeros((centred.shape[1], 0)), np.zeros((centred.shape[0], 0))
-    gram = centred.astype(np.float64) @ centred.T.astype(np.float64)  # (n, n)
+        return np.zeros((centred.shape[1], 0))
+    gram = (centred @ centred.T).astype(np.float64)  # (n, n)
     values, vectors = np.linalg.eigh(gram)  # ascending
     top = np.argsort(values)[::-1][:rank]
     singular = np.sqrt(np.maximum(values[top], 0.0))
     keep = singular > singular.max(initial=0.0) * 1e-6  # directions the sample really has
     vectors, singular = vectors[:, top[keep]], singular[keep]
-    directions = (centred.T.astype(np.float64) @ vectors) / singular  # (s, r)
-    return directions, vectors * singular
+    return (centred.T @ vectors.astype(np.float32)) / singular.astype(np.float32)  # (s, r)
 
 
-def service_keys(scorer, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """(s, g + rank + 1) float32: what query vectors are matched against."""
+def service_keys(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """(s, rank + 1) float32: what query vectors are matched against."""
     return np.ascontiguousarray(np.concatenate(
-        [scorer.service_gmf_weighted, arrays["retrieval_service"], arrays["retrieval_service_prior"][:, None]],
-        axis=1), dtype=np.float32)
+        [arrays["retrieval_service"], arrays["retrieval_service_prior"][:, None]], axis=1), dtype=np.float32)
 
 
-def query_vector(user_gmf: np.ndarray, user_first: np.ndarray, user_map: np.ndarray) -> np.ndarray:
-    """(g,) and (h1,) user vectors → (g + rank + 1,) float32 query."""
-    coordinates = np.append(user_first, 1.0).astype(np.float32) @ user_map
-    return np.concatenate([user_gmf, coordinates, [1.0]]).astype(np.float32)
+class Placement:
+    """From a user's logits at the anchor services to their query vector: least squares on the
+    directions at the anchors (their pseudo-inverse, computed once)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.anchors = arrays["retrieval_anchors"]
+        at_anchors = arrays["retrieval_service"][self.anchors].astype(np.float64)  # (a, r)
+        self.solve = np.linalg.pinv(at_anchors).astype(np.float32)  # (r, a)
+        self.prior = arrays["retrieval_service_prior"][self.anchors]  # (a,)
+
+    def query(self, anchor_logits: np.ndarray) -> np.ndarray:
+        """(a,) the user's logits at the anchors → (rank + 1,) float32 query."""
+        coordinates = self.solve @ (np.asarray(anchor_logits, np.float32) - self.prior)
+        return np.append(coordinates, np.float32(1.0)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class RetrievalSettings:
     """When and how the NCF engine retrieves before it scores (NCF_RETRIEVAL_* settings)."""
 
     min_candidates: int = 20_000  # fewer eligible services than this: NCF scores every one
-    pool: int = 500  # services NCF scores exactly; at least 4 × the services asked for
+    pool: int = 1000  # services NCF scores exactly; at least 4 × the services asked for
     index: str = "flat"  # app/engines/ann.py: "flat" (every key) or "hnsw" (faiss)
 
 
@@ -129,15 +135,17 @@ class Retriever:
 
         arrays = {name: getattr(scorer.model, name) for name in RETRIEVAL_ARRAYS}
         self.settings = settings
-        self.user_map = arrays["retrieval_user_map"]
-        self.index = InnerProductIndex(service_keys(scorer, arrays), settings.index)
+        self.scorer = scorer
+        self.placement = Placement(arrays)
+        self.index = InnerProductIndex(service_keys(arrays), settings.index)
         self.cache = cache if cache is not None and cache.budget_bytes > 0 else None  # a ScoreCache
         self._identity = object()  # this retriever's part of the cache
 
     def rows(self, user_gmf: np.ndarray, user_first: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         """The service rows NCF should score for this user, among the `allowed` ones, to find its best k."""
         pool = max(self.settings.pool, 4 * k)
-        query = query_vector(user_gmf, user_first, self.user_map)
+        anchor_logits = self.scorer.logits(user_gmf[None], user_first[None], self.placement.anchors)[0]
+        query = self.placement.query(anchor_logits)
         if self.cache is None or 2 * np.count_nonzero(allowed) < allowed.size:
             return self.index.search(query, pool, allowed)
         key = (self._identity, pool, query.tobytes())

@@ -6,7 +6,14 @@ import pytest
 
 from app.engines import RecommendationContext
 from app.engines.ncf import NCF, NCFModel, NCFParams, NCFRanking, NCFScorer
-from app.engines.ncf_retrieval import RETRIEVAL_ARRAYS, RetrievalFit, RetrievalSettings, fit_retrieval
+from app.engines.ncf_retrieval import (
+    RETRIEVAL_ARRAYS,
+    Placement,
+    RetrievalFit,
+    RetrievalSettings,
+    fit_retrieval,
+    service_keys,
+)
 from app.engines.score_cache import ScoreCache
 
 
@@ -46,16 +53,18 @@ def overlap(a, b) -> float:
     return len(set(a.tolist()) & set(b.tolist())) / max(len(a), 1)
 
 
-def test_the_approximation_ranks_like_the_mlp_term_it_stands_for(model):
+def test_the_approximation_placed_by_the_anchors_ranks_like_ncf(model):
     scorer = NCFScorer(model)
     gmf, first = scorer.user_vector(np.arange(50))
-    exact = scorer.mlp_term(first)
-    approximated = (np.concatenate([first, np.ones((50, 1), np.float32)], 1) @ model.retrieval_user_map
-                    @ model.retrieval_service.T + model.retrieval_service_prior)
+    exact = scorer.logits(gmf, first)  # (50, s)
+    placement = Placement({name: getattr(model, name) for name in RETRIEVAL_ARRAYS})
+    keys = service_keys({name: getattr(model, name) for name in RETRIEVAL_ARRAYS})
+    approximated = np.stack([keys @ placement.query(exact[i, model.retrieval_anchors]) for i in range(50)])
     correlation = np.mean([np.corrcoef(exact[i], approximated[i])[0, 1] for i in range(50)])
     prior_alone = np.mean([np.corrcoef(exact[i], model.retrieval_service_prior)[0, 1] for i in range(50)])
-    assert correlation > 0.9 and correlation > prior_alone + 0.05, (correlation, prior_alone)
+    assert correlation > 0.95 and correlation > prior_alone + 0.05, (correlation, prior_alone)
     assert model.retrieval_service.shape == (model.service_ids.size, RetrievalFit().rank)
+    assert model.retrieval_anchors.size == RetrievalFit().anchors and np.unique(model.retrieval_anchors).size == 1000
 
 
 @pytest.mark.parametrize("index", ["flat", "hnsw"])
@@ -124,6 +133,18 @@ def test_retrieval_arrays_survive_saving_and_objective_sides_keep_their_own(mode
     # A side stored without retrieval arrays does not borrow the order model's.
     bare_side = replace(loaded, objective_sides={"click": side}).for_objective("click")
     assert bare_side.retrieval_service is None
+
+
+def test_a_version_saved_with_the_first_designs_arrays_loads_and_scores_every_candidate(model):
+    side = {"service_gmf": model.service_gmf, "service_mlp": model.service_mlp, "head_weight": model.head_weight,
+            "head_bias": model.head_bias}
+    arrays = {name: array for name, array in replace(model, objective_sides={"click": side}).to_arrays().items()
+              if not name.endswith(RETRIEVAL_ARRAYS)}
+    arrays |= {"retrieval_user_map": np.zeros((9, 16), np.float32),
+               "objective_click_retrieval_user_map": np.zeros((9, 16), np.float32)}
+    loaded = NCFModel.from_arrays(arrays, model.params())
+    assert NCF(loaded, ScoreCache(0), RetrievalSettings(min_candidates=1)).retrievers == {}
+    assert "retrieval_user_map" not in loaded.to_arrays() and loaded.objectives == ("click",)
 
 
 def test_a_model_without_users_gets_no_retrieval_arrays():
