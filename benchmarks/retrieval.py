@@ -14,7 +14,8 @@ of 100k services.
 
 NCF is trained by the service's trainer (app/training/ncf_training.py) with one member
 (`--members`) and at most `--epochs` epochs, its retrieval arrays fitted as every training
-fits them. The model is kept in var/data/retrieval/ and reused unless `--retrain`.
+fits them. The model is kept in var/data/retrieval/ and reused unless `--retrain`; its
+retrieval arrays are fitted again on every run, as the code fits them.
 
 For `--asked` trained users, and as many visitors known only by their categories, the exact
 top 100 is NCF's scores over the whole catalogue. Each row retrieves a pool with the engine's
@@ -86,7 +87,11 @@ def trained_model(args) -> NCFModel:
     weights, params = KEPT / f"{name}.safetensors", KEPT / f"{name}.json"
     if weights.exists() and not args.retrain:
         print(f"model: {weights} (kept; --retrain trains it again)")
-        return NCFModel.from_arrays(load_file(str(weights)), json.loads(params.read_text()))
+        model = NCFModel.from_arrays(load_file(str(weights)), json.loads(params.read_text()))
+        began = time.perf_counter()
+        model = model.with_retrieval()  # as the code fits them now, whatever the kept file holds
+        print(f"retrieval arrays fitted in {time.perf_counter() - began:.0f} s")
+        return model
     import torch
 
     from app.training.dataset import interaction_data_from_dump
