@@ -16,8 +16,8 @@ scores only those, exactly.
 
 Why measured: a ridge regression from the user's first MLP layer to the coordinates, the
 first design, found 46% of exact NCF's top 100 of a trained 100k-service model (pool 500)
-while the directions themselves, given each user's true coordinates, held 95%. The anchors
-get within a point of the true coordinates (benchmarks/retrieval.py, docs/benchmarks.md).
+while the directions themselves, given each user's true coordinates, held 95% in a one-off
+check. Measured coordinates find 96.7% at a pool of 1,000 (docs/benchmarks.md#retrieval).
 
 Arrays, saved with the model (`NCFModel.retrieval_*`):
 - retrieval_service (s, rank) float32;
@@ -38,7 +38,8 @@ RETIRED_ARRAYS = ("retrieval_user_map",)  # the first design's, ignored when a v
 @dataclass(frozen=True)
 class RetrievalFit:
     """How the approximation is fitted. On a trained NCF of 100k services these defaults found
-    98% of exact NCF's top 100 with a pool of 1,000 (benchmarks/retrieval.py)."""
+    96.7% of exact NCF's top 100 for users and 99.5% for visitors with a pool of 1,000
+    (benchmarks/retrieval.py)."""
 
     rank: int = 64  # directions beyond the prior
     sample_users: int = 512  # users measured (each twice: trained row, and as a visitor)
