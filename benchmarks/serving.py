@@ -505,6 +505,8 @@ def main() -> None:
     row("load average at start (1, 5, 15 min)", harness.load_average())
     row("threads", f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} here and in every API worker")
     kept = args.keep_database.resolve() if args.keep_database else None
+    if kept and (kept / "db").exists() and not (kept / "seeded.json").exists():
+        raise SystemExit(f"{kept} holds a database whose seeding did not finish: remove it, or name another")
     database_directory = kept or Path(tempfile.mkdtemp(prefix="marketrec-serving-bench-db-"))
     database = None if "MONGODB_URI" in os.environ else start_database(database_directory / "db")
     try:
