@@ -145,19 +145,24 @@ class Retriever:
     def rows(self, user_gmf: np.ndarray, user_first: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         """The service rows NCF should score for this user, among the `allowed` ones, to find its best k."""
         pool = max(self.settings.pool, 4 * k)
-        anchor_logits = self.scorer.logits(user_gmf[None], user_first[None], self.placement.anchors)[0]
-        query = self.placement.query(anchor_logits)
         if self.cache is None or 2 * np.count_nonzero(allowed) < allowed.size:
-            return self.index.search(query, pool, allowed)
-        key = (self._identity, pool, query.tobytes())
-        best = self.cache.get(key)
+            return self.index.search(self._query(user_gmf, user_first), pool, allowed)
+        # The query follows from the user's vectors alone: a kept list needs no anchors scored.
+        key = (self._identity, pool, user_gmf.tobytes(), user_first.tobytes())
+        best, query = self.cache.get(key), None
         if best is None:
+            query = self._query(user_gmf, user_first)
             best = self.index.search(query, self.KEPT_POOLS * pool)
             self.cache.put(key, best)
         chosen = best[allowed[best]]
         if chosen.size >= pool or best.size == self.index.size:
             return chosen[:pool]
-        return self.index.search(query, pool, allowed)
+        return self.index.search(self._query(user_gmf, user_first) if query is None else query, pool, allowed)
+
+    def _query(self, user_gmf: np.ndarray, user_first: np.ndarray) -> np.ndarray:
+        """The user's query vector: NCF's logits at the anchors, placed among the directions."""
+        anchor_logits = self.scorer.logits(user_gmf[None], user_first[None], self.placement.anchors)[0]
+        return self.placement.query(anchor_logits)
 
 
 def has_retrieval(model) -> bool:
