@@ -114,12 +114,11 @@ def row(name: str, value: str) -> None:
     print(f"{name:<44}  {value}", flush=True)
 
 
-def seed_marketplace(args, rng: random.Random, visitor_ids: list[str]) -> dict:
+def seed_marketplace(args, dump: dict, rng: random.Random, visitor_ids: list[str]) -> dict:
     """The dump stored, ingested and active; user actions and events stored by the same users and
     visitors; Popularity and Session fitted. Returns the ids the request mix draws from: the users
     and visitors who have user actions, and the recommendable services."""
     started = time.perf_counter()
-    dump = marketplace(args)
     snapshot = store_dump(dump)
     outcome = ingest_snapshot(snapshot.id)
     row("dump ingested", f"{args.services} services, {args.users} users, {args.projects} projects "
@@ -524,16 +523,17 @@ def seeded(args, rng: random.Random, visitor_ids: list[str], kept: Path | None) 
     """`seed_marketplace`, or what an earlier run of the same sizes stored in the kept database."""
     record = kept / "seeded.json" if kept else None
     sizes = {name: getattr(args, name) for name in SEEDED_SIZES}
+    dump = marketplace(args)  # made once: seeding stores it, the NCF version is shaped by it
     if record and record.exists():
         ids = json.loads(record.read_text())
         if ids.pop("sizes") != sizes:
             raise SystemExit(f"{kept} holds a run of other sizes")
         row("seeding skipped", f"the database in {kept} holds it")
     else:
-        ids = seed_marketplace(args, rng, visitor_ids)
+        ids = seed_marketplace(args, dump, rng, visitor_ids)
         if record:
             record.write_text(json.dumps({"sizes": sizes, **ids}))
-    register_ncf(marketplace(args), ids["snapshot_id"])
+    register_ncf(dump, ids["snapshot_id"])
     # Seeding wrote no history copy, but a Redis named by REDIS_URL may hold an older run's.
     recent_history.forget_all()
     return ids
