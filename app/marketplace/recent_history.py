@@ -5,7 +5,7 @@ that is two queries per identity (actions and events), up to four per request,
 which took more than half of the request's time on SecantusDB. Here each
 identity (`user:<id>`, `visitor:<unique_id>`) has a sorted set in Redis, scored
 by timestamp, holding its latest `limit` interactions; one pipelined round trip
-reads both identities of a request.
+reads both identities of a request, and one more fills the sets that missed.
 
 MongoDB stays the record; the cache is only ever a copy of it:
 - A set is created only by a read that missed, from MongoDB, and carries a
@@ -121,16 +121,18 @@ def recent(user_id: int | None, unique_id: str | None, limit: int = KEPT) -> lis
         wanted.append((f"visitor:{unique_id.lower()}", lambda: history.latest_of_visitor(unique_id, depth)))
     client = _client() if wanted and limit <= KEPT else None
     cached = _read(client, [identity for identity, _ in wanted], limit) if client is not None else None
-    by_id = {}
+    by_id, fills = {}, []
     for position, (identity, from_database) in enumerate(wanted):
         hit, items, writes_seen = cached[position] if cached is not None else (False, {}, None)
         if not hit:
             latest = from_database()
             if cached is not None:
-                _fill(client, identity, latest[-KEPT:], writes_seen)
+                fills.append((identity, latest[-KEPT:], writes_seen))
             items = {str(i["id"]): history.Interaction(i["service_id"], i["type"], seconds_since_epoch(i["timestamp"]))
                      for i in latest[max(len(latest) - limit, 0):]}
         by_id.update(items)
+    if fills:
+        _fill(client, fills)
     return sorted(by_id.values(), key=lambda record: record.timestamp)
 
 
@@ -159,11 +161,16 @@ def _read(client: redis.Redis, identities: list[str], limit: int) -> list[tuple]
     return found
 
 
-def _fill(client: redis.Redis, identity: str, items: list[dict], writes_seen: bytes | None) -> None:
-    key, counter = _keys(identity)
-    pairs = [part for item in items for part in _member(item)]
+def _fill(client: redis.Redis, fills: list[tuple[str, list[dict], bytes | None]]) -> None:
+    """Fill the sets of (identity, interaction dicts read from MongoDB, write counter seen before
+    the read), in one round trip: a session's first view fills the user's and the visitor's."""
+    pipeline = client.pipeline(transaction=False)
+    for identity, items, writes_seen in fills:
+        key, counter = _keys(identity)
+        pairs = [part for item in items for part in _member(item)]
+        pipeline.eval(_FILL, 2, key, counter, (writes_seen or b"").decode(), _settings()[1], *pairs)
     try:
-        client.eval(_FILL, 2, key, counter, (writes_seen or b"").decode(), _settings()[1], *pairs)
+        pipeline.execute()
     except RedisError as exc:
         _fill_failed(exc)
 

@@ -56,6 +56,7 @@ def test_a_user_and_their_visit_count_each_interaction_once(app, client, db):
     with app.app_context():
         for _ in range(2):  # from MongoDB, then from the copies
             assert _recent(USER, VISITOR) == [(3, "view", at(5).timestamp()), (4, "view", at(6).timestamp())]
+            assert _cached(f"user:{USER}") and _cached(f"visitor:{VISITOR}")  # both filled by the first read
 
 
 def test_a_retried_event_is_not_counted_twice(app, client, db):
@@ -77,9 +78,22 @@ def test_a_fill_that_raced_a_write_is_dropped(app, client, db):
     assert not hit
     post_all(client, [], [event("view", 4, 6)])  # lands between the reader's MongoDB query and its fill
     with app.app_context():
-        recent_history._fill(redis_client, f"user:{USER}", stale, writes_seen)
+        recent_history._fill(redis_client, [(f"user:{USER}", stale, writes_seen)])
         assert not _cached(f"user:{USER}")
         assert _recent(USER) == _from_database(USER) == [(3, "view", at(5).timestamp()), (4, "view", at(6).timestamp())]
+
+
+def test_a_fill_redis_cannot_take_leaves_the_answer_and_no_set(app, client, db, caplog):
+    post_all(client, [], [event("view", 3, 5, unique_id=VISITOR)])
+    with app.app_context():
+        [(_, _, user_writes), (_, _, visitor_writes)] = recent_history._read(
+            recent_history._client(), [f"user:{USER}", f"visitor:{VISITOR}"], 100)
+        unreachable = redis.Redis(port=1, socket_connect_timeout=0.2)
+        item = {"id": "x", "service_id": 3, "type": "view", "timestamp": at(5)}
+        recent_history._fill(unreachable, [(f"user:{USER}", [item], user_writes),
+                                           (f"visitor:{VISITOR}", [item], visitor_writes)])  # no exception
+        assert "history cache fill failed" in caplog.text
+        assert not _cached(f"user:{USER}") and not _cached(f"visitor:{VISITOR}")
 
 
 def test_an_order_resolved_as_it_is_stored_reaches_the_copy(app, client, db):
