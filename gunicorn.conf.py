@@ -38,10 +38,13 @@ def child_exit(server, worker):
 def post_worker_init(worker):
     # Build the catalogue index and load the active models before taking requests, then
     # keep them fresh in the background, so no request waits for them.
+    from app.storage import open_collections
+
     app = worker.wsgi
     holder = app.extensions["serving_state"]
     try:
         with app.app_context():
+            open_collections()  # mongoengine's one-time index checks, not in the first request
             holder.warm()
     except PyMongoError as exc:  # the database is down: the first request builds it instead
         worker.log.warning("could not warm the serving state, the database is unreachable: %s", exc)
